@@ -1,0 +1,42 @@
+//! The page shell the server renders and the routes both halves share.
+
+use crate::components::{lobby::Lobby, room_page::RoomPage};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// The HTML document around [`App`], rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The whole app: the lobby at `/`, a room at `/r/:room`.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/flock.css"/>
+        <Title text="Flock"/>
+        <Router>
+            <Routes fallback=|| view! { <p class="not-found">"No such page."</p> }>
+                <Route path=path!("/") view=Lobby/>
+                <Route path=path!("/r/:room") view=RoomPage/>
+            </Routes>
+        </Router>
+    }
+}

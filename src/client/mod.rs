@@ -1,0 +1,7 @@
+//! The browser half's plumbing: the socket to `/ws` and the reactive room model.
+//! Components read [`room_state::RoomState`] and send through [`socket::RoomSocket`];
+//! none of them touches a `web_sys::WebSocket`.
+
+pub mod room_state;
+pub mod socket;
+pub mod storage;

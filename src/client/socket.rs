@@ -1,0 +1,279 @@
+//! The browser's connection to `/ws`: open, queue before `open`, reconnect, close.
+//!
+//! Sends made while the socket is not open (before the first `open`, or while it is
+//! reconnecting) wait in a queue and are flushed in order on the next `open`. Cursor moves
+//! are the one exception to keeping everything: a queued move is replaced by a newer one
+//! when nothing was queued after it, since only the latest position matters. A dropped
+//! socket is reopened with exponential backoff and jitter; [`Status`] says which of these
+//! states the connection is in, for the badge. Dropping the component closes the socket
+//! with 1000 and stops reconnecting.
+
+use crate::protocol::{ClientMsg, ServerMsg};
+use leptos::leptos_dom::helpers::{set_timeout_with_handle, TimeoutHandle};
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+use wasm_bindgen::prelude::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// First reconnect delay; each failed attempt doubles it.
+const RECONNECT_BASE: Duration = Duration::from_millis(250);
+/// Longest reconnect delay.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// Most messages kept while offline; past it the oldest are dropped.
+const QUEUE_LIMIT: usize = 1000;
+
+/// Where the connection stands, as the badge shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Opening for the first time.
+    Connecting,
+    Open,
+    /// The socket dropped; a new one is being opened.
+    Reconnecting,
+    /// Closed for good (the page is going away).
+    Closed,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Connecting => "connecting",
+            Status::Open => "open",
+            Status::Reconnecting => "reconnecting",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+/// A handle on the room's socket; cheap to clone and to put in context.
+///
+/// On the server it is inert (nothing is ever connected there); in the browser it holds
+/// the one connection of the page.
+#[derive(Clone)]
+pub struct RoomSocket {
+    inner: Option<SendWrapper<Rc<Inner>>>,
+    status: RwSignal<Status>,
+}
+
+struct Inner {
+    room: String,
+    username: RefCell<Option<String>>,
+    status: RwSignal<Status>,
+    on_message: Box<dyn Fn(ServerMsg)>,
+    ws: RefCell<Option<Live>>,
+    open: Cell<bool>,
+    queue: RefCell<VecDeque<Queued>>,
+    attempts: Cell<u32>,
+    stopped: Cell<bool>,
+    retry: RefCell<Option<TimeoutHandle>>,
+}
+
+/// An open (or opening) socket with the callbacks that must live as long as it does.
+struct Live {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+struct Queued {
+    text: String,
+    is_cursor: bool,
+}
+
+impl RoomSocket {
+    /// A socket for `room` that will hand every server message to `on_message`.
+    /// Nothing connects until [`RoomSocket::start`].
+    pub fn new(room: String, username: Option<String>, on_message: impl Fn(ServerMsg) + 'static) -> Self {
+        let status = RwSignal::new(Status::Connecting);
+        let inner = cfg!(feature = "hydrate").then(|| {
+            SendWrapper::new(Rc::new(Inner {
+                room,
+                username: RefCell::new(username),
+                status,
+                on_message: Box::new(on_message),
+                ws: RefCell::new(None),
+                open: Cell::new(false),
+                queue: RefCell::new(VecDeque::new()),
+                attempts: Cell::new(0),
+                stopped: Cell::new(false),
+                retry: RefCell::new(None),
+            }))
+        });
+        RoomSocket { inner, status }
+    }
+
+    /// The connection's state, for display.
+    pub fn status(&self) -> Signal<Status> {
+        self.status.into()
+    }
+
+    /// Opens the socket (browser only); call it once, from an effect.
+    pub fn start(&self) {
+        if let Some(inner) = &self.inner {
+            connect(inner);
+        }
+    }
+
+    /// Sends now if open, otherwise queues for the next `open`.
+    pub fn send(&self, msg: &ClientMsg) {
+        let Some(inner) = &self.inner else { return };
+        let Ok(text) = serde_json::to_string(msg) else { return };
+        let is_cursor = matches!(msg, ClientMsg::Cursor { .. });
+        if inner.open.get() {
+            if let Some(live) = inner.ws.borrow().as_ref() {
+                if live.ws.send_with_str(&text).is_ok() {
+                    return;
+                }
+            }
+        }
+        enqueue(inner, Queued { text, is_cursor });
+    }
+
+    /// Remembers a new name for the next reconnect (the server learns it by `rename`).
+    pub fn set_username(&self, name: String) {
+        if let Some(inner) = &self.inner {
+            *inner.username.borrow_mut() = Some(name);
+        }
+    }
+
+    /// Closes with 1000 and stops reconnecting.
+    pub fn stop(&self) {
+        let Some(inner) = &self.inner else { return };
+        inner.stopped.set(true);
+        if let Some(handle) = inner.retry.borrow_mut().take() {
+            handle.clear();
+        }
+        if let Some(live) = inner.ws.borrow_mut().take() {
+            let _ = live.ws.close_with_code(1000);
+        }
+        inner.open.set(false);
+        inner.status.set(Status::Closed);
+    }
+}
+
+fn enqueue(inner: &Inner, item: Queued) {
+    let mut queue = inner.queue.borrow_mut();
+    if item.is_cursor && queue.back().is_some_and(|last| last.is_cursor) {
+        queue.pop_back();
+    }
+    if queue.len() >= QUEUE_LIMIT {
+        queue.pop_front();
+    }
+    queue.push_back(item);
+}
+
+fn socket_url(inner: &Inner) -> Option<String> {
+    let location = web_sys::window()?.location();
+    let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
+    let host = location.host().ok()?;
+    let mut url = format!("{scheme}://{host}/ws?room={}", encode(&inner.room));
+    if let Some(name) = inner.username.borrow().as_deref() {
+        url.push_str("&username=");
+        url.push_str(&encode(name));
+    }
+    Some(url)
+}
+
+fn encode(text: &str) -> String {
+    String::from(js_sys::encode_uri_component(text))
+}
+
+fn connect(inner: &Rc<Inner>) {
+    if inner.stopped.get() {
+        return;
+    }
+    let Some(ws) = socket_url(inner).and_then(|url| WebSocket::new(&url).ok()) else {
+        schedule_reconnect(inner);
+        return;
+    };
+    let weak = Rc::downgrade(inner);
+    let on_open = Closure::<dyn FnMut()>::new(with(&weak, |inner| on_open(&inner)));
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new({
+        let weak = weak.clone();
+        move |event: MessageEvent| {
+            if let Some(inner) = weak.upgrade() {
+                on_message(&inner, event);
+            }
+        }
+    });
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new({
+        let weak = weak.clone();
+        move |_: CloseEvent| {
+            if let Some(inner) = weak.upgrade() {
+                on_close(&inner);
+            }
+        }
+    });
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    *inner.ws.borrow_mut() = Some(Live { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
+}
+
+fn with(weak: &Weak<Inner>, f: impl Fn(Rc<Inner>) + 'static) -> impl FnMut() + 'static {
+    let weak = weak.clone();
+    move || {
+        if let Some(inner) = weak.upgrade() {
+            f(inner);
+        }
+    }
+}
+
+fn on_open(inner: &Rc<Inner>) {
+    inner.open.set(true);
+    inner.attempts.set(0);
+    inner.status.set(Status::Open);
+    // Flush in order; anything the socket refuses goes back to the front for next time.
+    loop {
+        let Some(item) = inner.queue.borrow_mut().pop_front() else { break };
+        let sent = inner.ws.borrow().as_ref().is_some_and(|live| live.ws.send_with_str(&item.text).is_ok());
+        if !sent {
+            inner.queue.borrow_mut().push_front(item);
+            break;
+        }
+    }
+}
+
+fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
+    let Some(text) = event.data().as_string() else { return };
+    match serde_json::from_str::<ServerMsg>(&text) {
+        // No borrow of `inner` is held here: the handler may send.
+        Ok(msg) => (inner.on_message)(msg),
+        Err(err) => leptos::logging::warn!("flock: ignoring a frame this client does not understand: {err}"),
+    }
+}
+
+fn on_close(inner: &Rc<Inner>) {
+    inner.open.set(false);
+    inner.ws.borrow_mut().take();
+    if inner.stopped.get() {
+        inner.status.set(Status::Closed);
+    } else {
+        schedule_reconnect(inner);
+    }
+}
+
+fn schedule_reconnect(inner: &Rc<Inner>) {
+    inner.status.set(Status::Reconnecting);
+    let attempt = inner.attempts.get();
+    inner.attempts.set(attempt.saturating_add(1));
+    let backoff = RECONNECT_BASE.saturating_mul(1 << attempt.min(5)).min(RECONNECT_MAX);
+    // Jitter spreads a crowd of clients reconnecting after a restart.
+    let delay = backoff.mul_f64(0.5 + js_sys::Math::random() * 0.5);
+    let weak = Rc::downgrade(inner);
+    let handle = set_timeout_with_handle(
+        move || {
+            if let Some(inner) = weak.upgrade() {
+                connect(&inner);
+            }
+        },
+        delay,
+    );
+    *inner.retry.borrow_mut() = handle.ok();
+}

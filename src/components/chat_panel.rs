@@ -1,0 +1,96 @@
+//! The room's chat: every line as plain text, and a form that sends to the whole room,
+//! to everyone else, or to one person.
+
+use crate::client::room_state::{ChatLine, RoomState};
+use crate::client::socket::RoomSocket;
+use crate::protocol::{ChatTarget, ClientMsg, MAX_CHAT_CHARS};
+use leptos::prelude::*;
+use uuid::Uuid;
+
+#[component]
+pub fn ChatPanel() -> impl IntoView {
+    let state = expect_context::<RoomState>();
+    view! {
+        <section class="panel chat">
+            <h2>"Chat"</h2>
+            <ol class="lines" data-testid="chat" aria-live="polite">
+                <For each=move || state.chat.get() key=ChatLine::key let(line)>
+                    <Line line/>
+                </For>
+            </ol>
+            <ChatForm/>
+        </section>
+    }
+}
+
+#[component]
+fn Line(line: ChatLine) -> impl IntoView {
+    let state = expect_context::<RoomState>();
+    match line {
+        ChatLine::Event { text, .. } => view! { <li class="event">{text}</li> }.into_any(),
+        ChatLine::Message { from, username, color, text, to, .. } => {
+            let scope = match to {
+                ChatTarget::Room => String::new(),
+                ChatTarget::Others => "to others".to_owned(),
+                ChatTarget::User(target) => {
+                    let name = state.user(target).map(|u| u.username.get_untracked()).unwrap_or_default();
+                    if Some(target) == state.me.get_untracked() && target != from {
+                        "to you".to_owned()
+                    } else {
+                        format!("to {name}")
+                    }
+                }
+            };
+            let private = matches!(to, ChatTarget::User(_));
+            view! {
+                <li class="message" class:private=private data-from=from.to_string()>
+                    <span class="who" style:color=color>{username}</span>
+                    <Show when={let empty = scope.is_empty(); move || !empty}>
+                        <span class="scope">{scope.clone()}</span>
+                    </Show>
+                    <span class="text">{text}</span>
+                </li>
+            }
+            .into_any()
+        }
+    }
+}
+
+#[component]
+fn ChatForm() -> impl IntoView {
+    let state = expect_context::<RoomState>();
+    let socket = expect_context::<RoomSocket>();
+    let text = RwSignal::new(String::new());
+    let target = RwSignal::new("room".to_owned());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let body = text.get_untracked();
+        if body.trim().is_empty() {
+            return;
+        }
+        let to = match target.get_untracked().as_str() {
+            "others" => ChatTarget::Others,
+            id => Uuid::parse_str(id).map_or(ChatTarget::Room, ChatTarget::User),
+        };
+        socket.send(&ClientMsg::Chat { text: body, to });
+        text.set(String::new());
+    };
+    let people = move || {
+        let me = state.me.get();
+        state.users.get().into_iter().filter(|u| Some(u.id) != me).collect::<Vec<_>>()
+    };
+    view! {
+        <form class="inline" on:submit=submit>
+            <select aria-label="Send to" prop:value=move || target.get()
+                on:change=move |ev| target.set(event_target_value(&ev))>
+                <option value="room">"Everyone"</option>
+                <option value="others">"Everyone else"</option>
+                <For each=people key=|u| u.id let(user)>
+                    <option value=user.id.to_string()>{move || user.username.get()}</option>
+                </For>
+            </select>
+            <input aria-label="Message" placeholder="Say something" maxlength=MAX_CHAT_CHARS.to_string() bind:value=text/>
+            <button type="submit">"Send"</button>
+        </form>
+    }
+}

@@ -1,0 +1,94 @@
+//! `/r/:room`: owns the room's socket and model and lays out the board, people and chat.
+
+use super::{
+    board::Board, chat_panel::ChatPanel, connection_badge::ConnectionBadge,
+    presence_list::PresenceList, state_editor::StateEditor,
+};
+use crate::client::{room_state::RoomState, socket::RoomSocket, storage};
+use crate::protocol::{validate_room, ClientMsg};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+#[component]
+pub fn RoomPage() -> impl IntoView {
+    let room = use_params_map().with_untracked(|p| p.get("room")).unwrap_or_default();
+    match validate_room(&room) {
+        Ok(_) => view! { <Room room/> }.into_any(),
+        Err(err) => view! {
+            <section class="lobby">
+                <p class="error" role="alert">{err.to_string()}</p>
+                <a href="/">"Back to the lobby"</a>
+            </section>
+        }
+        .into_any(),
+    }
+}
+
+#[component]
+fn Room(room: String) -> impl IntoView {
+    let state = RoomState::new();
+    let query_name = use_query_map().with_untracked(|q| q.get("username")).filter(|n| !n.trim().is_empty());
+    let socket = RoomSocket::new(room.clone(), query_name.clone(), move |msg| state.apply(msg));
+    provide_context(state);
+    provide_context(socket.clone());
+
+    // Browser only: effects do not run on the server.
+    Effect::new({
+        let socket = socket.clone();
+        move |_| {
+            if query_name.is_none() {
+                if let Some(name) = storage::load_username() {
+                    socket.set_username(name);
+                }
+            }
+            socket.start();
+        }
+    });
+    // Every welcome (the first, and each after a reconnect, which is a new session on the
+    // server) gives a new id; the user's saved state is sent again if the server lacks it.
+    Effect::new({
+        let socket = socket.clone();
+        move |_| {
+            let Some(me) = state.me.get().and_then(|id| state.user(id)) else { return };
+            let saved = storage::load_state();
+            if !saved.is_empty() && me.state.get_untracked() != saved {
+                socket.send(&ClientMsg::State { state: saved });
+            }
+        }
+    });
+    on_cleanup({
+        let socket = socket.clone();
+        move || socket.stop()
+    });
+
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"Flock"</a>
+            <h1 class="room-name">"#" {room}</h1>
+            <ConnectionBadge/>
+        </header>
+        <Notice/>
+        <main class="room">
+            <Board/>
+            <aside class="side">
+                <PresenceList/>
+                <StateEditor/>
+                <ChatPanel/>
+            </aside>
+        </main>
+    }
+}
+
+/// The server's last refusal, if any, so a user learns why something did not happen.
+#[component]
+fn Notice() -> impl IntoView {
+    let state = expect_context::<RoomState>();
+    view! {
+        <Show when=move || state.notice.with(Option::is_some)>
+            <p class="notice" role="alert" data-testid="notice">
+                {move || state.notice.get().unwrap_or_default()}
+                <button class="dismiss" on:click=move |_| state.notice.set(None)>"×"</button>
+            </p>
+        </Show>
+    }
+}

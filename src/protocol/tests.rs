@@ -1,0 +1,154 @@
+//! Round trips and contract shapes: a change that breaks an external client fails here.
+
+use super::decode::CLIENT_TYPES;
+use super::*;
+use serde_json::json;
+
+fn id(n: u8) -> Uuid {
+    Uuid::from_bytes([n; 16])
+}
+
+fn user(n: u8) -> User {
+    let mut state = UserState::new();
+    state.insert("status".into(), json!("busy"));
+    User {
+        id: id(n),
+        username: format!("user{n}"),
+        color: "#e6194b".into(),
+        cursor: Some(Point { x: 0.4, y: 0.1 }),
+        state,
+    }
+}
+
+fn every_client_msg() -> Vec<ClientMsg> {
+    vec![
+        ClientMsg::Cursor { x: 0.42, y: 0.13 },
+        ClientMsg::State { state: user(1).state },
+        ClientMsg::Rename { username: "Bo".into() },
+        ClientMsg::Chat { text: "hi".into(), to: ChatTarget::Room },
+        ClientMsg::Chat { text: "psst".into(), to: ChatTarget::Others },
+        ClientMsg::Chat { text: "dm".into(), to: ChatTarget::User(id(9)) },
+        ClientMsg::Join { room: "other".into() },
+    ]
+}
+
+fn every_server_msg() -> Vec<ServerMsg> {
+    vec![
+        ServerMsg::Welcome { you: id(1), room: "lobby".into(), users: vec![user(1), user(2)] },
+        ServerMsg::Joined { user: user(3) },
+        ServerMsg::Left { id: id(3) },
+        ServerMsg::Cursors { moves: vec![Move { id: id(2), x: 0.5, y: 1.0 }] },
+        ServerMsg::State { id: id(2), state: UserState::new() },
+        ServerMsg::Renamed { id: id(2), username: "Bo".into() },
+        ServerMsg::Chat {
+            from: id(1),
+            username: "Alex".into(),
+            text: "hi <b>".into(),
+            to: ChatTarget::User(id(2)),
+            ts: 1_700_000_000_000,
+        },
+        ServerMsg::Error { code: ErrorCode::TooLarge, message: "too big".into() },
+    ]
+}
+
+#[test]
+fn every_client_message_round_trips() {
+    for msg in every_client_msg() {
+        let text = serde_json::to_string(&msg).unwrap();
+        assert_eq!(decode_client_msg(&text), Ok(msg.clone()), "{text}");
+    }
+}
+
+#[test]
+fn every_server_message_round_trips() {
+    for msg in every_server_msg() {
+        let text = serde_json::to_string(&msg).unwrap();
+        let back: ServerMsg = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, msg, "{text}");
+    }
+}
+
+#[test]
+fn client_types_list_matches_the_enum() {
+    let mut tags: Vec<String> = every_client_msg()
+        .iter()
+        .map(|m| serde_json::to_value(m).unwrap()["type"].as_str().unwrap().to_owned())
+        .collect();
+    tags.dedup();
+    assert_eq!(tags, CLIENT_TYPES);
+}
+
+#[test]
+fn contract_examples_decode_as_documented() {
+    let cases = [
+        (r#"{"type":"cursor","x":0.42,"y":0.13}"#, ClientMsg::Cursor { x: 0.42, y: 0.13 }),
+        (r#"{"type":"rename","username":"Bo"}"#, ClientMsg::Rename { username: "Bo".into() }),
+        (r#"{"type":"chat","text":"hi"}"#, ClientMsg::Chat { text: "hi".into(), to: ChatTarget::Room }),
+        (r#"{"type":"join","room":"other"}"#, ClientMsg::Join { room: "other".into() }),
+        (r#"{"type":"state","state":{}}"#, ClientMsg::State { state: UserState::new() }),
+    ];
+    for (text, want) in cases {
+        assert_eq!(decode_client_msg(text), Ok(want), "{text}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_ignored_so_clients_can_grow() {
+    let msg = decode_client_msg(r#"{"type":"chat","text":"hi","to":"others","ref":"r1"}"#);
+    assert_eq!(msg, Ok(ClientMsg::Chat { text: "hi".into(), to: ChatTarget::Others }));
+}
+
+#[test]
+fn server_messages_have_the_contract_shape() {
+    let chat = serde_json::to_value(&every_server_msg()[6]).unwrap();
+    assert_eq!(
+        chat,
+        json!({"type":"chat","from":id(1),"username":"Alex","text":"hi <b>",
+               "to":id(2),"ts":1_700_000_000_000u64})
+    );
+    let welcome = serde_json::to_value(&every_server_msg()[0]).unwrap();
+    assert_eq!(welcome["users"][0]["cursor"], json!({"x":0.4,"y":0.1}));
+    assert_eq!(welcome["users"][0]["color"], json!("#e6194b"));
+    let error = serde_json::to_value(&every_server_msg()[7]).unwrap();
+    assert_eq!(error, json!({"type":"error","code":"too_large","message":"too big"}));
+}
+
+#[test]
+fn malformed_frames_decode_to_bad_json() {
+    for text in ["", "{", "not json", "[1,2]", "42", "\"cursor\"", "null"] {
+        let err = decode_client_msg(text).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadJson, "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn frames_without_a_known_type_decode_to_unknown_type() {
+    for text in [r#"{"x":1}"#, r#"{"type":"dance"}"#, r#"{"type":7}"#, r#"{"type":"Cursor","x":0,"y":0}"#] {
+        let err = decode_client_msg(text).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::UnknownType, "{text}: {err}");
+    }
+}
+
+#[test]
+fn known_types_with_bad_fields_decode_to_invalid() {
+    for text in [
+        r#"{"type":"cursor","x":"left","y":0}"#,
+        r#"{"type":"cursor","x":0.5}"#,
+        r#"{"type":"state","state":[1]}"#,
+        r#"{"type":"state","state":"happy"}"#,
+        r#"{"type":"chat","text":"hi","to":"everyone"}"#,
+        r#"{"type":"chat"}"#,
+        r#"{"type":"join","room":5}"#,
+    ] {
+        let err = decode_client_msg(text).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Invalid, "{text}: {err}");
+    }
+}
+
+#[test]
+fn points_outside_the_board_are_rejected() {
+    assert!(Point { x: 0.0, y: 1.0 }.is_on_board());
+    assert!(!Point { x: -0.01, y: 0.5 }.is_on_board());
+    assert!(!Point { x: 0.5, y: 1.5 }.is_on_board());
+    assert!(!Point { x: f64::NAN, y: 0.5 }.is_on_board());
+}

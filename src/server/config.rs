@@ -1,0 +1,59 @@
+//! Every setting the server has: a clap flag with a `FLOCK_*` environment twin, so the
+//! same binary is configured the same way from a shell, a unit file or a container.
+
+use clap::Parser;
+use std::net::SocketAddr;
+
+/// Largest WebSocket frame (and message) a client may send; bigger ones close with 1009.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Frames that may wait in one connection's outbound queue before it counts as too slow.
+pub const DEFAULT_OUTBOX_FRAMES: usize = 1024;
+
+/// Flock's command line.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "flock", version, about = "Real-time multiplayer rooms: live cursors, presence, state and chat")]
+pub struct Config {
+    /// Address to listen on. Defaults to LEPTOS_SITE_ADDR, or the site-addr in Cargo.toml.
+    #[arg(long, env = "FLOCK_ADDR")]
+    pub addr: Option<SocketAddr>,
+
+    /// Largest incoming WebSocket frame in bytes; a larger one closes the connection with 1009.
+    #[arg(long, env = "FLOCK_MAX_FRAME_BYTES", default_value_t = DEFAULT_MAX_FRAME_BYTES)]
+    pub max_frame_bytes: usize,
+
+    /// Longest chat text in characters.
+    #[arg(long, env = "FLOCK_MAX_CHAT_CHARS", default_value_t = crate::protocol::MAX_CHAT_CHARS)]
+    pub max_chat_chars: usize,
+
+    /// Largest user state in bytes of compact JSON.
+    #[arg(long, env = "FLOCK_MAX_STATE_BYTES", default_value_t = crate::protocol::MAX_STATE_BYTES)]
+    pub max_state_bytes: usize,
+
+    /// Frames one connection may have queued before it is closed with 1013 as too slow.
+    #[arg(long, env = "FLOCK_OUTBOX_FRAMES", default_value_t = DEFAULT_OUTBOX_FRAMES)]
+    pub outbox_frames: usize,
+
+    /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `flock=debug`.
+    #[arg(long, env = "FLOCK_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// The settings a test server uses: every default, no flags read.
+    pub fn defaults() -> Self {
+        Config::parse_from(["flock"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_defaults() {
+        let config = Config::parse_from(["flock", "--max-frame-bytes", "100", "--addr", "127.0.0.1:9"]);
+        assert_eq!(config.max_frame_bytes, 100);
+        assert_eq!(config.addr, Some("127.0.0.1:9".parse().unwrap()));
+        assert_eq!(Config::defaults().max_chat_chars, 2000);
+    }
+}
