@@ -8,6 +8,9 @@
 //! [`components`] what people see; [`client`] the browser socket and the reactive room
 //! model the components read.
 
+// Leptos views are deeply nested types; the room page needs more than the default 128.
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod client;
 pub mod components;

@@ -1,0 +1,155 @@
+//! A real Flock server on an ephemeral port and real WebSocket clients for it.
+#![allow(dead_code)] // Each test file uses its own subset of these helpers.
+
+use flock::protocol::{ClientMsg, ServerMsg, User};
+use flock::server::{config::Config, serve, AppState};
+use futures_util::{SinkExt, StreamExt};
+use leptos::prelude::LeptosOptions;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+/// How long a test waits for an expected frame before failing.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// Starts a server with `config` on 127.0.0.1 and an ephemeral port.
+pub async fn start_with(config: Config) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let leptos = LeptosOptions::builder().output_name("flock").build();
+    tokio::spawn(serve(listener, AppState::new(config, leptos)));
+    addr
+}
+
+/// Starts a server with every default setting.
+pub async fn start() -> SocketAddr {
+    start_with(Config::defaults()).await
+}
+
+/// A connected client that has read its `welcome`.
+pub struct Client {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub id: Uuid,
+    pub room: String,
+    pub users: Vec<User>,
+    markers: u64,
+}
+
+/// Why a connection attempt was refused: the HTTP status and body.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub body: String,
+}
+
+pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, Refused> {
+    let url = format!("ws://{addr}/ws?{query}");
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((ws, _)) => {
+            let mut client = Client { ws, id: Uuid::nil(), room: String::new(), users: vec![], markers: 0 };
+            match client.recv().await {
+                ServerMsg::Welcome { you, room, users } => {
+                    client.id = you;
+                    client.room = room;
+                    client.users = users;
+                }
+                other => panic!("expected welcome first, got {other:?}"),
+            }
+            Ok(client)
+        }
+        Err(tungstenite::Error::Http(response)) => Err(Refused {
+            status: response.status().as_u16(),
+            body: String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        }),
+        Err(err) => panic!("connect failed: {err}"),
+    }
+}
+
+/// Connects as `name` to `room`.
+pub async fn connect(addr: SocketAddr, room: &str, name: &str) -> Client {
+    try_connect(addr, &format!("room={room}&username={name}")).await.expect("connection refused")
+}
+
+impl Client {
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        self.send_text(&serde_json::to_string(msg).unwrap()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// The next text frame, decoded; fails the test after [`WAIT`].
+    pub async fn recv(&mut self) -> ServerMsg {
+        loop {
+            match self.next_frame().await {
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|e| panic!("undecodable frame {text}: {e}"))
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    async fn next_frame(&mut self) -> Message {
+        match tokio::time::timeout(WAIT, self.ws.next()).await {
+            Ok(Some(Ok(msg))) => msg,
+            Ok(other) => panic!("socket ended while waiting for a frame: {other:?}"),
+            Err(_) => panic!("no frame within {WAIT:?}"),
+        }
+    }
+
+    /// Reads until `pick` returns something, and returns it with everything read before.
+    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> (T, Vec<ServerMsg>) {
+        let mut before = Vec::new();
+        loop {
+            let msg = self.recv().await;
+            if let Some(found) = pick(&msg) {
+                return (found, before);
+            }
+            before.push(msg);
+        }
+    }
+
+    /// Waits for the server to close the socket and returns the close code.
+    pub async fn closed_with(&mut self) -> u16 {
+        loop {
+            match self.next_frame().await {
+                Message::Close(Some(frame)) => return u16::from(frame.code),
+                Message::Close(None) => return u16::from(CloseCode::Status),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Returns every frame the server queued for this client before now.
+    ///
+    /// A direct chat to oneself goes through the same queue as everything else, so once it
+    /// comes back (twice, to also flush cursor frames batched behind the first), nothing
+    /// queued earlier can still be on its way.
+    pub async fn drain(&mut self) -> Vec<ServerMsg> {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            self.markers += 1;
+            let marker = format!("marker-{}-{}", self.id, self.markers);
+            let to = flock::protocol::ChatTarget::User(self.id);
+            self.send(&ClientMsg::Chat { text: marker.clone(), to }).await;
+            let ((), before) = self
+                .recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if *text == marker).then_some(()))
+                .await;
+            seen.extend(before);
+        }
+        seen
+    }
+}
