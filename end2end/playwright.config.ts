@@ -1,0 +1,51 @@
+import { defineConfig, devices } from '@playwright/test';
+
+// The server under test: the binary `cargo leptos build` made, on its own port so a
+// development server on 3000 can keep running. FLOCK_BIN picks another build.
+const port = Number(process.env.FLOCK_E2E_PORT ?? 3100);
+const bin = process.env.FLOCK_BIN ?? 'target/debug/flock';
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  forbidOnly: !!process.env.CI,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: 'retain-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium',
+      use: {
+        ...devices['Desktop Chrome'],
+        // Debian's Chromium: Playwright's own browser download cannot work here.
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+          args: [
+            '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync',
+          ],
+        },
+      },
+    },
+  ],
+  webServer: {
+    command: bin,
+    cwd: '..',
+    // Playwright waits for this to answer before the first test.
+    url: `http://127.0.0.1:${port}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    env: {
+      FLOCK_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: 'target/site',
+      LEPTOS_OUTPUT_NAME: 'flock',
+      FLOCK_LOG: 'warn',
+    },
+  },
+});

@@ -1,0 +1,154 @@
+import { test, expect, type Page, type Browser } from '@playwright/test';
+
+/** Opens a fresh browser context (its own storage) on a room as `name`, once the socket is open. */
+async function enter(browser: Browser, room: string, name: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`/r/${room}?username=${encodeURIComponent(name)}`);
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
+  return page;
+}
+
+async function say(page: Page, text: string, to?: string) {
+  if (to) await page.getByLabel('Send to').selectOption({ label: to });
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+}
+
+/** The board-relative position, in percent, of `who`'s cursor as `page` draws it. */
+async function cursorAt(page: Page, who: string): Promise<{ x: number; y: number }> {
+  const cursor = page.locator(`[data-testid=cursor][data-username="${who}"]`);
+  const left = await cursor.evaluate((el) => (el as HTMLElement).style.left);
+  const top = await cursor.evaluate((el) => (el as HTMLElement).style.top);
+  return { x: parseFloat(left), y: parseFloat(top) };
+}
+
+test('two people in a room see each other, their cursors and their chat; another room sees none of it', async ({ browser }) => {
+  const alice = await enter(browser, 'e2e-room', 'Alice');
+  const bob = await enter(browser, 'e2e-room', 'Bob');
+  const carol = await enter(browser, 'e2e-elsewhere', 'Carol');
+
+  for (const page of [alice, bob]) {
+    await expect(page.getByTestId('presence')).toContainText('Alice');
+    await expect(page.getByTestId('presence')).toContainText('Bob');
+    await expect(page.getByTestId('count')).toHaveText('2');
+  }
+
+  // Alice moves across the board; Bob sees her cursor follow, with her name on it.
+  const board = await alice.getByTestId('board').boundingBox();
+  if (!board) throw new Error('no board');
+  await alice.mouse.move(board.x + board.width * 0.25, board.y + board.height * 0.4);
+  const aliceOnBob = bob.locator('[data-testid=cursor][data-username="Alice"]');
+  await expect(aliceOnBob).toBeVisible();
+  await expect(aliceOnBob).toContainText('Alice');
+  await expect.poll(async () => (await cursorAt(bob, 'Alice')).x).toBeCloseTo(25, 0);
+  expect((await cursorAt(bob, 'Alice')).y).toBeCloseTo(40, 0);
+  await alice.mouse.move(board.x + board.width * 0.75, board.y + board.height * 0.6, { steps: 5 });
+  await expect.poll(async () => (await cursorAt(bob, 'Alice')).x).toBeCloseTo(75, 0);
+  expect((await cursorAt(bob, 'Alice')).y).toBeCloseTo(60, 0);
+  // Nobody draws their own cursor.
+  await expect(alice.locator('[data-testid=cursor][data-username="Alice"]')).toHaveCount(0);
+
+  // Chat both ways, rendered as text.
+  await say(alice, 'hello from Alice');
+  await expect(bob.getByTestId('chat')).toContainText('hello from Alice');
+  await say(bob, 'hi <b>Alice</b>');
+  await expect(alice.getByTestId('chat')).toContainText('hi <b>Alice</b>');
+  await expect(alice.getByTestId('chat').locator('b')).toHaveCount(0);
+
+  // A direct message shows for its two parties only.
+  await say(alice, 'just for Bob', 'Bob');
+  await expect(bob.getByTestId('chat')).toContainText('just for Bob');
+  await expect(alice.getByTestId('chat')).toContainText('just for Bob');
+
+  // State shows in everyone's presence list.
+  await bob.getByLabel('Status').fill('reviewing');
+  await bob.getByLabel('Status').press('Enter');
+  await expect(alice.getByTestId('presence').locator('li', { hasText: 'Bob' })).toContainText('reviewing');
+
+  // Carol, in another room, saw none of it.
+  await expect(carol.getByTestId('count')).toHaveText('1');
+  await expect(carol.getByTestId('presence')).not.toContainText('Alice');
+  await expect(carol.getByTestId('chat')).not.toContainText('Alice');
+  await expect(carol.getByTestId('chat')).not.toContainText('Bob');
+  await expect(carol.locator('[data-testid=cursor]')).toHaveCount(0);
+
+  // Bob leaves: Alice sees him go.
+  await bob.context().close();
+  await expect(alice.getByTestId('count')).toHaveText('1');
+  await expect(alice.getByTestId('chat')).toContainText('Bob left');
+});
+
+// Holds every WebSocket in the page unconnected until the test calls window.__releaseSockets(),
+// so the page runs as if the network were slow to open the socket.
+const holdSockets = () => {
+  const Real = window.WebSocket;
+  const waiting: Array<() => void> = [];
+  let released = false;
+  (window as any).__socketsWaiting = () => waiting.length;
+  (window as any).__releaseSockets = () => {
+    released = true;
+    waiting.splice(0).forEach((start) => start());
+  };
+  function HeldSocket(this: any, url: string, protocols?: string | string[]) {
+    const shim: any = {
+      url, readyState: 0, binaryType: 'blob', onopen: null, onmessage: null, onclose: null, onerror: null,
+      send() { throw new DOMException('still connecting', 'InvalidStateError'); },
+      close() { shim.closed = true; },
+    };
+    const start = () => {
+      if (shim.closed) return;
+      const real = new Real(url, protocols);
+      shim.send = (data: string) => real.send(data);
+      shim.close = (code?: number, reason?: string) => real.close(code, reason);
+      real.onopen = (e) => { shim.readyState = 1; shim.onopen?.(e); };
+      real.onmessage = (e) => shim.onmessage?.(e);
+      real.onerror = (e) => shim.onerror?.(e);
+      real.onclose = (e) => { shim.readyState = 3; shim.onclose?.(e); };
+    };
+    if (released) start(); else waiting.push(start);
+    return shim;
+  }
+  (window as any).WebSocket = HeldSocket;
+};
+
+test('messages sent before the socket opens are delivered, in order, once it does', async ({ browser }) => {
+  const watcher = await enter(browser, 'e2e-early', 'Watcher');
+  const context = await browser.newContext();
+  const early = await context.newPage();
+  await early.addInitScript(holdSockets);
+  await early.goto('/r/e2e-early?username=Early');
+  // The page is live (hydrated, socket requested) but the socket is not open yet.
+  await expect.poll(() => early.evaluate(() => (window as any).__socketsWaiting())).toBe(1);
+  await expect(early.getByTestId('connection')).toHaveAttribute('data-status', 'connecting');
+  await say(early, 'first, before open');
+  await say(early, 'second, before open');
+  await expect(early.getByLabel('Message')).toHaveValue('');
+
+  await early.evaluate(() => (window as any).__releaseSockets());
+  await expect(early.getByTestId('connection')).toHaveAttribute('data-status', 'open');
+  const lines = watcher.getByTestId('chat').locator('li.message .text');
+  await expect(lines).toHaveText(['first, before open', 'second, before open']);
+  await expect(early.getByTestId('chat').locator('li.message .text')).toHaveText(['first, before open', 'second, before open']);
+});
+
+test('the lobby lists live rooms and enters one with the chosen name', async ({ browser }) => {
+  const host = await enter(browser, 'e2e-lobby', 'Host');
+  const page = await (await browser.newContext()).newPage();
+  await page.goto('/');
+  await expect(page.getByTestId('rooms')).toContainText('e2e-lobby');
+  await page.getByLabel('Your name').fill('Guest Star');
+  await page.getByLabel('Room').fill('e2e-lobby');
+  await page.getByRole('button', { name: 'Enter' }).click();
+  await expect(page).toHaveURL(/\/r\/e2e-lobby/);
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
+  await expect(page.getByTestId('presence')).toContainText('Host');
+  await expect(host.getByTestId('presence')).toContainText('Guest Star');
+
+  // A bad room name is explained, not submitted.
+  await page.goto('/');
+  await page.getByLabel('Room').fill('no spaces please');
+  await page.getByRole('button', { name: 'Enter' }).click();
+  await expect(page.getByRole('alert').first()).toContainText('room must be');
+  await expect(page).toHaveURL(/\/$/);
+});
