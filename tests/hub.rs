@@ -258,3 +258,19 @@ async fn healthz_answers_ok() {
     let response = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn after_moving_rooms_no_cursor_from_the_old_room_arrives() {
+    let addr = start().await;
+    let mut ann = connect(addr, "old", "Ann").await;
+    let mut bob = connect(addr, "old", "Bob").await;
+    ann.drain().await;
+    for i in 0..100 {
+        ann.send(&ClientMsg::Cursor { x: f64::from(i) / 100.0, y: 0.5 }).await;
+    }
+    // Bob has not read any of those moves when he leaves for another room.
+    bob.send(&ClientMsg::Join { room: "new".into() }).await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Welcome { room, .. } if room == "new").then_some(())).await;
+    let after = bob.drain().await;
+    assert!(!after.iter().any(|m| matches!(m, ServerMsg::Cursors { .. })), "{after:?}");
+}

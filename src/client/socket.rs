@@ -81,6 +81,16 @@ struct Live {
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
 
+impl Live {
+    /// Unhooks the callbacks, which are freed with `self`: the browser must not call them
+    /// for events (a late message, the close) that follow.
+    fn detach(&self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+    }
+}
+
 struct Queued {
     text: String,
     is_cursor: bool,
@@ -125,9 +135,10 @@ impl RoomSocket {
         let Some(inner) = &self.inner else { return };
         let Ok(text) = serde_json::to_string(msg) else { return };
         let is_cursor = matches!(msg, ClientMsg::Cursor { .. });
+        // `send` on a closing socket drops the data without an error: check the state.
         if inner.open.get() {
             if let Some(live) = inner.ws.borrow().as_ref() {
-                if live.ws.send_with_str(&text).is_ok() {
+                if live.ws.ready_state() == WebSocket::OPEN && live.ws.send_with_str(&text).is_ok() {
                     return;
                 }
             }
@@ -149,7 +160,9 @@ impl RoomSocket {
         if let Some(handle) = inner.retry.borrow_mut().take() {
             handle.clear();
         }
-        if let Some(live) = inner.ws.borrow_mut().take() {
+        let live = inner.ws.borrow_mut().take();
+        if let Some(live) = live {
+            live.detach();
             let _ = live.ws.close_with_code(1000);
         }
         inner.open.set(false);
@@ -185,7 +198,7 @@ fn encode(text: &str) -> String {
 }
 
 fn connect(inner: &Rc<Inner>) {
-    if inner.stopped.get() {
+    if inner.stopped.get() || inner.ws.borrow().is_some() {
         return;
     }
     let Some(ws) = socket_url(inner).and_then(|url| WebSocket::new(&url).ok()) else {
@@ -227,7 +240,6 @@ fn with(weak: &Weak<Inner>, f: impl Fn(Rc<Inner>) + 'static) -> impl FnMut() + '
 
 fn on_open(inner: &Rc<Inner>) {
     inner.open.set(true);
-    inner.attempts.set(0);
     inner.status.set(Status::Open);
     // Flush in order; anything the socket refuses goes back to the front for next time.
     loop {
@@ -242,6 +254,9 @@ fn on_open(inner: &Rc<Inner>) {
 
 fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
     let Some(text) = event.data().as_string() else { return };
+    // The backoff starts over only once the server has spoken: a server that accepts and
+    // closes at once keeps being retried slowly.
+    inner.attempts.set(0);
     match serde_json::from_str::<ServerMsg>(&text) {
         // No borrow of `inner` is held here: the handler may send.
         Ok(msg) => (inner.on_message)(msg),
@@ -251,7 +266,10 @@ fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
 
 fn on_close(inner: &Rc<Inner>) {
     inner.open.set(false);
-    inner.ws.borrow_mut().take();
+    let live = inner.ws.borrow_mut().take();
+    if let Some(live) = live {
+        live.detach();
+    }
     if inner.stopped.get() {
         inner.status.set(Status::Closed);
     } else {

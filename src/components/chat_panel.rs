@@ -75,6 +75,15 @@ fn ChatForm() -> impl IntoView {
         socket.send(&ClientMsg::Chat { text: body, to });
         text.set(String::new());
     };
+    // A direct target who left (or came back with a new id) is no longer in the list.
+    Effect::new(move |_| {
+        let chosen = target.get();
+        if let Ok(id) = Uuid::parse_str(&chosen) {
+            if state.users.with(|users| !users.iter().any(|u| u.id == id)) {
+                target.set("room".to_owned());
+            }
+        }
+    });
     let people = move || {
         let me = state.me.get();
         state.users.get().into_iter().filter(|u| Some(u.id) != me).collect::<Vec<_>>()

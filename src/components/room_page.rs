@@ -5,29 +5,38 @@ use super::{
     presence_list::PresenceList, state_editor::StateEditor,
 };
 use crate::client::{room_state::RoomState, socket::RoomSocket, storage};
-use crate::protocol::{validate_room, ClientMsg};
+use crate::protocol::{validate_room, validate_username, ClientMsg};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[component]
 pub fn RoomPage() -> impl IntoView {
-    let room = use_params_map().with_untracked(|p| p.get("room")).unwrap_or_default();
-    match validate_room(&room) {
-        Ok(_) => view! { <Room room/> }.into_any(),
-        Err(err) => view! {
-            <section class="lobby">
-                <p class="error" role="alert">{err.to_string()}</p>
-                <a href="/">"Back to the lobby"</a>
-            </section>
+    let params = use_params_map();
+    let room = Memo::new(move |_| params.with(|p| p.get("room")).unwrap_or_default());
+    // A new room name (a link from one room to another) builds a new socket and model.
+    move || {
+        let room = room.get();
+        match validate_room(&room) {
+            Ok(_) => view! { <Room room/> }.into_any(),
+            Err(err) => view! {
+                <section class="lobby">
+                    <p class="error" role="alert">{err.to_string()}</p>
+                    <a href="/">"Back to the lobby"</a>
+                </section>
+            }
+            .into_any(),
         }
-        .into_any(),
     }
 }
 
 #[component]
 fn Room(room: String) -> impl IntoView {
     let state = RoomState::new();
-    let query_name = use_query_map().with_untracked(|q| q.get("username")).filter(|n| !n.trim().is_empty());
+    // A name the server would refuse is dropped, so the server picks a guest name instead
+    // of refusing the connection over and over.
+    let query_name = use_query_map()
+        .with_untracked(|q| q.get("username"))
+        .and_then(|n| validate_username(&n).ok().map(str::to_owned));
     let socket = RoomSocket::new(room.clone(), query_name.clone(), move |msg| state.apply(msg));
     provide_context(state);
     provide_context(socket.clone());
@@ -37,7 +46,7 @@ fn Room(room: String) -> impl IntoView {
         let socket = socket.clone();
         move |_| {
             if query_name.is_none() {
-                if let Some(name) = storage::load_username() {
+                if let Some(name) = storage::load_username().filter(|n| validate_username(n).is_ok()) {
                     socket.set_username(name);
                 }
             }

@@ -9,6 +9,11 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Frames that may wait in one connection's outbound queue before it counts as too slow.
 pub const DEFAULT_OUTBOX_FRAMES: usize = 1024;
 
+/// How often the server pings each connection.
+pub const DEFAULT_PING_SECS: u64 = 15;
+/// How long a connection may stay silent (no frame, no pong) before it counts as gone.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 45;
+
 /// Flock's command line.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "flock", version, about = "Real-time multiplayer rooms: live cursors, presence, state and chat")]
@@ -32,6 +37,15 @@ pub struct Config {
     /// Frames one connection may have queued before it is closed with 1013 as too slow.
     #[arg(long, env = "FLOCK_OUTBOX_FRAMES", default_value_t = DEFAULT_OUTBOX_FRAMES)]
     pub outbox_frames: usize,
+
+    /// Seconds between the server's pings to each connection.
+    #[arg(long, env = "FLOCK_PING_SECS", default_value_t = DEFAULT_PING_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_secs: u64,
+
+    /// Seconds a connection may stay silent (not even a pong) before it is dropped and
+    /// announced `left`.
+    #[arg(long, env = "FLOCK_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
 
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `flock=debug`.
     #[arg(long, env = "FLOCK_LOG", default_value = "info")]

@@ -49,6 +49,7 @@ impl Hub {
         let mut rooms = self.lock();
         let mut members = room.lock();
         let member = members.remove(&id)?;
+        member.outbox.forget_all_moves();
         for other in members.values() {
             other.outbox.forget_moves_of(id);
         }

@@ -57,13 +57,21 @@ struct Pending {
 pub struct Outbox {
     pending: Mutex<Pending>,
     wake: Notify,
+    /// Fired once when the queue overflows, so the connection can leave the room at once
+    /// even while its writer is stuck on a peer that does not read.
+    overflow: Notify,
     capacity: usize,
 }
 
 impl Outbox {
     /// A queue that holds at most `capacity` ordered frames.
     pub fn new(capacity: usize) -> Self {
-        Outbox { pending: Mutex::new(Pending::default()), wake: Notify::new(), capacity: capacity.max(1) }
+        Outbox {
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+            overflow: Notify::new(),
+            capacity: capacity.max(1),
+        }
     }
 
     // A std Mutex, not a Tokio one: nothing is awaited while it is held, and a poisoned
@@ -82,6 +90,7 @@ impl Outbox {
             pending.frames.clear();
             pending.moves.clear();
             pending.close = Some(Close { code: CLOSE_TRY_AGAIN, reason: "too slow to keep up" });
+            self.overflow.notify_one();
         } else {
             pending.frames.push_back(frame);
         }
@@ -105,6 +114,12 @@ impl Outbox {
         self.lock().moves.remove(&mover);
     }
 
+    /// Drops every move not yet sent: the connection is leaving the room they belong to,
+    /// so none may arrive after its next `welcome`.
+    pub fn forget_all_moves(&self) {
+        self.lock().moves.clear();
+    }
+
     /// Asks the writer to send `close` after what is already queued, and stop.
     pub fn close(&self, code: u16, reason: &'static str) {
         let mut pending = self.lock();
@@ -113,6 +128,11 @@ impl Outbox {
         }
         drop(pending);
         self.wake.notify_one();
+    }
+
+    /// Completes once the queue has overflowed (at once if it already has).
+    pub async fn overflowed(&self) {
+        self.overflow.notified().await;
     }
 
     /// Waits until something is queued, then takes all of it.

@@ -11,6 +11,7 @@ use crate::protocol::{validate_room, validate_username, DEFAULT_ROOM};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,9 @@ use tokio_tungstenite::tungstenite;
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
 /// How long a finished connection's writer may take to send its last frames and close.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
+/// How long a connection that fell too far behind may take to read its backlog and the
+/// 1013 close after it; one that reads nothing for this long is simply dropped.
+const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// The query string of `/ws`.
 #[derive(Debug, Deserialize)]
@@ -64,52 +68,76 @@ pub async fn upgrade(
         .on_upgrade(move |socket| run(socket, state, room, username))
 }
 
-/// How the reading side of a connection ended.
+/// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
     /// The client sent a close frame.
     Closed,
     /// The socket died without one.
     Gone,
+    /// Nothing came from the client, not even a pong, for the idle timeout.
+    Silent,
     /// The client sent a frame over the size limit.
     TooBig,
+    /// The writer stopped first: the peer stopped taking frames.
+    WriterStopped,
+    /// The outbox overflowed: the client reads too slowly and is closed with 1013.
+    TooSlow,
 }
 
 async fn run(socket: WebSocket, state: AppState, room: String, username: Option<String>) {
     let outbox = Arc::new(Outbox::new(state.config.outbox_frames));
     let (sink, stream) = socket.split();
-    let mut writer = tokio::spawn(write_loop(sink, outbox.clone()));
+    let ping_every = Duration::from_secs(state.config.ping_secs);
+    let idle_timeout = Duration::from_secs(state.config.idle_timeout_secs);
+    let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), ping_every));
     let mut session =
         Session::start(state.hub.clone(), state.limits(), outbox.clone(), &room, username.as_deref());
     let id = session.id();
     tracing::info!(%id, room, "connected");
 
-    let end = read_loop(stream, &mut session).await;
+    let end = tokio::select! {
+        end = read_loop(stream, &mut session, idle_timeout) => end,
+        _ = &mut writer => End::WriterStopped,
+        _ = outbox.overflowed() => End::TooSlow,
+    };
     let room = session.room_name().to_owned();
     session.end();
     tracing::info!(%id, room, ?end, "disconnected");
 
-    match end {
-        End::TooBig => outbox.close(CLOSE_TOO_BIG, "frame too large"),
-        End::Closed | End::Gone => outbox.close(1000, ""),
-    }
-    if tokio::time::timeout(WRITER_GRACE, &mut writer).await.is_err() {
+    let grace = match end {
+        End::WriterStopped => return,
+        // The 1013 close is already queued behind the backlog.
+        End::TooSlow => SLOW_CLOSE_GRACE,
+        End::TooBig => {
+            outbox.close(CLOSE_TOO_BIG, "frame too large");
+            WRITER_GRACE
+        }
+        End::Closed | End::Gone | End::Silent => {
+            outbox.close(1000, "");
+            WRITER_GRACE
+        }
+    };
+    if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
     }
 }
 
-async fn read_loop(mut stream: SplitStream<WebSocket>, session: &mut Session) -> End {
-    while let Some(frame) = stream.next().await {
+async fn read_loop(mut stream: SplitStream<WebSocket>, session: &mut Session, idle_timeout: Duration) -> End {
+    loop {
+        let Ok(frame) = tokio::time::timeout(idle_timeout, stream.next()).await else {
+            return End::Silent;
+        };
         match frame {
-            Ok(Message::Text(text)) => session.handle_text(text.as_str()),
-            Ok(Message::Binary(_)) => session.refuse(&Refusal::Binary),
-            Ok(Message::Close(_)) => return End::Closed,
-            // Tungstenite answers pings itself.
-            Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Err(err) => return if is_too_big(err) { End::TooBig } else { End::Gone },
+            None => return End::Gone,
+            Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()),
+            Some(Ok(Message::Binary(_))) => session.refuse(&Refusal::Binary),
+            Some(Ok(Message::Close(_))) => return End::Closed,
+            // Tungstenite answers pings itself; a pong only proves the client is alive.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Err(err)) => return if is_too_big(err) { End::TooBig } else { End::Gone },
         }
     }
-    End::Gone
 }
 
 fn is_too_big(err: axum::Error) -> bool {
@@ -117,10 +145,22 @@ fn is_too_big(err: axum::Error) -> bool {
     matches!(inner.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
 }
 
-/// Sends whatever the outbox holds, one flush per batch, until a close or a dead socket.
-async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>) {
+/// Sends whatever the outbox holds, one flush per batch, and a ping every `ping_every`,
+/// until a close or a dead socket.
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>, ping_every: Duration) {
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let batch = outbox.next_batch().await;
+        // `next_batch` may be cancelled by a ping: it takes nothing until it returns.
+        let batch = tokio::select! {
+            batch = outbox.next_batch() => batch,
+            _ = pings.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
         for frame in batch.frames {
             if sink.feed(Message::Text(frame)).await.is_err() {
                 return; // The peer is gone; the reader will notice too.
