@@ -80,15 +80,21 @@ test('two people in a room see each other, their cursors and their chat; another
 });
 
 // Holds every WebSocket in the page unconnected until the test calls window.__releaseSockets(),
-// so the page runs as if the network were slow to open the socket.
+// so the page runs as if the network were slow to open the socket. window.__dropSockets()
+// cuts the open ones and holds new ones again, as a network outage would.
 const holdSockets = () => {
   const Real = window.WebSocket;
   const waiting: Array<() => void> = [];
+  const live: WebSocket[] = [];
   let released = false;
   (window as any).__socketsWaiting = () => waiting.length;
   (window as any).__releaseSockets = () => {
     released = true;
     waiting.splice(0).forEach((start) => start());
+  };
+  (window as any).__dropSockets = () => {
+    released = false;
+    live.splice(0).forEach((socket) => socket.close(4000, 'network down'));
   };
   function HeldSocket(this: any, url: string, protocols?: string | string[]) {
     const shim: any = {
@@ -99,6 +105,7 @@ const holdSockets = () => {
     const start = () => {
       if (shim.closed) return;
       const real = new Real(url, protocols);
+      live.push(real);
       shim.send = (data: string) => real.send(data);
       shim.close = (code?: number, reason?: string) => real.close(code, reason);
       real.onopen = (e) => { shim.readyState = 1; shim.onopen?.(e); };
@@ -151,4 +158,27 @@ test('the lobby lists live rooms and enters one with the chosen name', async ({ 
   await page.getByRole('button', { name: 'Enter' }).click();
   await expect(page.getByRole('alert').first()).toContainText('room must be');
   await expect(page).toHaveURL(/\/$/);
+});
+
+test('a dropped socket shows reconnecting, comes back by itself, and delivers what was typed meanwhile once', async ({ browser }) => {
+  const watcher = await enter(browser, 'e2e-drop', 'Watcher');
+  const page = await (await browser.newContext()).newPage();
+  await page.addInitScript(holdSockets);
+  await page.addInitScript(() => (window as any).__releaseSockets());
+  await page.goto('/r/e2e-drop?username=Flaky');
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
+  await expect(watcher.getByTestId('presence')).toContainText('Flaky');
+
+  await page.evaluate(() => (window as any).__dropSockets());
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'reconnecting');
+  await expect(watcher.getByTestId('count')).toHaveText('1');
+  // The page keeps trying: a new socket is already waiting for the network.
+  await expect.poll(() => page.evaluate(() => (window as any).__socketsWaiting())).toBeGreaterThan(0);
+  await say(page, 'typed while offline');
+
+  await page.evaluate(() => (window as any).__releaseSockets());
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
+  await expect(watcher.getByTestId('count')).toHaveText('2');
+  await expect(watcher.getByTestId('chat').locator('li.message .text')).toHaveText(['typed while offline']);
+  await expect(page.getByTestId('chat').locator('li.message .text')).toHaveText(['typed while offline']);
 });
