@@ -125,3 +125,47 @@ async fn bad_query_values_are_refused_with_400_before_the_upgrade() {
     let ok = try_connect(addr, &format!("room={}&username={}", "r".repeat(64), "n".repeat(32))).await;
     assert!(ok.is_ok());
 }
+
+#[tokio::test]
+async fn past_the_rate_limit_frames_are_dropped_with_rate_limited_and_floods_close_with_1008() {
+    let mut config = Config::defaults();
+    config.rate_per_sec = 0.001; // no refill within the test
+    config.rate_burst = 3.0;
+    let addr = start_with(config).await;
+    let mut ann = connect(addr, "rate", "Ann").await;
+    for i in 0..4 {
+        ann.send(&ClientMsg::Chat { text: format!("m{i}"), to: ChatTarget::Room }).await;
+    }
+    for i in 0..3 {
+        assert!(matches!(ann.recv().await, ServerMsg::Chat { text, .. } if text == format!("m{i}")));
+    }
+    expect_error(&mut ann, ErrorCode::RateLimited).await;
+    // Keeping at it gets the connection closed.
+    for _ in 0..100 {
+        ann.send_text("{}").await;
+    }
+    assert_eq!(ann.closed_with().await, 1008);
+}
+
+#[tokio::test]
+async fn browsers_on_other_origins_are_refused_with_403() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let addr = start().await;
+    let attempt = |origin: String| async move {
+        let mut request = format!("ws://{addr}/ws?room=o").into_client_request().unwrap();
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(request).await.map(|_| ())
+    };
+    match attempt("http://evil.example".into()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    assert!(attempt(format!("http://{addr}")).await.is_ok(), "the site's own origin is allowed");
+
+    let mut config = Config::defaults();
+    config.allowed_origins = vec!["https://flock.example".into()];
+    let addr = start_with(config).await;
+    let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+    request.headers_mut().insert("origin", "https://flock.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_ok(), "a configured origin is allowed");
+}

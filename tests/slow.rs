@@ -11,7 +11,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_closed_with_1013_while_the_room_flows_on() {
-    let addr = start_with(Config::defaults()).await;
+    let mut config = Config::defaults();
+    // Ann floods on purpose; this test is about Bob, not about her rate limit.
+    config.rate_per_sec = 1e9;
+    config.rate_burst = 1e9;
+    let addr = start_with(config).await;
     let mut ann = connect(addr, "slow", "Ann").await;
     let mut bob = connect(addr, "slow", "Bob").await; // never reads until the end
     let mut cat = connect(addr, "slow", "Cat").await;

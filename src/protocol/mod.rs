@@ -132,6 +132,8 @@ pub enum ErrorCode {
     NoSuchUser,
     /// A binary frame: the contract is JSON text only.
     BinaryUnsupported,
+    /// More messages per second than the server allows; the frame was dropped.
+    RateLimited,
 }
 
 /// A frame the server sends to a client.

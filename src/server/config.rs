@@ -14,6 +14,11 @@ pub const DEFAULT_PING_SECS: u64 = 15;
 /// How long a connection may stay silent (no frame, no pong) before it counts as gone.
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 45;
 
+/// Steady messages per second per connection: a 60 Hz cursor plus chat and state.
+pub const DEFAULT_RATE_PER_SEC: f64 = 120.0;
+/// Burst allowance per connection above the steady rate.
+pub const DEFAULT_RATE_BURST: f64 = 240.0;
+
 /// Flock's command line.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "flock", version, about = "Real-time multiplayer rooms: live cursors, presence, state and chat")]
@@ -46,6 +51,21 @@ pub struct Config {
     /// announced `left`.
     #[arg(long, env = "FLOCK_IDLE_TIMEOUT_SECS", default_value_t = DEFAULT_IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_secs: u64,
+
+    /// Messages per second one connection may send (a token bucket); over it a frame is
+    /// dropped with `rate_limited`.
+    #[arg(long, env = "FLOCK_RATE_PER_SEC", default_value_t = DEFAULT_RATE_PER_SEC)]
+    pub rate_per_sec: f64,
+
+    /// Messages one connection may send at once above the steady rate.
+    #[arg(long, env = "FLOCK_RATE_BURST", default_value_t = DEFAULT_RATE_BURST)]
+    pub rate_burst: f64,
+
+    /// Origins allowed to open `/ws` from a browser, comma-separated (e.g.
+    /// `https://flock.example`). Empty: only the site's own origin. Clients that send no
+    /// `Origin` header (not browsers) are always allowed.
+    #[arg(long, env = "FLOCK_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `flock=debug`.
     #[arg(long, env = "FLOCK_LOG", default_value = "info")]

@@ -7,7 +7,9 @@
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod origin;
 pub mod outbox;
+pub mod rate;
 pub mod room;
 pub mod session;
 pub mod ws;

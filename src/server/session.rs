@@ -42,6 +42,8 @@ pub enum Refusal {
     NoSuchUser(#[from] NoSuchUser),
     #[error("binary frames are not supported: send JSON text frames")]
     Binary,
+    #[error("too many messages: this one was dropped, slow down")]
+    RateLimited,
 }
 
 impl Refusal {
@@ -52,6 +54,7 @@ impl Refusal {
             Refusal::TooLarge(_) => ErrorCode::TooLarge,
             Refusal::NoSuchUser(_) => ErrorCode::NoSuchUser,
             Refusal::Binary => ErrorCode::BinaryUnsupported,
+            Refusal::RateLimited => ErrorCode::RateLimited,
         }
     }
 }

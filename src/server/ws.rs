@@ -4,7 +4,9 @@
 //! readable body. After the upgrade a reader turns frames into [`Session`] calls and a
 //! writer drains the connection's [`Outbox`]; no room logic lives here.
 
+use super::origin;
 use super::outbox::{Outbox, CLOSE_TOO_BIG};
+use super::rate::TokenBucket;
 use super::session::{Refusal, Session};
 use super::AppState;
 use crate::protocol::{validate_room, validate_username, DEFAULT_ROOM};
@@ -13,13 +15,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite;
 
 /// Read and write buffer per connection. Frames are small JSON, so a few KiB suffice and
@@ -27,6 +29,10 @@ use tokio_tungstenite::tungstenite;
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
 /// How long a finished connection's writer may take to send its last frames and close.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
+/// Refused frames in a row after which a flooding client is closed with 1008.
+const FLOOD_STRIKES: u32 = 100;
+/// WebSocket close code for a policy violation (here: flooding past the rate limit).
+const CLOSE_POLICY: u16 = 1008;
 /// How long a connection that fell too far behind may take to read its backlog and the
 /// 1013 close after it; one that reads nothing for this long is simply dropped.
 const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
@@ -41,9 +47,14 @@ pub struct WsQuery {
 /// Checks the query, then upgrades.
 pub async fn upgrade(
     State(state): State<AppState>,
+    headers: HeaderMap,
     query: Result<Query<WsQuery>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Err(err) = origin::check(&headers, &state.config.allowed_origins) {
+        tracing::warn!("refused upgrade: {err}");
+        return (StatusCode::FORBIDDEN, err.to_string()).into_response();
+    }
     let Query(query) = match query {
         Ok(query) => query,
         Err(rejection) => return (StatusCode::BAD_REQUEST, rejection.body_text()).into_response(),
@@ -79,6 +90,8 @@ enum End {
     Silent,
     /// The client sent a frame over the size limit.
     TooBig,
+    /// The client kept sending past its rate limit.
+    Flooding,
     /// The writer stopped first: the peer stopped taking frames.
     WriterStopped,
     /// The outbox overflowed: the client reads too slowly and is closed with 1013.
@@ -94,10 +107,11 @@ async fn run(socket: WebSocket, state: AppState, room: String, username: Option<
     let mut session =
         Session::start(state.hub.clone(), state.limits(), outbox.clone(), &room, username.as_deref());
     let id = session.id();
+    let bucket = TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst, Instant::now());
     tracing::info!(%id, room, "connected");
 
     let end = tokio::select! {
-        end = read_loop(stream, &mut session, idle_timeout) => end,
+        end = read_loop(stream, &mut session, idle_timeout, bucket) => end,
         _ = &mut writer => End::WriterStopped,
         _ = outbox.overflowed() => End::TooSlow,
     };
@@ -113,6 +127,10 @@ async fn run(socket: WebSocket, state: AppState, room: String, username: Option<
             outbox.close(CLOSE_TOO_BIG, "frame too large");
             WRITER_GRACE
         }
+        End::Flooding => {
+            outbox.close(CLOSE_POLICY, "rate limit exceeded");
+            WRITER_GRACE
+        }
         End::Closed | End::Gone | End::Silent => {
             outbox.close(1000, "");
             WRITER_GRACE
@@ -123,11 +141,29 @@ async fn run(socket: WebSocket, state: AppState, room: String, username: Option<
     }
 }
 
-async fn read_loop(mut stream: SplitStream<WebSocket>, session: &mut Session, idle_timeout: Duration) -> End {
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    session: &mut Session,
+    idle_timeout: Duration,
+    mut bucket: TokenBucket,
+) -> End {
+    let mut strikes = 0u32;
     loop {
         let Ok(frame) = tokio::time::timeout(idle_timeout, stream.next()).await else {
             return End::Silent;
         };
+        if matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_)))) {
+            if bucket.take(Instant::now()) {
+                strikes = 0;
+            } else {
+                strikes += 1;
+                if strikes >= FLOOD_STRIKES {
+                    return End::Flooding;
+                }
+                session.refuse(&Refusal::RateLimited);
+                continue;
+            }
+        }
         match frame {
             None => return End::Gone,
             Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()),

@@ -1,0 +1,54 @@
+//! A token bucket per connection: a steady rate of messages with room for short bursts,
+//! so a browser's 60 Hz cursor stream and a chat fit, and a flooding bot does not.
+
+use std::time::Instant;
+
+/// Messages per second and burst allowance of one connection.
+#[derive(Debug)]
+pub struct TokenBucket {
+    per_sec: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket that refills at `per_sec` up to `burst`.
+    pub fn new(per_sec: f64, burst: f64, now: Instant) -> Self {
+        let burst = burst.max(1.0);
+        TokenBucket { per_sec: per_sec.max(0.0), burst, tokens: burst, last: now }
+    }
+
+    /// Takes one token if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_burst_is_allowed_then_the_rate_applies() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10.0, 3.0, start);
+        assert!((0..3).all(|_| bucket.take(start)));
+        assert!(!bucket.take(start));
+        assert!(bucket.take(start + Duration::from_millis(100)));
+        assert!(!bucket.take(start + Duration::from_millis(150)));
+        // A long pause refills only up to the burst.
+        let later = start + Duration::from_secs(60);
+        assert!((0..3).all(|_| bucket.take(later)));
+        assert!(!bucket.take(later));
+    }
+}
