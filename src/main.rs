@@ -32,9 +32,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // With port 0 the system picks one: log the real address, which tests read.
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!("Flock listening on http://{addr}");
     match serve(listener, AppState::new(config, leptos)).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             tracing::error!("server failed: {err}");
             ExitCode::FAILURE

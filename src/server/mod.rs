@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod rate;
 pub mod room;
 pub mod session;
+pub mod shutdown;
 pub mod ws;
 
 use crate::app::{shell, App};
@@ -32,11 +33,17 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
+    pub shutdown: Arc<shutdown::Shutdown>,
 }
 
 impl AppState {
     pub fn new(config: Config, leptos: LeptosOptions) -> Self {
-        AppState { hub: Arc::new(Hub::new()), config: Arc::new(config), leptos }
+        AppState {
+            hub: Arc::new(Hub::new()),
+            config: Arc::new(config),
+            leptos,
+            shutdown: Arc::new(shutdown::Shutdown::new()),
+        }
     }
 
     pub fn limits(&self) -> Limits {
@@ -65,24 +72,24 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves Flock on `listener` until the process gets Ctrl-C or SIGTERM.
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+    serve_until(listener, state, shutdown::signal()).await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+/// Serves until `stop` completes, then closes every connection with 1001 and waits (at
+/// most [`shutdown::DRAIN_GRACE`]) for them to finish.
+pub async fn serve_until(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let begin = shutdown.clone();
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            stop.await;
+            begin.begin();
+        })
+        .await;
+    shutdown.drained().await;
+    result
 }

@@ -31,6 +31,8 @@ const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 /// Refused frames in a row after which a flooding client is closed with 1008.
 const FLOOD_STRIKES: u32 = 100;
+/// WebSocket close code for a server going away (shutdown or restart).
+const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code for a policy violation (here: flooding past the rate limit).
 const CLOSE_POLICY: u16 = 1008;
 /// How long a connection that fell too far behind may take to read its backlog and the
@@ -96,6 +98,8 @@ enum End {
     WriterStopped,
     /// The outbox overflowed: the client reads too slowly and is closed with 1013.
     TooSlow,
+    /// The server is shutting down.
+    ShuttingDown,
 }
 
 async fn run(socket: WebSocket, state: AppState, room: String, username: Option<String>) {
@@ -107,6 +111,7 @@ async fn run(socket: WebSocket, state: AppState, room: String, username: Option<
     let mut session =
         Session::start(state.hub.clone(), state.limits(), outbox.clone(), &room, username.as_deref());
     let id = session.id();
+    let mut stopping = state.shutdown.subscribe();
     let bucket = TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst, Instant::now());
     tracing::info!(%id, room, "connected");
 
@@ -114,6 +119,7 @@ async fn run(socket: WebSocket, state: AppState, room: String, username: Option<
         end = read_loop(stream, &mut session, idle_timeout, bucket) => end,
         _ = &mut writer => End::WriterStopped,
         _ = outbox.overflowed() => End::TooSlow,
+        _ = stopping.wait_for(|stop| *stop) => End::ShuttingDown,
     };
     let room = session.room_name().to_owned();
     session.end();
@@ -125,6 +131,10 @@ async fn run(socket: WebSocket, state: AppState, room: String, username: Option<
         End::TooSlow => SLOW_CLOSE_GRACE,
         End::TooBig => {
             outbox.close(CLOSE_TOO_BIG, "frame too large");
+            WRITER_GRACE
+        }
+        End::ShuttingDown => {
+            outbox.close(CLOSE_GOING_AWAY, "server shutting down");
             WRITER_GRACE
         }
         End::Flooding => {
