@@ -77,6 +77,12 @@ impl RoomState {
         self.users.with_untracked(|users| users.iter().find(|u| u.id == id).copied())
     }
 
+    /// Everyone in the room but this page's user.
+    pub fn others(&self) -> Vec<UserView> {
+        let me = self.me.get();
+        self.users.get().into_iter().filter(|u| Some(u.id) != me).collect()
+    }
+
     /// Applies one server message.
     pub fn apply(&self, msg: ServerMsg) {
         // Signals made here belong to the room page, not to whatever JS callback runs us.

@@ -84,10 +84,7 @@ fn ChatForm() -> impl IntoView {
             }
         }
     });
-    let people = move || {
-        let me = state.me.get();
-        state.users.get().into_iter().filter(|u| Some(u.id) != me).collect::<Vec<_>>()
-    };
+    let people = move || state.others();
     view! {
         <form class="inline" on:submit=submit>
             <select aria-label="Send to" prop:value=move || target.get()

@@ -6,10 +6,7 @@ use leptos::prelude::*;
 #[component]
 pub fn CursorLayer() -> impl IntoView {
     let state = expect_context::<RoomState>();
-    let others = move || {
-        let me = state.me.get();
-        state.users.get().into_iter().filter(|u| Some(u.id) != me).collect::<Vec<_>>()
-    };
+    let others = move || state.others();
     view! {
         <div class="cursors">
             <For each=others key=|u| u.id let(user)>

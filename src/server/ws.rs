@@ -102,6 +102,19 @@ enum End {
     ShuttingDown,
 }
 
+impl End {
+    /// The close frame the server sends for this ending, if it still has one to send.
+    fn close_frame(self) -> Option<(u16, &'static str)> {
+        match self {
+            End::Closed | End::Gone | End::Silent => Some((1000, "")),
+            End::TooBig => Some((CLOSE_TOO_BIG, "frame too large")),
+            End::Flooding => Some((CLOSE_POLICY, "rate limit exceeded")),
+            End::ShuttingDown => Some((CLOSE_GOING_AWAY, "server shutting down")),
+            End::WriterStopped | End::TooSlow => None,
+        }
+    }
+}
+
 async fn run(socket: WebSocket, state: AppState, room: String, username: Option<String>) {
     let outbox = Arc::new(Outbox::new(state.config.outbox_frames));
     let (sink, stream) = socket.split();
@@ -125,26 +138,15 @@ async fn run(socket: WebSocket, state: AppState, room: String, username: Option<
     session.end();
     tracing::info!(%id, room, ?end, "disconnected");
 
-    let grace = match end {
-        End::WriterStopped => return,
+    let grace = match end.close_frame() {
+        Some((code, reason)) => {
+            outbox.close(code, reason);
+            WRITER_GRACE
+        }
+        // The writer is gone: nothing more can be sent.
+        None if end == End::WriterStopped => return,
         // The 1013 close is already queued behind the backlog.
-        End::TooSlow => SLOW_CLOSE_GRACE,
-        End::TooBig => {
-            outbox.close(CLOSE_TOO_BIG, "frame too large");
-            WRITER_GRACE
-        }
-        End::ShuttingDown => {
-            outbox.close(CLOSE_GOING_AWAY, "server shutting down");
-            WRITER_GRACE
-        }
-        End::Flooding => {
-            outbox.close(CLOSE_POLICY, "rate limit exceeded");
-            WRITER_GRACE
-        }
-        End::Closed | End::Gone | End::Silent => {
-            outbox.close(1000, "");
-            WRITER_GRACE
-        }
+        None => SLOW_CLOSE_GRACE,
     };
     if tokio::time::timeout(grace, &mut writer).await.is_err() {
         writer.abort();
