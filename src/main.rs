@@ -1,7 +1,10 @@
-//! The Flock server binary: parse the settings, start logging, bind, serve.
+//! The Flock server binary: parse the settings, start logging, bind, serve; or, with
+//! `mint-token`, print a private-room invitation.
 
 use clap::Parser;
-use flock::server::{config::Config, serve, AppState};
+use flock::server::config::{Command, Config};
+use flock::server::invite::{mint, Claims};
+use flock::server::{serve, AppState};
 use leptos::prelude::get_configuration;
 use std::process::ExitCode;
 use tokio::net::TcpListener;
@@ -10,6 +13,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
+    if let Some(Command::MintToken { room, username, ttl_secs }) = &config.command {
+        return mint_token(&config, room, username, *ttl_secs);
+    }
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
@@ -35,7 +41,14 @@ async fn main() -> ExitCode {
     // With port 0 the system picks one: log the real address, which tests read.
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!("Flock listening on http://{addr}");
-    match serve(listener, AppState::new(config, leptos)).await {
+    let state = match AppState::new(config, leptos) {
+        Ok(state) => state,
+        Err(err) => {
+            tracing::error!("cannot open the store: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serve(listener, state).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -45,4 +58,16 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `flock mint-token`: prints an invitation signed with the configured secret.
+fn mint_token(config: &Config, room: &str, username: &str, ttl_secs: u64) -> ExitCode {
+    let Some(secret) = config.secret.as_deref().filter(|s| !s.is_empty()) else {
+        eprintln!("mint-token needs the server's secret: pass --secret or set FLOCK_SECRET");
+        return ExitCode::FAILURE;
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let claims = Claims { room: room.to_owned(), name: username.to_owned(), exp: now + ttl_secs };
+    println!("{}", mint(secret, &claims));
+    ExitCode::SUCCESS
 }

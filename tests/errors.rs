@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{connect, start, start_with, try_connect, Client};
-use flock::protocol::{ChatTarget, ClientMsg, ErrorCode, ServerMsg};
-use flock::server::config::Config;
+use common::{connect, start, start_with, test_config, try_connect, Client};
+use flock::protocol::{ChatMessage, ChatTarget, ClientMsg, ErrorCode, ServerMsg};
 use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,8 +22,8 @@ async fn expect_error(client: &mut Client, want: ErrorCode) {
 
 /// The connection still works: a chat to the room comes back.
 async fn still_open(client: &mut Client) {
-    client.send(&ClientMsg::Chat { text: "still here".into(), to: ChatTarget::Room }).await;
-    assert!(matches!(client.recv().await, ServerMsg::Chat { text, .. } if text == "still here"));
+    client.send(&ClientMsg::chat("still here", ChatTarget::Room)).await;
+    assert!(matches!(client.recv().await, ServerMsg::Chat(ChatMessage { text, .. }) if text == "still here"));
 }
 
 #[tokio::test]
@@ -65,8 +64,8 @@ async fn text_and_state_at_the_limits_are_accepted() {
     let addr = start().await;
     let mut ann = connect(addr, "limits", "Ann").await;
     let text = "é".repeat(2000); // 2000 characters, 4000 bytes
-    ann.send(&ClientMsg::Chat { text: text.clone(), to: ChatTarget::Room }).await;
-    assert!(matches!(ann.recv().await, ServerMsg::Chat { text: got, .. } if got == text));
+    ann.send(&ClientMsg::chat(text.clone(), ChatTarget::Room)).await;
+    assert!(matches!(ann.recv().await, ServerMsg::Chat(ChatMessage { text: got, .. }) if got == text));
     // {"b":"…"} is 8 bytes of framing around the value.
     let state = json!({"b": "x".repeat(4096 - 8)}).as_object().unwrap().clone();
     assert_eq!(serde_json::to_string(&state).unwrap().len(), 4096);
@@ -92,7 +91,7 @@ async fn a_frame_over_the_size_limit_closes_with_1009_and_the_room_carries_on() 
 
 #[tokio::test]
 async fn the_frame_limit_is_a_setting() {
-    let mut config = Config::defaults();
+    let mut config = test_config();
     config.max_frame_bytes = 1024;
     let addr = start_with(config).await;
     let mut ann = connect(addr, "small", "Ann").await;
@@ -128,16 +127,16 @@ async fn bad_query_values_are_refused_with_400_before_the_upgrade() {
 
 #[tokio::test]
 async fn past_the_rate_limit_frames_are_dropped_with_rate_limited_and_floods_close_with_1008() {
-    let mut config = Config::defaults();
+    let mut config = test_config();
     config.rate_per_sec = 0.001; // no refill within the test
     config.rate_burst = 3.0;
     let addr = start_with(config).await;
     let mut ann = connect(addr, "rate", "Ann").await;
     for i in 0..4 {
-        ann.send(&ClientMsg::Chat { text: format!("m{i}"), to: ChatTarget::Room }).await;
+        ann.send(&ClientMsg::chat(format!("m{i}"), ChatTarget::Room)).await;
     }
     for i in 0..3 {
-        assert!(matches!(ann.recv().await, ServerMsg::Chat { text, .. } if text == format!("m{i}")));
+        assert!(matches!(ann.recv().await, ServerMsg::Chat(ChatMessage { text, .. }) if text == format!("m{i}")));
     }
     expect_error(&mut ann, ErrorCode::RateLimited).await;
     // Keeping at it gets the connection closed.
@@ -162,7 +161,7 @@ async fn browsers_on_other_origins_are_refused_with_403() {
     }
     assert!(attempt(format!("http://{addr}")).await.is_ok(), "the site's own origin is allowed");
 
-    let mut config = Config::defaults();
+    let mut config = test_config();
     config.allowed_origins = vec!["https://flock.example".into()];
     let addr = start_with(config).await;
     let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();

@@ -2,8 +2,8 @@
 
 mod common;
 
-use common::{connect, start, try_connect};
-use flock::protocol::{ChatTarget, ClientMsg, Move, ServerMsg};
+use common::{connect, start, start_with, test_config, try_connect};
+use flock::protocol::{ChatMessage, ChatTarget, ClientMsg, Move, ServerMsg};
 use serde_json::json;
 
 #[tokio::test]
@@ -35,21 +35,23 @@ async fn a_connection_without_a_name_or_room_gets_a_guest_name_in_the_lobby() {
 async fn others_hear_joined_and_left_exactly_once() {
     let addr = start().await;
     let mut ann = connect(addr, "presence", "Ann").await;
-    let mut bob = connect(addr, "presence", "Bob").await;
+    let bob = connect(addr, "presence", "Bob").await;
     match ann.recv().await {
         ServerMsg::Joined { user } => assert_eq!((user.id, user.username.as_str()), (bob.id, "Bob")),
         other => panic!("expected joined, got {other:?}"),
     }
     let bob_id = bob.id;
-    bob.ws.close(None).await.unwrap();
+    bob.goodbye().await;
     assert_eq!(ann.recv().await, ServerMsg::Left { id: bob_id });
     let rest = ann.drain().await;
     assert!(rest.is_empty(), "nothing else, and no second left: {rest:?}");
 }
 
 #[tokio::test]
-async fn a_client_that_vanishes_without_a_close_frame_is_announced_left() {
-    let addr = start().await;
+async fn a_client_that_vanishes_without_a_close_frame_is_announced_left_after_the_grace() {
+    let mut config = test_config();
+    config.leave_grace_secs = 1;
+    let addr = start_with(config).await;
     let mut ann = connect(addr, "vanish", "Ann").await;
     let bob = connect(addr, "vanish", "Bob").await;
     let bob_id = bob.id;
@@ -130,9 +132,9 @@ async fn renames_reach_the_whole_room_and_sign_later_chats() {
     let want = ServerMsg::Renamed { id: ann.id, username: "Annie".into() };
     assert_eq!(ann.recv().await, want);
     assert_eq!(bob.recv().await, want);
-    ann.send(&ClientMsg::Chat { text: "hi".into(), to: ChatTarget::Room }).await;
+    ann.send(&ClientMsg::chat("hi", ChatTarget::Room)).await;
     match bob.recv().await {
-        ServerMsg::Chat { from, username, .. } => assert_eq!((from, username.as_str()), (ann.id, "Annie")),
+        ServerMsg::Chat(ChatMessage { from, username, .. }) => assert_eq!((from, username.as_str()), (ann.id, "Annie")),
         other => panic!("expected chat, got {other:?}"),
     }
 }
@@ -155,7 +157,7 @@ async fn chat_to_the_room_reaches_everyone_including_the_sender() {
     let ann_id = ann.id;
     for client in [&mut ann, &mut bob, &mut cat] {
         match client.recv().await {
-            ServerMsg::Chat { from, username, text, to, ts } => {
+            ServerMsg::Chat(ChatMessage { from, username, text, to, ts, .. }) => {
                 assert_eq!((from, username.as_str(), text.as_str(), to), (ann_id, "Ann", "hello all", ChatTarget::Room));
                 assert!(ts > 1_600_000_000_000);
             }
@@ -167,9 +169,9 @@ async fn chat_to_the_room_reaches_everyone_including_the_sender() {
 #[tokio::test]
 async fn chat_to_others_skips_the_sender() {
     let [mut ann, mut bob, mut cat] = trio("chat-others").await;
-    ann.send(&ClientMsg::Chat { text: "psst".into(), to: ChatTarget::Others }).await;
+    ann.send(&ClientMsg::chat("psst", ChatTarget::Others)).await;
     for client in [&mut bob, &mut cat] {
-        assert!(matches!(client.recv().await, ServerMsg::Chat { text, to: ChatTarget::Others, .. } if text == "psst"));
+        assert!(matches!(client.recv().await, ServerMsg::Chat(ChatMessage { text, to: ChatTarget::Others, .. }) if text == "psst"));
     }
     let own = ann.drain().await;
     assert!(own.is_empty(), "the sender got {own:?}");
@@ -179,9 +181,9 @@ async fn chat_to_others_skips_the_sender() {
 async fn a_direct_chat_reaches_its_target_and_a_copy_to_the_sender_only() {
     let [mut ann, mut bob, mut cat] = trio("chat-direct").await;
     let to = ChatTarget::User(bob.id);
-    ann.send(&ClientMsg::Chat { text: "just you".into(), to }).await;
+    ann.send(&ClientMsg::chat("just you", to)).await;
     for client in [&mut ann, &mut bob] {
-        assert!(matches!(client.recv().await, ServerMsg::Chat { text, to: t, .. } if text == "just you" && t == to));
+        assert!(matches!(client.recv().await, ServerMsg::Chat(ChatMessage { text, to: t, .. }) if text == "just you" && t == to));
     }
     let overheard = cat.drain().await;
     assert!(overheard.is_empty(), "a bystander got {overheard:?}");
@@ -196,13 +198,13 @@ async fn rooms_are_isolated_from_each_other() {
     assert_eq!(zed.users.len(), 1);
     ann.drain().await;
     ann.send(&ClientMsg::Cursor { x: 0.1, y: 0.1 }).await;
-    ann.send(&ClientMsg::Chat { text: "red only".into(), to: ChatTarget::Room }).await;
+    ann.send(&ClientMsg::chat("red only", ChatTarget::Room)).await;
     ann.send(&ClientMsg::Rename { username: "Anna".into() }).await;
     let (_, _) = bob.recv_until(|m| matches!(m, ServerMsg::Renamed { .. }).then_some(())).await;
     let leaked = zed.drain().await;
     assert!(leaked.is_empty(), "blue saw {leaked:?}");
     // And a direct chat cannot cross rooms.
-    zed.send(&ClientMsg::Chat { text: "hi".into(), to: ChatTarget::User(ann.id) }).await;
+    zed.send(&ClientMsg::chat("hi", ChatTarget::User(ann.id))).await;
     assert!(matches!(zed.recv().await, ServerMsg::Error { code: flock::protocol::ErrorCode::NoSuchUser, .. }));
 }
 
@@ -213,9 +215,9 @@ async fn join_moves_a_connection_to_another_room() {
     let mut bob = connect(addr, "here", "Bob").await;
     let mut zed = connect(addr, "there", "Zed").await;
     ann.recv().await; // joined
-    bob.send(&ClientMsg::Join { room: "there".into() }).await;
+    bob.send(&ClientMsg::join("there")).await;
     match bob.recv().await {
-        ServerMsg::Welcome { you, room, users } => {
+        ServerMsg::Welcome { you, room, users, .. } => {
             assert_eq!((you, room.as_str()), (bob.id, "there"));
             let mut names: Vec<_> = users.iter().map(|u| u.username.as_str()).collect();
             names.sort();
@@ -226,8 +228,8 @@ async fn join_moves_a_connection_to_another_room() {
     assert_eq!(ann.recv().await, ServerMsg::Left { id: bob.id });
     assert!(matches!(zed.recv().await, ServerMsg::Joined { user } if user.id == bob.id && user.username == "Bob"));
     // Chat now goes to the new room only.
-    bob.send(&ClientMsg::Chat { text: "moved".into(), to: ChatTarget::Room }).await;
-    assert!(matches!(zed.recv().await, ServerMsg::Chat { text, .. } if text == "moved"));
+    bob.send(&ClientMsg::chat("moved", ChatTarget::Room)).await;
+    assert!(matches!(zed.recv().await, ServerMsg::Chat(ChatMessage { text, .. }) if text == "moved"));
     assert!(ann.drain().await.is_empty());
 }
 
@@ -242,14 +244,14 @@ async fn api_rooms_lists_live_rooms_with_head_counts() {
     let _b = connect(addr, "alpha", "B").await;
     let c = connect(addr, "beta", "C").await;
     let rooms: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-    assert_eq!(rooms, json!({"rooms": [{"name":"alpha","users":2},{"name":"beta","users":1}]}));
+    assert_eq!(rooms, json!({"rooms": [{"name":"alpha","users":2,"away":0},{"name":"beta","users":1,"away":0}]}));
 
     // A room exists only while someone is in it: once C moves to alpha, beta is gone.
     let mut c = c;
-    c.send(&ClientMsg::Join { room: "alpha".into() }).await;
+    c.send(&ClientMsg::join("alpha")).await;
     assert!(matches!(c.recv().await, ServerMsg::Welcome { .. }));
     let rooms: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-    assert_eq!(rooms, json!({"rooms": [{"name":"alpha","users":3}]}));
+    assert_eq!(rooms, json!({"rooms": [{"name":"alpha","users":3,"away":0}]}));
 }
 
 #[tokio::test]
@@ -269,7 +271,7 @@ async fn after_moving_rooms_no_cursor_from_the_old_room_arrives() {
         ann.send(&ClientMsg::Cursor { x: f64::from(i) / 100.0, y: 0.5 }).await;
     }
     // Bob has not read any of those moves when he leaves for another room.
-    bob.send(&ClientMsg::Join { room: "new".into() }).await;
+    bob.send(&ClientMsg::join("new")).await;
     bob.recv_until(|m| matches!(m, ServerMsg::Welcome { room, .. } if room == "new").then_some(())).await;
     let after = bob.drain().await;
     assert!(!after.iter().any(|m| matches!(m, ServerMsg::Cursors { .. })), "{after:?}");

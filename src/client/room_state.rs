@@ -2,8 +2,11 @@
 //!
 //! Each user's name, cursor and state are signals of their own, so a cursor move redraws
 //! one cursor and nothing else; the user list itself changes only on joins and leaves.
+//!
+//! Chat lines are keyed by the room's `seq`: a line whose seq was already shown is
+//! skipped, so a replay after a reconnect never shows a message twice or out of order.
 
-use crate::protocol::{ChatTarget, ErrorCode, Point, ServerMsg, User, UserState};
+use crate::protocol::{ChatMessage, ChatTarget, ErrorCode, Point, ServerMsg, User, UserState};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -35,7 +38,7 @@ impl UserView {
 /// One line of the chat view.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChatLine {
-    Message { key: usize, from: Uuid, username: String, color: String, text: String, to: ChatTarget, ts: u64 },
+    Message { key: usize, seq: u64, from: Uuid, username: String, color: String, text: String, to: ChatTarget, ts: u64 },
     /// Something the room did: a join, a leave.
     Event { key: usize, text: String },
 }
@@ -48,12 +51,24 @@ impl ChatLine {
     }
 }
 
+/// A chat this page sent that the server has not acknowledged yet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingChat {
+    pub reference: String,
+    pub text: String,
+    pub to: ChatTarget,
+}
+
 /// The room as this page knows it.
 #[derive(Clone, Copy)]
 pub struct RoomState {
     pub me: RwSignal<Option<Uuid>>,
     pub users: RwSignal<Vec<UserView>>,
     pub chat: RwSignal<Vec<ChatLine>>,
+    /// Sent chats still waiting for their `ack`, shown as "sending".
+    pub pending: RwSignal<Vec<PendingChat>>,
+    /// The highest chat seq shown.
+    last_seq: StoredValue<u64>,
     /// The server's last `error`, shown until the next one.
     pub notice: RwSignal<Option<String>>,
     next_key: StoredValue<usize>,
@@ -67,6 +82,8 @@ impl RoomState {
             me: RwSignal::new(None),
             users: RwSignal::new(Vec::new()),
             chat: RwSignal::new(Vec::new()),
+            pending: RwSignal::new(Vec::new()),
+            last_seq: StoredValue::new(0),
             notice: RwSignal::new(None),
             next_key: StoredValue::new(0),
             owner: StoredValue::new(Owner::current()),
@@ -94,10 +111,19 @@ impl RoomState {
 
     fn apply_owned(&self, msg: ServerMsg) {
         match msg {
-            ServerMsg::Welcome { you, users, .. } => {
+            ServerMsg::Welcome { you, users, history, .. } => {
                 self.me.set(Some(you));
                 self.users.set(users.into_iter().map(UserView::new).collect());
+                for chat in history {
+                    self.message(chat);
+                }
             }
+            ServerMsg::Reset => {
+                self.chat.update(|chat| chat.retain(|line| matches!(line, ChatLine::Event { .. })));
+                self.last_seq.set_value(0);
+                self.event("You were away too long to replay everything: showing the latest messages".into());
+            }
+            ServerMsg::Ack { reference, seq } => self.acknowledged(&reference, seq),
             ServerMsg::Joined { user } => {
                 self.event(format!("{} joined", user.username));
                 self.users.update(|users| {
@@ -129,15 +155,43 @@ impl RoomState {
                     user.username.set(username);
                 }
             }
-            ServerMsg::Chat { from, username, text, to, ts } => {
-                let color = self.user(from).map(|u| u.color.get_value()).unwrap_or_default();
-                let key = self.key();
-                self.push(ChatLine::Message { key, from, username, color, text, to, ts });
-            }
+            ServerMsg::Chat(chat) => self.message(chat),
             ServerMsg::Error { code, message } => {
                 self.notice.set(Some(format!("{}: {message}", code_label(code))));
             }
         }
+    }
+
+    /// Notes a chat sent with `reference`, shown as pending until acknowledged.
+    pub fn sending(&self, reference: String, text: String, to: ChatTarget) {
+        self.pending.update(|p| p.push(PendingChat { reference, text, to }));
+    }
+
+    /// A pending chat is stored. An `others` chat is not echoed to its sender, so it
+    /// becomes a line here; every other kind arrives (or arrived) as a `chat`.
+    fn acknowledged(&self, reference: &str, seq: u64) {
+        let Some(pending) = self.pending.with_untracked(|p| p.iter().find(|c| c.reference == reference).cloned())
+        else {
+            return;
+        };
+        self.pending.update(|p| p.retain(|c| c.reference != reference));
+        if let (ChatTarget::Others, Some(me)) = (pending.to, self.me.get_untracked()) {
+            let username = self.user(me).map(|u| u.username.get_untracked()).unwrap_or_default();
+            let chat = ChatMessage { seq, from: me, username, text: pending.text, to: pending.to, ts: 0 };
+            self.message(chat);
+        }
+    }
+
+    /// Shows a chat unless its seq was already shown.
+    fn message(&self, chat: ChatMessage) {
+        if chat.seq <= self.last_seq.get_value() {
+            return;
+        }
+        self.last_seq.set_value(chat.seq);
+        let ChatMessage { seq, from, username, text, to, ts } = chat;
+        let color = self.user(from).map(|u| u.color.get_value()).unwrap_or_default();
+        let key = self.key();
+        self.push(ChatLine::Message { key, seq, from, username, color, text, to, ts });
     }
 
     fn event(&self, text: String) {

@@ -7,8 +7,14 @@
 //! socket is reopened with exponential backoff and jitter; [`Status`] says which of these
 //! states the connection is in, for the badge. Dropping the component closes the socket
 //! with 1000 and stops reconnecting.
+//!
+//! Nothing is lost across a reconnect: the socket resumes with the tab's session token and
+//! the last chat `seq` it saw, so the server replays what was missed; every chat is sent
+//! with a `ref` and kept until the server acknowledges it, and resent (same `ref`, so never
+//! stored twice) on each new connection until then.
 
-use crate::protocol::{ClientMsg, ServerMsg};
+use crate::client::storage;
+use crate::protocol::{ChatTarget, ClientMsg, ServerMsg};
 use leptos::leptos_dom::helpers::{set_timeout_with_handle, TimeoutHandle};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
@@ -26,6 +32,8 @@ const RECONNECT_BASE: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// Most messages kept while offline; past it the oldest are dropped.
 const QUEUE_LIMIT: usize = 1000;
+/// The server's close code for a connection whose session was resumed elsewhere.
+const CLOSE_REPLACED: u16 = 4001;
 
 /// Where the connection stands, as the badge shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +71,16 @@ pub struct RoomSocket {
 struct Inner {
     room: String,
     username: RefCell<Option<String>>,
+    /// The invitation for a private room.
+    token: Option<String>,
+    /// The session token of the last `welcome`: the next connection resumes it.
+    session: RefCell<Option<String>>,
+    /// The last chat seq seen on this page; `None` until the first `welcome`, so a page
+    /// load gets the newest history rather than a replay.
+    since: Cell<Option<u64>>,
+    /// Chats sent but not yet acknowledged, in send order: `(ref, frame)`.
+    unacked: RefCell<VecDeque<(String, String)>>,
+    next_ref: Cell<u64>,
     status: RwSignal<Status>,
     on_message: Box<dyn Fn(ServerMsg)>,
     ws: RefCell<Option<Live>>,
@@ -97,14 +115,24 @@ struct Queued {
 }
 
 impl RoomSocket {
-    /// A socket for `room` that will hand every server message to `on_message`.
-    /// Nothing connects until [`RoomSocket::start`].
-    pub fn new(room: String, username: Option<String>, on_message: impl Fn(ServerMsg) + 'static) -> Self {
+    /// A socket for `room` (with `token`, its invitation if private) that will hand every
+    /// server message to `on_message`. Nothing connects until [`RoomSocket::start`].
+    pub fn new(
+        room: String,
+        username: Option<String>,
+        token: Option<String>,
+        on_message: impl Fn(ServerMsg) + 'static,
+    ) -> Self {
         let status = RwSignal::new(Status::Connecting);
         let inner = cfg!(feature = "hydrate").then(|| {
             SendWrapper::new(Rc::new(Inner {
                 room,
                 username: RefCell::new(username),
+                token,
+                session: RefCell::new(storage::load_session()),
+                since: Cell::new(None),
+                unacked: RefCell::new(VecDeque::new()),
+                next_ref: Cell::new(0),
                 status,
                 on_message: Box::new(on_message),
                 ws: RefCell::new(None),
@@ -144,6 +172,33 @@ impl RoomSocket {
             }
         }
         enqueue(inner, Queued { text, is_cursor });
+    }
+
+    /// Sends a chat with a fresh `ref` and keeps it until acknowledged; returns the `ref`
+    /// (`None` on the server, where nothing is sent).
+    pub fn send_chat(&self, text: String, to: ChatTarget) -> Option<String> {
+        let inner = self.inner.as_ref()?;
+        let n = inner.next_ref.get();
+        inner.next_ref.set(n + 1);
+        // Unique per tab: a random prefix per page load, then a counter.
+        let reference = format!("{:08x}-{n}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32);
+        let msg = ClientMsg::Chat { text, to, reference: Some(reference.clone()) };
+        let text = serde_json::to_string(&msg).ok()?;
+        {
+            let mut unacked = inner.unacked.borrow_mut();
+            if unacked.len() >= QUEUE_LIMIT {
+                unacked.pop_front();
+            }
+            unacked.push_back((reference.clone(), text.clone()));
+        }
+        if inner.open.get() {
+            if let Some(live) = inner.ws.borrow().as_ref() {
+                if live.ws.ready_state() == WebSocket::OPEN {
+                    let _ = live.ws.send_with_str(&text);
+                }
+            }
+        }
+        Some(reference)
     }
 
     /// Remembers a new name for the next reconnect (the server learns it by `rename`).
@@ -186,9 +241,17 @@ fn socket_url(inner: &Inner) -> Option<String> {
     let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
     let host = location.host().ok()?;
     let mut url = format!("{scheme}://{host}/ws?room={}", encode(&inner.room));
-    if let Some(name) = inner.username.borrow().as_deref() {
-        url.push_str("&username=");
-        url.push_str(&encode(name));
+    let since = inner.since.get().map(|seq| seq.to_string());
+    let params = [
+        ("username", inner.username.borrow().clone()),
+        ("token", inner.token.clone()),
+        ("session", inner.session.borrow().clone()),
+        ("since", since),
+    ];
+    for (key, value) in params {
+        if let Some(value) = value {
+            url.push_str(&format!("&{key}={}", encode(&value)));
+        }
     }
     Some(url)
 }
@@ -217,9 +280,9 @@ fn connect(inner: &Rc<Inner>) {
     });
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new({
         let weak = weak.clone();
-        move |_: CloseEvent| {
+        move |event: CloseEvent| {
             if let Some(inner) = weak.upgrade() {
-                on_close(&inner);
+                on_close(&inner, event.code());
             }
         }
     });
@@ -241,6 +304,15 @@ fn with(weak: &Weak<Inner>, f: impl Fn(Rc<Inner>) + 'static) -> impl FnMut() + '
 fn on_open(inner: &Rc<Inner>) {
     inner.open.set(true);
     inner.status.set(Status::Open);
+    // Unacknowledged chats first, in order: the server acknowledges any it already stored
+    // without storing them twice.
+    let unacked: Vec<String> = inner.unacked.borrow().iter().map(|(_, text)| text.clone()).collect();
+    for text in unacked {
+        let sent = inner.ws.borrow().as_ref().is_some_and(|live| live.ws.send_with_str(&text).is_ok());
+        if !sent {
+            return;
+        }
+    }
     // Flush in order; anything the socket refuses goes back to the front for next time.
     loop {
         let Some(item) = inner.queue.borrow_mut().pop_front() else { break };
@@ -258,13 +330,36 @@ fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
     // closes at once keeps being retried slowly.
     inner.attempts.set(0);
     match serde_json::from_str::<ServerMsg>(&text) {
-        // No borrow of `inner` is held here: the handler may send.
-        Ok(msg) => (inner.on_message)(msg),
+        Ok(msg) => {
+            track(inner, &msg);
+            // No borrow of `inner` is held here: the handler may send.
+            (inner.on_message)(msg)
+        }
         Err(err) => leptos::logging::warn!("flock: ignoring a frame this client does not understand: {err}"),
     }
 }
 
-fn on_close(inner: &Rc<Inner>) {
+/// Keeps what a resume needs: the session, the last seq, the chats still unacknowledged.
+fn track(inner: &Inner, msg: &ServerMsg) {
+    match msg {
+        ServerMsg::Welcome { session, seq, .. } => {
+            storage::save_session(session);
+            *inner.session.borrow_mut() = Some(session.clone());
+            inner.since.set(Some(*seq));
+        }
+        ServerMsg::Chat(chat) => inner.since.set(Some(inner.since.get().unwrap_or(0).max(chat.seq))),
+        ServerMsg::Ack { reference, .. } => inner.unacked.borrow_mut().retain(|(r, _)| r != reference),
+        _ => {}
+    }
+}
+
+fn on_close(inner: &Rc<Inner>, code: u16) {
+    if code == CLOSE_REPLACED {
+        // Another tab took this session over (a duplicated tab): become someone new.
+        storage::clear_session();
+        *inner.session.borrow_mut() = None;
+        inner.since.set(None);
+    }
     inner.open.set(false);
     let live = inner.ws.borrow_mut().take();
     if let Some(live) = live {

@@ -1,5 +1,6 @@
-//! What the browser remembers between visits: the user's name and state.
-//! Every call is a no-op where `localStorage` is missing (the server, private modes).
+//! What the browser remembers: the user's name and state between visits, and the tab's
+//! session token between reloads.
+//! Every call is a no-op where storage is missing (the server, private modes).
 
 use crate::protocol::UserState;
 
@@ -32,5 +33,30 @@ pub fn load_state() -> UserState {
 pub fn save_state(state: &UserState) {
     if let (Some(storage), Ok(text)) = (local_storage(), serde_json::to_string(state)) {
         let _ = storage.set_item(STATE_KEY, &text);
+    }
+}
+
+const SESSION_KEY: &str = "flock.session";
+
+// The session lives in `sessionStorage`: it survives a reload of this tab (so the reload is
+// a resume and the others see no leave and join), while another tab gets its own identity.
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok()?
+}
+
+/// The session token of this tab's last `welcome`, if any.
+pub fn load_session() -> Option<String> {
+    session_storage()?.get_item(SESSION_KEY).ok()?.filter(|s| !s.is_empty())
+}
+
+pub fn save_session(token: &str) {
+    if let Some(storage) = session_storage() {
+        let _ = storage.set_item(SESSION_KEY, token);
+    }
+}
+
+pub fn clear_session() {
+    if let Some(storage) = session_storage() {
+        let _ = storage.remove_item(SESSION_KEY);
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::client::room_state::{ChatLine, RoomState};
 use crate::client::socket::RoomSocket;
-use crate::protocol::{ChatTarget, ClientMsg, MAX_CHAT_CHARS};
+use crate::protocol::{ChatTarget, MAX_CHAT_CHARS};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -16,6 +16,12 @@ pub fn ChatPanel() -> impl IntoView {
             <ol class="lines" data-testid="chat" aria-live="polite">
                 <For each=move || state.chat.get() key=ChatLine::key let(line)>
                     <Line line/>
+                </For>
+                <For each=move || state.pending.get() key=|p| p.reference.clone() let(pending)>
+                    <li class="message pending" data-testid="pending">
+                        <span class="scope">"sending…"</span>
+                        <span class="text">{pending.text}</span>
+                    </li>
                 </For>
             </ol>
             <ChatForm/>
@@ -72,7 +78,9 @@ fn ChatForm() -> impl IntoView {
             "others" => ChatTarget::Others,
             id => Uuid::parse_str(id).map_or(ChatTarget::Room, ChatTarget::User),
         };
-        socket.send(&ClientMsg::Chat { text: body, to });
+        if let Some(reference) = socket.send_chat(body.clone(), to) {
+            state.sending(reference, body, to);
+        }
         text.set(String::new());
     };
     // A direct target who left (or came back with a new id) is no longer in the list.

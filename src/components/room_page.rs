@@ -37,7 +37,8 @@ fn Room(room: String) -> impl IntoView {
     let query_name = use_query_map()
         .with_untracked(|q| q.get("username"))
         .and_then(|n| validate_username(&n).ok().map(str::to_owned));
-    let socket = RoomSocket::new(room.clone(), query_name.clone(), move |msg| state.apply(msg));
+    let token = use_query_map().with_untracked(|q| q.get("token"));
+    let socket = RoomSocket::new(room.clone(), query_name.clone(), token, move |msg| state.apply(msg));
     provide_context(state);
     provide_context(socket.clone());
 
@@ -53,8 +54,8 @@ fn Room(room: String) -> impl IntoView {
             socket.start();
         }
     });
-    // Every welcome (the first, and each after a reconnect, which is a new session on the
-    // server) gives a new id; the user's saved state is sent again if the server lacks it.
+    // After every welcome (the first, a resume, or a new identity when the session was
+    // lost) the user's saved state is sent again if the server lacks it.
     Effect::new({
         let socket = socket.clone();
         move |_| {

@@ -23,6 +23,10 @@ pub type UserState = Map<String, Value>;
 pub const MAX_CHAT_CHARS: usize = 2000;
 /// Largest user state, in bytes of compact JSON, that the contract promises to accept.
 pub const MAX_STATE_BYTES: usize = 4096;
+/// Longest `ref` a client may put on a chat, in characters.
+pub const MAX_REF_CHARS: usize = 64;
+/// How many of the newest chats a fresh `welcome` carries.
+pub const HISTORY_LEN: usize = 50;
 
 /// A position on the shared board; both coordinates are fractions of the board in [0, 1].
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
@@ -106,14 +110,60 @@ pub enum ClientMsg {
     State { state: UserState },
     /// Change this user's name.
     Rename { username: String },
-    /// Say something; `to` defaults to the whole room.
+    /// Say something; `to` defaults to the whole room. With a `ref` (the client's own id
+    /// for this message) the sender gets an `ack` once it is stored, and a resent `ref` is
+    /// acknowledged again instead of being stored twice.
     Chat {
         text: String,
         #[serde(default)]
         to: ChatTarget,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
     },
-    /// Move this connection to another room.
-    Join { room: String },
+    /// Move this connection to another room; a private room needs its invitation `token`.
+    Join {
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+}
+
+impl ClientMsg {
+    /// A chat without a `ref`.
+    pub fn chat(text: impl Into<String>, to: ChatTarget) -> Self {
+        ClientMsg::Chat { text: text.into(), to, reference: None }
+    }
+
+    /// A move to a public room.
+    pub fn join(room: impl Into<String>) -> Self {
+        ClientMsg::Join { room: room.into(), token: None }
+    }
+}
+
+/// One stored chat message, as it is sent live and replayed in `welcome.history`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    /// The room's sequence number for this message: strictly increasing, no gaps, shared
+    /// by every message of the room (direct ones included).
+    pub seq: u64,
+    pub from: Uuid,
+    pub username: String,
+    pub text: String,
+    pub to: ChatTarget,
+    /// The server's clock when it accepted the message, in unix milliseconds.
+    pub ts: u64,
+}
+
+impl ChatMessage {
+    /// Whether `viewer` may ever be shown this message: room and others messages are for
+    /// everyone in the room (an `others` message is its sender's own words), a direct
+    /// message only for its two parties.
+    pub fn visible_to(&self, viewer: Uuid) -> bool {
+        match self.to {
+            ChatTarget::Room | ChatTarget::Others => true,
+            ChatTarget::User(target) => viewer == self.from || viewer == target,
+        }
+    }
 }
 
 /// Why the server refused a client frame; sent in an `error` message.
@@ -134,6 +184,11 @@ pub enum ErrorCode {
     BinaryUnsupported,
     /// More messages per second than the server allows; the frame was dropped.
     RateLimited,
+    /// A `join` to a private room without a valid invitation, or a rename in a private
+    /// room (the invitation fixes the name).
+    Forbidden,
+    /// The server could not store the chat; nothing was sent, the client may retry.
+    Unavailable,
 }
 
 /// A frame the server sends to a client.
@@ -141,10 +196,16 @@ pub enum ErrorCode {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// First frame after connecting and after every `join`; `users` includes `you`.
+    /// `seq` is the room's latest chat sequence number; `history` holds the newest chats
+    /// (or, when resuming, every chat after `since`) that you may see, oldest first.
+    /// `session` resumes this identity on a later connection.
     Welcome {
         you: Uuid,
         room: String,
         users: Vec<User>,
+        seq: u64,
+        history: Vec<ChatMessage>,
+        session: String,
     },
     /// Someone entered the room.
     Joined { user: User },
@@ -156,14 +217,17 @@ pub enum ServerMsg {
     State { id: Uuid, state: UserState },
     /// A user changed name.
     Renamed { id: Uuid, username: String },
-    /// A chat message; `ts` is the server's clock in unix milliseconds.
-    Chat {
-        from: Uuid,
-        username: String,
-        text: String,
-        to: ChatTarget,
-        ts: u64,
+    /// A chat message.
+    Chat(ChatMessage),
+    /// The chat the sender tagged with `ref` is stored as `seq`.
+    Ack {
+        #[serde(rename = "ref")]
+        reference: String,
+        seq: u64,
     },
+    /// The `since` of a resume is older than the history kept (or newer than the room's
+    /// latest): drop the chat you have; the `welcome` that follows holds the newest history.
+    Reset,
     /// The server refused a client frame; the connection stays open.
     Error { code: ErrorCode, message: String },
 }
@@ -172,7 +236,12 @@ pub enum ServerMsg {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct RoomInfo {
     pub name: String,
+    /// Everyone in the room, including those who are `away`.
     pub users: usize,
+    /// Users whose connection dropped and who have not come back yet (their place is held
+    /// for the leave grace period).
+    #[serde(default)]
+    pub away: usize,
 }
 
 /// The body of `GET /api/rooms`.

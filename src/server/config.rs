@@ -1,8 +1,9 @@
 //! Every setting the server has: a clap flag with a `FLOCK_*` environment twin, so the
 //! same binary is configured the same way from a shell, a unit file or a container.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Largest WebSocket frame (and message) a client may send; bigger ones close with 1009.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -18,6 +19,15 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 45;
 pub const DEFAULT_RATE_PER_SEC: f64 = 120.0;
 /// Burst allowance per connection above the steady rate.
 pub const DEFAULT_RATE_BURST: f64 = 240.0;
+
+/// How long a dropped connection's user keeps their place before `left` goes out.
+pub const DEFAULT_LEAVE_GRACE_SECS: u64 = 5;
+/// Chats kept per room for history and resume; a resume from before them gets `reset`.
+pub const DEFAULT_HISTORY_KEEP: u64 = 1000;
+/// Simultaneous connections one IP address may hold.
+pub const DEFAULT_MAX_CONNS_PER_IP: usize = 64;
+/// How long a minted invitation is valid.
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 24 * 3600;
 
 /// Flock's command line.
 #[derive(Parser, Debug, Clone)]
@@ -67,9 +77,50 @@ pub struct Config {
     #[arg(long, env = "FLOCK_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Seconds a dropped connection's user keeps their place (no `left`, no `joined` on a
+    /// quick reconnect); a close with code 1000 leaves at once.
+    #[arg(long, env = "FLOCK_LEAVE_GRACE_SECS", default_value_t = DEFAULT_LEAVE_GRACE_SECS)]
+    pub leave_grace_secs: u64,
+
+    /// Directory of the chat and session store (`flock.db`, SQLite).
+    #[arg(long, env = "FLOCK_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Chats kept per room for history and resume.
+    #[arg(long, env = "FLOCK_HISTORY_KEEP", default_value_t = DEFAULT_HISTORY_KEEP, value_parser = clap::value_parser!(u64).range(1..))]
+    pub history_keep: u64,
+
+    /// Simultaneous WebSocket connections one IP address may hold; more get HTTP 429.
+    #[arg(long, env = "FLOCK_MAX_CONNS_PER_IP", default_value_t = DEFAULT_MAX_CONNS_PER_IP)]
+    pub max_conns_per_ip: usize,
+
+    /// Secret that signs private-room invitations. Without it, `private-*` rooms admit nobody.
+    #[arg(long, env = "FLOCK_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `flock=debug`.
     #[arg(long, env = "FLOCK_LOG", default_value = "info")]
     pub log: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary does instead of serving.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Prints an invitation to a private room for one user name, signed with `--secret`.
+    MintToken {
+        /// The private room, e.g. `private-team`.
+        #[arg(long)]
+        room: String,
+        /// The user name the invitation is for.
+        #[arg(long)]
+        username: String,
+        /// Seconds until the invitation expires.
+        #[arg(long, default_value_t = DEFAULT_TOKEN_TTL_SECS)]
+        ttl_secs: u64,
+    },
 }
 
 impl Config {
@@ -89,5 +140,8 @@ mod tests {
         assert_eq!(config.max_frame_bytes, 100);
         assert_eq!(config.addr, Some("127.0.0.1:9".parse().unwrap()));
         assert_eq!(Config::defaults().max_chat_chars, 2000);
+        assert_eq!(Config::defaults().leave_grace_secs, 5);
+        let mint = Config::parse_from(["flock", "--secret", "s", "mint-token", "--room", "private-a", "--username", "Al"]);
+        assert!(matches!(mint.command, Some(Command::MintToken { ttl_secs: DEFAULT_TOKEN_TTL_SECS, .. })));
     }
 }

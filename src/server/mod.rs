@@ -1,18 +1,24 @@
 //! The server half: the hub behind `/ws`, the JSON endpoints, and the Leptos pages.
 //!
-//! Map: [`config`] holds every setting; [`ws`] upgrades and runs sockets; [`session`] turns
-//! one client's messages into room calls; [`hub`] keeps the live rooms; [`room`] fans
-//! messages out; [`outbox`] queues and coalesces what each connection is sent.
+//! Map: [`config`] holds every setting; [`ws`] upgrades and runs sockets, after [`query`],
+//! [`origin`], [`ip_limit`] and [`invite`] have admitted them; [`session`] turns one
+//! client's messages into room calls; [`hub`] keeps the live rooms; [`room`] numbers, stores
+//! and fans messages out; [`store`] keeps chats and sessions on disk; [`outbox`] queues and
+//! coalesces what each connection is sent.
 
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod invite;
+pub mod ip_limit;
 pub mod origin;
 pub mod outbox;
+pub mod query;
 pub mod rate;
 pub mod room;
 pub mod session;
 pub mod shutdown;
+pub mod store;
 pub mod ws;
 
 use crate::app::{shell, App};
@@ -23,31 +29,47 @@ use config::Config;
 use hub::Hub;
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use session::Limits;
+use invite::Gate;
+use ip_limit::IpLimiter;
+use session::{Limits, Services};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use store::{Store, StoreError};
 use tokio::net::TcpListener;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
+    pub store: Arc<Store>,
+    pub gate: Arc<Gate>,
+    pub ips: Arc<IpLimiter>,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub shutdown: Arc<shutdown::Shutdown>,
 }
 
 impl AppState {
-    pub fn new(config: Config, leptos: LeptosOptions) -> Self {
-        AppState {
-            hub: Arc::new(Hub::new()),
+    /// Opens the store in `config.data_dir` and sets up an empty hub.
+    pub fn new(config: Config, leptos: LeptosOptions) -> Result<Self, StoreError> {
+        let store = Arc::new(Store::open(&config.data_dir, config.history_keep)?);
+        Ok(AppState {
+            hub: Arc::new(Hub::new(store.clone(), Duration::from_secs(config.leave_grace_secs))),
+            store,
+            gate: Arc::new(Gate::new(config.secret.as_deref())),
+            ips: Arc::new(IpLimiter::new(config.max_conns_per_ip)),
             config: Arc::new(config),
             leptos,
             shutdown: Arc::new(shutdown::Shutdown::new()),
-        }
+        })
     }
 
-    pub fn limits(&self) -> Limits {
-        Limits { max_chat_chars: self.config.max_chat_chars, max_state_bytes: self.config.max_state_bytes }
+    /// What a session needs of the server.
+    pub fn services(&self) -> Services {
+        let limits =
+            Limits { max_chat_chars: self.config.max_chat_chars, max_state_bytes: self.config.max_state_bytes };
+        Services { hub: self.hub.clone(), store: self.store.clone(), gate: self.gate.clone(), limits }
     }
 }
 
@@ -84,7 +106,9 @@ pub async fn serve_until(
 ) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let begin = shutdown.clone();
-    let result = axum::serve(listener, router(state))
+    // The peer address feeds the connections-per-IP limit.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop.await;
             begin.begin();

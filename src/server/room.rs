@@ -5,11 +5,16 @@
 //! message is one serialization plus one cheap push per member. The three audiences of the
 //! contract (the whole room, everyone but the sender, one user) are [`Audience`]; this is
 //! the seam a cross-node bus will sit behind.
+//!
+//! A chat is numbered and committed to the [`Store`] under the room lock before it is
+//! fanned out, so sequence numbers are gap-free and every member sees chats in seq order.
 
 use super::outbox::{serialize_move, Outbox};
-use crate::protocol::{ChatTarget, Move, Point, ServerMsg, User, UserState};
+use super::store::{Store, StoreError};
+use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState, HISTORY_LEN};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use uuid::Uuid;
 
@@ -37,23 +42,43 @@ impl Audience {
 /// A member of a room: the public face and the queue that reaches its connection.
 pub struct Member {
     pub user: User,
-    pub outbox: Arc<Outbox>,
+    /// `None` while the member is away: its connection dropped and the leave grace period
+    /// runs. Nothing is queued for it meanwhile; a resume replays the chat it missed.
+    pub outbox: Option<Arc<Outbox>>,
+    /// The connection that holds this member now, so a stale connection's ending (or its
+    /// grace timer) cannot remove a member that has since resumed elsewhere.
+    pub conn: u64,
 }
 
-/// A direct chat named a user who is not in the room.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("no user {0} in this room")]
-pub struct NoSuchUser(pub Uuid);
+/// Why a chat was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// A direct chat named a user who is not in the room.
+    #[error("no user {0} in this room")]
+    NoSuchUser(Uuid),
+    /// The chat could not be stored, so it was not sent either.
+    #[error("the message could not be stored; try again ({0})")]
+    Store(#[from] StoreError),
+}
 
 /// A live room; it exists while someone is in it (the [`super::hub::Hub`] sees to that).
 pub struct Room {
     name: String,
     members: Mutex<HashMap<Uuid, Member>>,
+    store: Arc<Store>,
+    /// The latest chat seq; only changed while the members lock is held, which orders it.
+    seq: AtomicU64,
 }
 
 impl Room {
-    pub(super) fn new(name: String) -> Self {
-        Room { name, members: Mutex::new(HashMap::new()) }
+    /// A room that continues its stored chat numbering.
+    pub(super) fn new(name: String, store: Arc<Store>) -> Self {
+        let seq = store.latest_seq(&name).unwrap_or_else(|err| {
+            // Appends will then fail on the primary key rather than reuse a number.
+            tracing::error!(room = name, "cannot read the latest seq: {err}");
+            0
+        });
+        Room { name, members: Mutex::new(HashMap::new()), store, seq: AtomicU64::new(seq) }
     }
 
     pub fn name(&self) -> &str {
@@ -70,11 +95,61 @@ impl Room {
         self.lock().len()
     }
 
+    /// Members in the leave grace period.
+    pub fn away(&self) -> usize {
+        self.lock().values().filter(|m| m.outbox.is_none()).count()
+    }
+
     /// Sends `id` a fresh snapshot of the room, as after a `join`.
-    pub fn welcome(&self, id: Uuid) {
+    pub fn welcome(&self, id: Uuid, session: &str) {
         let members = self.lock();
-        if let Some(member) = members.get(&id) {
-            member.outbox.push(encode(&welcome_msg(&self.name, &members, id)));
+        if let Some(outbox) = members.get(&id).and_then(|m| m.outbox.as_ref()) {
+            self.send_welcome(&members, outbox, id, session, None);
+        }
+    }
+
+    /// The user as the room knows them now.
+    pub fn user(&self, id: Uuid) -> Option<User> {
+        self.lock().get(&id).map(|m| m.user.clone())
+    }
+
+    /// Queues `you`'s `welcome` (after a `reset` when `since` cannot be honoured). Called
+    /// with the members lock held, so no chat can fall between the snapshot and live ones.
+    pub(super) fn send_welcome(
+        &self,
+        members: &HashMap<Uuid, Member>,
+        outbox: &Outbox,
+        you: Uuid,
+        session: &str,
+        since: Option<u64>,
+    ) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        let (reset, history) = match since {
+            None => (false, self.store.newest(&self.name, you, HISTORY_LEN)),
+            Some(since) if since > seq || self.pruned_after(since) => {
+                (true, self.store.newest(&self.name, you, HISTORY_LEN))
+            }
+            Some(since) => (false, self.store.after(&self.name, you, since)),
+        };
+        let history = history.unwrap_or_else(|err| {
+            tracing::error!(room = self.name, "cannot read the history: {err}");
+            Vec::new()
+        });
+        if reset {
+            outbox.push(encode(&ServerMsg::Reset));
+        }
+        let users = members.values().map(|m| m.user.clone()).collect();
+        let welcome =
+            ServerMsg::Welcome { you, room: self.name.clone(), users, seq, history, session: session.to_owned() };
+        outbox.push(encode(&welcome));
+    }
+
+    /// Whether some chat after `since` is no longer kept.
+    fn pruned_after(&self, since: u64) -> bool {
+        match self.store.oldest_seq(&self.name) {
+            Ok(Some(oldest)) => oldest > since + 1,
+            Ok(None) => since < self.seq.load(Ordering::Relaxed),
+            Err(_) => true,
         }
     }
 
@@ -85,8 +160,8 @@ impl Room {
         member.user.cursor = Some(point);
         let serialized = serialize_move(&Move { id, x: point.x, y: point.y });
         for (other, member) in members.iter() {
-            if *other != id {
-                member.outbox.push_move(id, serialized.clone());
+            if let Some(outbox) = member.outbox.as_ref().filter(|_| *other != id) {
+                outbox.push_move(id, serialized.clone());
             }
         }
     }
@@ -107,36 +182,45 @@ impl Room {
         fan_out(&members, Audience::Room, &ServerMsg::Renamed { id, username });
     }
 
-    /// Delivers a chat from `id` to its target; the server sets sender, name and time.
-    pub fn chat(&self, id: Uuid, text: String, to: ChatTarget, ts: u64) -> Result<(), NoSuchUser> {
+    /// Numbers, stores and delivers a chat from `id`; the server sets sender, name and
+    /// time. With a `reference` the sender is acknowledged, and a reference already stored
+    /// is only acknowledged again. Returns the chat's seq.
+    pub fn chat(&self, id: Uuid, text: String, to: ChatTarget, ts: u64, reference: Option<&str>) -> Result<u64, ChatError> {
         let members = self.lock();
-        let Some(sender) = members.get(&id) else { return Ok(()) };
+        let Some(sender) = members.get(&id) else { return Ok(0) };
+        let ack = |seq: u64| {
+            if let (Some(reference), Some(outbox)) = (reference, &sender.outbox) {
+                outbox.push(encode(&ServerMsg::Ack { reference: reference.to_owned(), seq }));
+            }
+        };
+        if let Some(seq) = reference.map(|r| self.store.seq_of_ref(id, r)).transpose()?.flatten() {
+            ack(seq);
+            return Ok(seq);
+        }
         let audience = match to {
             ChatTarget::Room => Audience::Room,
             ChatTarget::Others => Audience::Others(id),
             ChatTarget::User(target) if members.contains_key(&target) => Audience::Pair(id, target),
-            ChatTarget::User(target) => return Err(NoSuchUser(target)),
+            ChatTarget::User(target) => return Err(ChatError::NoSuchUser(target)),
         };
-        let msg = ServerMsg::Chat { from: id, username: sender.user.username.clone(), text, to, ts };
-        fan_out(&members, audience, &msg);
-        Ok(())
+        let seq = self.seq.load(Ordering::Relaxed) + 1;
+        let msg = ChatMessage { seq, from: id, username: sender.user.username.clone(), text, to, ts };
+        self.store.append(&self.name, &msg, reference)?;
+        self.seq.store(seq, Ordering::Relaxed);
+        fan_out(&members, audience, &ServerMsg::Chat(msg));
+        ack(seq);
+        Ok(seq)
     }
 }
 
-/// Serializes `msg` once and queues the same bytes for every member in `audience`.
+/// Serializes `msg` once and queues the same bytes for every connected member in `audience`.
 pub(super) fn fan_out(members: &HashMap<Uuid, Member>, audience: Audience, msg: &ServerMsg) {
     let frame = encode(msg);
     for (id, member) in members {
-        if audience.includes(*id) {
-            member.outbox.push(frame.clone());
+        if let Some(outbox) = member.outbox.as_ref().filter(|_| audience.includes(*id)) {
+            outbox.push(frame.clone());
         }
     }
-}
-
-/// The snapshot a member gets on entering: every member, itself included.
-pub(super) fn welcome_msg(room: &str, members: &HashMap<Uuid, Member>, you: Uuid) -> ServerMsg {
-    let users = members.values().map(|m| m.user.clone()).collect();
-    ServerMsg::Welcome { you, room: room.to_owned(), users }
 }
 
 /// One server message as a shareable text frame.

@@ -4,13 +4,17 @@
 //! Everything a client controls is checked here before it reaches a room; ids, names in
 //! chats, colours and timestamps are always the server's own.
 
-use super::hub::Hub;
+use super::hub::{Arrival, Departure, Hub};
+use super::invite::Gate;
 use super::outbox::Outbox;
-use super::room::{encode, NoSuchUser, Room};
+use super::query::ConnectRequest;
+use super::room::{encode, ChatError, Room};
+use super::store::Store;
 use crate::protocol::{
-    decode_client_msg, validate_room, validate_username, ClientMsg, DecodeError, ErrorCode,
-    Point, ServerMsg, User, UserState,
+    decode_client_msg, validate_room, validate_username, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg,
+    User, UserState, MAX_REF_CHARS,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -22,11 +26,23 @@ const PALETTE: [&str; 20] = [
     "#000075", "#5c5f66", "#ae3ec9", "#1971c2",
 ];
 
+/// Numbers connections, so a member can tell its current connection from a stale one.
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
 /// The content limits a session enforces (the frame size is enforced by the socket).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_chat_chars: usize,
     pub max_state_bytes: usize,
+}
+
+/// The shared parts of the server a session works with.
+#[derive(Clone)]
+pub struct Services {
+    pub hub: Arc<Hub>,
+    pub store: Arc<Store>,
+    pub gate: Arc<Gate>,
+    pub limits: Limits,
 }
 
 /// Why a client frame was refused; each becomes an `error` message with its code.
@@ -38,12 +54,28 @@ pub enum Refusal {
     Invalid(String),
     #[error("{0}")]
     TooLarge(String),
-    #[error(transparent)]
-    NoSuchUser(#[from] NoSuchUser),
+    #[error("no user {0} in this room")]
+    NoSuchUser(Uuid),
     #[error("binary frames are not supported: send JSON text frames")]
     Binary,
     #[error("too many messages: this one was dropped, slow down")]
     RateLimited,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<ChatError> for Refusal {
+    fn from(err: ChatError) -> Self {
+        match err {
+            ChatError::NoSuchUser(id) => Refusal::NoSuchUser(id),
+            ChatError::Store(_) => {
+                tracing::error!("{err}");
+                Refusal::Unavailable(err.to_string())
+            }
+        }
+    }
 }
 
 impl Refusal {
@@ -55,6 +87,8 @@ impl Refusal {
             Refusal::NoSuchUser(_) => ErrorCode::NoSuchUser,
             Refusal::Binary => ErrorCode::BinaryUnsupported,
             Refusal::RateLimited => ErrorCode::RateLimited,
+            Refusal::Forbidden(_) => ErrorCode::Forbidden,
+            Refusal::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 }
@@ -62,26 +96,41 @@ impl Refusal {
 /// A connected user and the room it is in.
 pub struct Session {
     id: Uuid,
-    hub: Arc<Hub>,
+    conn: u64,
+    /// The session token: the key to this identity on a later connection.
+    token: String,
+    services: Services,
     room: Arc<Room>,
     outbox: Arc<Outbox>,
-    limits: Limits,
 }
 
 impl Session {
-    /// Gives the connection an id, a name and a colour, and puts it in `room`.
-    /// `room` and `username` must already be valid (the upgrade checked them).
-    pub fn start(hub: Arc<Hub>, limits: Limits, outbox: Arc<Outbox>, room: &str, username: Option<&str>) -> Self {
-        let id = Uuid::new_v4();
-        let user = User {
-            id,
-            username: username.map_or_else(|| guest_name(id), str::to_owned),
-            color: color_for(id).to_owned(),
-            cursor: None,
-            state: UserState::new(),
-        };
-        let room = hub.join(room, user, outbox.clone());
-        Session { id, hub, room, outbox, limits }
+    /// Restores the identity behind `req.session` (or makes a new one with a fresh token)
+    /// and puts it in the requested room, resuming after `req.since` if given. The request
+    /// must already be checked (the upgrade did: names, and the invitation of a private room).
+    pub fn start(services: Services, outbox: Arc<Outbox>, req: ConnectRequest) -> Self {
+        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let restored = req.session.as_deref().and_then(|token| match services.store.load_session(token) {
+            Ok(user) => user.map(|user| (token.to_owned(), user)),
+            Err(err) => {
+                tracing::error!("cannot read a session: {err}");
+                None
+            }
+        });
+        let (token, mut user) = restored.unwrap_or_else(|| (new_token(), new_user(req.username.as_deref())));
+        if Gate::is_private(&req.room) {
+            // The invitation, checked before the upgrade, names the user.
+            if let Some(name) = req.username {
+                user.username = name;
+            }
+        }
+        if let Err(err) = services.store.save_session(&token, &user, now_ms()) {
+            tracing::error!("cannot save a session: {err}");
+        }
+        let id = user.id;
+        let arrival = Arrival { user, outbox: outbox.clone(), conn, session: token.clone(), since: req.since };
+        let room = services.hub.join(&req.room, arrival);
+        Session { id, conn, token, services, room, outbox }
     }
 
     pub fn id(&self) -> Uuid {
@@ -106,6 +155,7 @@ impl Session {
     }
 
     fn apply(&mut self, msg: ClientMsg) -> Result<(), Refusal> {
+        let limits = self.services.limits;
         match msg {
             ClientMsg::Cursor { x, y } => {
                 let point = Point { x, y };
@@ -116,33 +166,46 @@ impl Session {
             }
             ClientMsg::State { state } => {
                 let size = serde_json::to_string(&state).map_or(usize::MAX, |s| s.len());
-                if size > self.limits.max_state_bytes {
+                if size > limits.max_state_bytes {
                     return Err(Refusal::TooLarge(format!(
                         "state is {size} bytes; the limit is {}",
-                        self.limits.max_state_bytes
+                        limits.max_state_bytes
                     )));
                 }
                 self.room.set_state(self.id, state);
+                self.save_identity();
             }
             ClientMsg::Rename { username } => {
                 let name = validate_username(&username).map_err(|e| Refusal::Invalid(e.to_string()))?;
+                if Gate::is_private(self.room.name()) {
+                    return Err(Refusal::Forbidden("in a private room your name is the one you were invited as".into()));
+                }
                 self.room.rename(self.id, name.to_owned());
+                self.save_identity();
             }
-            ClientMsg::Chat { text, to } => {
+            ClientMsg::Chat { text, to, reference } => {
                 let chars = text.chars().count();
                 if chars == 0 {
                     return Err(Refusal::Invalid("chat text must not be empty".into()));
                 }
-                if chars > self.limits.max_chat_chars {
+                if chars > limits.max_chat_chars {
                     return Err(Refusal::TooLarge(format!(
                         "chat text is {chars} characters; the limit is {}",
-                        self.limits.max_chat_chars
+                        limits.max_chat_chars
                     )));
                 }
-                self.room.chat(self.id, text, to, now_ms())?;
+                if reference.as_ref().is_some_and(|r| r.is_empty() || r.chars().count() > MAX_REF_CHARS) {
+                    return Err(Refusal::Invalid(format!("ref must be 1-{MAX_REF_CHARS} characters")));
+                }
+                self.room.chat(self.id, text, to, now_ms(), reference.as_deref())?;
             }
-            ClientMsg::Join { room } => {
+            ClientMsg::Join { room, token } => {
                 let room = validate_room(&room).map_err(|e| Refusal::Invalid(e.to_string()))?;
+                let name = self.room.user(self.id).map(|u| u.username).unwrap_or_default();
+                self.services
+                    .gate
+                    .admit(room, &name, token.as_deref(), now_ms() / 1000)
+                    .map_err(|e| Refusal::Forbidden(e.to_string()))?;
                 self.move_to(room);
             }
         }
@@ -153,18 +216,49 @@ impl Session {
     /// colour and state; the cursor starts over, since it belonged to the old board.
     fn move_to(&mut self, room: &str) {
         if room == self.room.name() {
-            self.room.welcome(self.id);
+            self.room.welcome(self.id, &self.token);
             return;
         }
-        let Some(mut user) = self.hub.leave(&self.room, self.id) else { return };
+        let hub = &self.services.hub;
+        let Some(mut user) = hub.depart(&self.room, self.id, self.conn, Departure::Goodbye) else { return };
         user.cursor = None;
-        self.room = self.hub.join(room, user, self.outbox.clone());
+        let arrival =
+            Arrival { user, outbox: self.outbox.clone(), conn: self.conn, session: self.token.clone(), since: None };
+        self.room = hub.join(room, arrival);
     }
 
-    /// Leaves the room for good; `left` is announced exactly once however the socket ended.
-    pub fn end(self) {
-        self.hub.leave(&self.room, self.id);
+    /// Keeps the stored identity in step with a rename or a state change, so a resume
+    /// (even after a restart) brings back the latest.
+    fn save_identity(&self) {
+        if let Some(user) = self.room.user(self.id) {
+            if let Err(err) = self.services.store.save_session(&self.token, &user, now_ms()) {
+                tracing::error!("cannot save a session: {err}");
+            }
+        }
     }
+
+    /// Ends this connection's part: `left` goes out now for a goodbye, or after the grace
+    /// period for a drop unless the user resumes first; exactly once either way.
+    pub fn end(self, how: Departure) {
+        self.services.hub.depart(&self.room, self.id, self.conn, how);
+    }
+}
+
+/// A fresh identity.
+fn new_user(username: Option<&str>) -> User {
+    let id = Uuid::new_v4();
+    User {
+        id,
+        username: username.map_or_else(|| guest_name(id), str::to_owned),
+        color: color_for(id).to_owned(),
+        cursor: None,
+        state: UserState::new(),
+    }
+}
+
+/// An unguessable session token: 244 random bits from two v4 UUIDs.
+fn new_token() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
 /// The name a user gets when the query names none.

@@ -4,24 +4,25 @@
 //! readable body. After the upgrade a reader turns frames into [`Session`] calls and a
 //! writer drains the connection's [`Outbox`]; no room logic lives here.
 
+use super::hub::Departure;
+use super::ip_limit::IpSlot;
 use super::origin;
 use super::outbox::{Outbox, CLOSE_TOO_BIG};
+use super::query::{parse_connect_query, ConnectRequest};
 use super::rate::TokenBucket;
 use super::session::{Refusal, Session};
 use super::AppState;
-use crate::protocol::{validate_room, validate_username, DEFAULT_ROOM};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite;
 
 /// Read and write buffer per connection. Frames are small JSON, so a few KiB suffice and
@@ -31,6 +32,8 @@ const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 /// Refused frames in a row after which a flooding client is closed with 1008.
 const FLOOD_STRIKES: u32 = 100;
+/// WebSocket close code for a normal close: from a client, an explicit goodbye.
+const CLOSE_NORMAL: u16 = 1000;
 /// WebSocket close code for a server going away (shutdown or restart).
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code for a policy violation (here: flooding past the rate limit).
@@ -39,53 +42,57 @@ const CLOSE_POLICY: u16 = 1008;
 /// 1013 close after it; one that reads nothing for this long is simply dropped.
 const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-/// The query string of `/ws`.
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    room: Option<String>,
-    username: Option<String>,
-}
-
-/// Checks the query, then upgrades.
+/// Admits or refuses the connection, then upgrades: 403 for a foreign origin or a
+/// private room without a valid invitation, 400 for a bad query, 429 for an IP over its
+/// connection limit. Nothing is upgraded that the hub would have to throw out.
 pub async fn upgrade(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    query: Result<Query<WsQuery>, QueryRejection>,
+    RawQuery(raw): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if let Err(err) = origin::check(&headers, &state.config.allowed_origins) {
         tracing::warn!("refused upgrade: {err}");
         return (StatusCode::FORBIDDEN, err.to_string()).into_response();
     }
-    let Query(query) = match query {
-        Ok(query) => query,
-        Err(rejection) => return (StatusCode::BAD_REQUEST, rejection.body_text()).into_response(),
-    };
-    let room = match query.room.as_deref().map(validate_room).unwrap_or(Ok(DEFAULT_ROOM)) {
-        Ok(room) => room.to_owned(),
+    let req = match parse_connect_query(raw.as_deref().unwrap_or_default()) {
+        Ok(req) => req,
         Err(err) => return (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
     };
-    let username = match query.username.as_deref().map(validate_username).transpose() {
-        Ok(name) => name.map(str::to_owned),
-        Err(err) => return (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
-    };
+    let name = req.username.as_deref().unwrap_or_default();
+    if let Err(err) = state.gate.admit(&req.room, name, req.token.as_deref(), unix_secs()) {
+        tracing::warn!(room = req.room, "refused upgrade: {err}");
+        return (StatusCode::FORBIDDEN, err.to_string()).into_response();
+    }
     let ws = match ws {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
+    };
+    let slot = match state.ips.acquire(peer.ip()) {
+        Ok(slot) => slot,
+        Err(err) => {
+            tracing::warn!("refused upgrade: {err}");
+            return (StatusCode::TOO_MANY_REQUESTS, err.to_string()).into_response();
+        }
     };
     let max = state.config.max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(SOCKET_BUFFER_BYTES)
         .write_buffer_size(SOCKET_BUFFER_BYTES)
-        .on_upgrade(move |socket| run(socket, state, room, username))
+        .on_upgrade(move |socket| run(socket, state, req, slot))
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
-    /// The client sent a close frame.
-    Closed,
+    /// The client sent a close frame; code 1000 is an explicit goodbye.
+    Closed { goodbye: bool },
     /// The socket died without one.
     Gone,
     /// Nothing came from the client, not even a pong, for the idle timeout.
@@ -106,24 +113,32 @@ impl End {
     /// The close frame the server sends for this ending, if it still has one to send.
     fn close_frame(self) -> Option<(u16, &'static str)> {
         match self {
-            End::Closed | End::Gone | End::Silent => Some((1000, "")),
+            End::Closed { .. } | End::Gone | End::Silent => Some((CLOSE_NORMAL, "")),
             End::TooBig => Some((CLOSE_TOO_BIG, "frame too large")),
             End::Flooding => Some((CLOSE_POLICY, "rate limit exceeded")),
             End::ShuttingDown => Some((CLOSE_GOING_AWAY, "server shutting down")),
             End::WriterStopped | End::TooSlow => None,
         }
     }
+
+    /// A goodbye or a client thrown out leaves at once; anything else may come back.
+    fn departure(self) -> Departure {
+        match self {
+            End::Closed { goodbye: true } | End::TooBig | End::Flooding => Departure::Goodbye,
+            _ => Departure::Dropped,
+        }
+    }
 }
 
-async fn run(socket: WebSocket, state: AppState, room: String, username: Option<String>) {
+/// One connection, from upgrade to close. `_slot` holds its place in the per-IP count.
+async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpSlot) {
     let outbox = Arc::new(Outbox::new(state.config.outbox_frames));
     let (sink, stream) = socket.split();
     let ping_every = Duration::from_secs(state.config.ping_secs);
     let idle_timeout = Duration::from_secs(state.config.idle_timeout_secs);
     let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), ping_every));
-    let mut session =
-        Session::start(state.hub.clone(), state.limits(), outbox.clone(), &room, username.as_deref());
-    let id = session.id();
+    let mut session = Session::start(state.services(), outbox.clone(), req);
+    let (id, room) = (session.id(), session.room_name().to_owned());
     let mut stopping = state.shutdown.subscribe();
     let bucket = TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst, Instant::now());
     tracing::info!(%id, room, "connected");
@@ -135,7 +150,7 @@ async fn run(socket: WebSocket, state: AppState, room: String, username: Option<
         _ = stopping.wait_for(|stop| *stop) => End::ShuttingDown,
     };
     let room = session.room_name().to_owned();
-    session.end();
+    session.end(end.departure());
     tracing::info!(%id, room, ?end, "disconnected");
 
     let grace = match end.close_frame() {
@@ -180,7 +195,9 @@ async fn read_loop(
             None => return End::Gone,
             Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()),
             Some(Ok(Message::Binary(_))) => session.refuse(&Refusal::Binary),
-            Some(Ok(Message::Close(_))) => return End::Closed,
+            Some(Ok(Message::Close(frame))) => {
+                return End::Closed { goodbye: frame.is_some_and(|f| f.code == CLOSE_NORMAL) }
+            }
             // Tungstenite answers pings itself; a pong only proves the client is alive.
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
             Some(Err(err)) => return if is_too_big(err) { End::TooBig } else { End::Gone },

@@ -1,7 +1,7 @@
 //! A real Flock server on an ephemeral port and real WebSocket clients for it.
 #![allow(dead_code)] // Each test file uses its own subset of these helpers.
 
-use flock::protocol::{ClientMsg, ServerMsg, User};
+use flock::protocol::{ChatMessage, ClientMsg, ServerMsg, User};
 use flock::server::{config::Config, serve, AppState};
 use futures_util::{SinkExt, StreamExt};
 use leptos::prelude::LeptosOptions;
@@ -17,18 +17,27 @@ use uuid::Uuid;
 /// How long a test waits for an expected frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// Every default setting, with a store of its own in a fresh temporary directory (kept on
+/// disk after the test, under the system's temp dir, so a failure can be inspected).
+pub fn test_config() -> Config {
+    let mut config = Config::defaults();
+    config.data_dir = tempfile::tempdir().expect("temp dir").keep();
+    config
+}
+
 /// Starts a server with `config` on 127.0.0.1 and an ephemeral port.
 pub async fn start_with(config: Config) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let leptos = LeptosOptions::builder().output_name("flock").build();
-    tokio::spawn(serve(listener, AppState::new(config, leptos)));
+    let state = AppState::new(config, leptos).expect("open the store");
+    tokio::spawn(serve(listener, state));
     addr
 }
 
-/// Starts a server with every default setting.
+/// Starts a server with every default setting and its own store.
 pub async fn start() -> SocketAddr {
-    start_with(Config::defaults()).await
+    start_with(test_config()).await
 }
 
 /// A connected client that has read its `welcome`.
@@ -37,6 +46,12 @@ pub struct Client {
     pub id: Uuid,
     pub room: String,
     pub users: Vec<User>,
+    /// The welcome's session token, seq and history.
+    pub session: String,
+    pub seq: u64,
+    pub history: Vec<ChatMessage>,
+    /// Whether a `reset` came before the welcome.
+    pub reset: bool,
     markers: u64,
 }
 
@@ -51,12 +66,30 @@ pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, Refuse
     let url = format!("ws://{addr}/ws?{query}");
     match tokio_tungstenite::connect_async(url).await {
         Ok((ws, _)) => {
-            let mut client = Client { ws, id: Uuid::nil(), room: String::new(), users: vec![], markers: 0 };
-            match client.recv().await {
-                ServerMsg::Welcome { you, room, users } => {
+            let mut client = Client {
+                ws,
+                id: Uuid::nil(),
+                room: String::new(),
+                users: vec![],
+                session: String::new(),
+                seq: 0,
+                history: vec![],
+                reset: false,
+                markers: 0,
+            };
+            let mut first = client.recv().await;
+            if first == ServerMsg::Reset {
+                client.reset = true;
+                first = client.recv().await;
+            }
+            match first {
+                ServerMsg::Welcome { you, room, users, seq, history, session } => {
                     client.id = you;
                     client.room = room;
                     client.users = users;
+                    client.seq = seq;
+                    client.history = history;
+                    client.session = session;
                 }
                 other => panic!("expected welcome first, got {other:?}"),
             }
@@ -73,6 +106,11 @@ pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, Refuse
 /// Connects as `name` to `room`.
 pub async fn connect(addr: SocketAddr, room: &str, name: &str) -> Client {
     try_connect(addr, &format!("room={room}&username={name}")).await.expect("connection refused")
+}
+
+/// Comes back to `room` as the user behind `session`, replaying the chats after `since`.
+pub async fn resume(addr: SocketAddr, room: &str, session: &str, since: u64) -> Client {
+    try_connect(addr, &format!("room={room}&session={session}&since={since}")).await.expect("resume refused")
 }
 
 impl Client {
@@ -122,6 +160,26 @@ impl Client {
         }
     }
 
+    /// Says goodbye (close code 1000, so the server announces `left` at once) and waits
+    /// for the server's answering close.
+    pub async fn goodbye(mut self) {
+        let frame = tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "".into() };
+        self.ws.close(Some(frame)).await.expect("send close");
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.ws.next()).await {}
+    }
+
+    /// Reads every frame until the server closes; returns them with the close code.
+    pub async fn read_until_closed(&mut self) -> (Vec<ServerMsg>, u16) {
+        let mut seen = Vec::new();
+        loop {
+            match self.next_frame().await {
+                Message::Text(text) => seen.push(serde_json::from_str(text.as_str()).expect("a server message")),
+                Message::Close(frame) => return (seen, frame.map_or(1005, |f| u16::from(f.code))),
+                _ => continue,
+            }
+        }
+    }
+
     /// Waits for the server to close the socket and returns the close code.
     pub async fn closed_with(&mut self) -> u16 {
         loop {
@@ -144,12 +202,32 @@ impl Client {
             self.markers += 1;
             let marker = format!("marker-{}-{}", self.id, self.markers);
             let to = flock::protocol::ChatTarget::User(self.id);
-            self.send(&ClientMsg::Chat { text: marker.clone(), to }).await;
+            self.send(&ClientMsg::chat(marker.clone(), to)).await;
             let ((), before) = self
-                .recv_until(|m| matches!(m, ServerMsg::Chat { text, .. } if *text == marker).then_some(()))
+                .recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == marker).then_some(()))
                 .await;
             seen.extend(before);
         }
         seen
     }
+}
+
+/// `GET /api/rooms`.
+pub async fn rooms(addr: SocketAddr) -> flock::protocol::RoomList {
+    reqwest::get(format!("http://{addr}/api/rooms")).await.expect("GET /api/rooms").json().await.expect("a room list")
+}
+
+/// Users of `room` whose connection dropped and whose place is held for the grace period.
+pub async fn away_in(addr: SocketAddr, room: &str) -> usize {
+    rooms(addr).await.rooms.into_iter().find(|r| r.name == room).map_or(0, |r| r.away)
+}
+
+/// The seqs of the chats in `msgs` (live ones) whose text satisfies `keep`.
+pub fn chat_seqs(msgs: &[ServerMsg], keep: impl Fn(&str) -> bool) -> Vec<u64> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMsg::Chat(c) if keep(&c.text) => Some(c.seq),
+            _ => None,
+        })
+        .collect()
 }

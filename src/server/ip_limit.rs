@@ -1,0 +1,77 @@
+//! Connections per client IP: one machine (or one bot) cannot take every socket the
+//! server has. Counted from the TCP peer address; behind a reverse proxy every client
+//! shares the proxy's address, so raise the limit there (see README).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The IP already holds as many connections as allowed (HTTP 429 before the upgrade).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("too many connections from {ip}: the limit is {max}")]
+pub struct TooManyConnections {
+    pub ip: IpAddr,
+    pub max: usize,
+}
+
+/// Live connection counts per IP.
+pub struct IpLimiter {
+    max: usize,
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One counted connection; dropping it frees the place.
+pub struct IpSlot {
+    limiter: Arc<IpLimiter>,
+    ip: IpAddr,
+}
+
+impl IpLimiter {
+    pub fn new(max: usize) -> Self {
+        IpLimiter { max, counts: Mutex::new(HashMap::new()) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts one more connection from `ip`, unless it already has the maximum.
+    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<IpSlot, TooManyConnections> {
+        let mut counts = self.lock();
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= self.max {
+            return Err(TooManyConnections { ip, max: self.max });
+        }
+        *count += 1;
+        Ok(IpSlot { limiter: self.clone(), ip })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.limiter.lock();
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_freed_place_can_be_taken_again() {
+        let limiter = Arc::new(IpLimiter::new(2));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let a = limiter.acquire(ip).unwrap();
+        let _b = limiter.acquire(ip).unwrap();
+        assert_eq!(limiter.acquire(ip).err(), Some(TooManyConnections { ip, max: 2 }));
+        assert!(limiter.acquire("10.0.0.2".parse().unwrap()).is_ok(), "other IPs are counted apart");
+        drop(a);
+        assert!(limiter.acquire(ip).is_ok());
+    }
+}

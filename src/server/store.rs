@@ -1,0 +1,256 @@
+//! What outlives a connection and a restart: every room's chat log, numbered per room, and
+//! the identity behind each session token. One SQLite file (`flock.db` in the data
+//! directory), so a fresh machine needs no database server.
+//!
+//! A chat is committed here before anyone is sent it, so whatever a client saw (or was
+//! acknowledged) is on disk. The file is in WAL mode with `synchronous=NORMAL`: a commit
+//! survives the process being killed at any point; only a power cut may lose the last few.
+
+use crate::protocol::{ChatMessage, ChatTarget, User, UserState};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "flock.db";
+/// How long a write waits for another process holding the file (e.g. a stopping server).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS chats (
+    room     TEXT    NOT NULL,
+    seq      INTEGER NOT NULL,
+    from_id  TEXT    NOT NULL,
+    username TEXT    NOT NULL,
+    text     TEXT    NOT NULL,
+    target   TEXT    NOT NULL,
+    to_id    TEXT,
+    ts       INTEGER NOT NULL,
+    ref      TEXT,
+    PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS chats_by_ref ON chats (from_id, ref) WHERE ref IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sessions (
+    token    TEXT PRIMARY KEY,
+    id       TEXT NOT NULL,
+    username TEXT NOT NULL,
+    color    TEXT NOT NULL,
+    state    TEXT NOT NULL,
+    touched  INTEGER NOT NULL
+);
+";
+
+/// A store operation failed; the caller refuses the one message, the hub carries on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("chat store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The chat log and the sessions, behind one connection.
+pub struct Store {
+    // A std Mutex: every call is one short statement and nothing is awaited while it is
+    // held. Rooms call in while holding their own lock (room, then store: never the reverse).
+    db: Mutex<Connection>,
+    /// Chats kept per room; older ones are deleted, and a resume from before them is reset.
+    keep: u64,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, keeping the newest `keep` chats per room.
+    pub fn open(dir: &Path, keep: u64) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
+        let db = Connection::open(dir.join(DB_FILE))?;
+        db.busy_timeout(BUSY_TIMEOUT)?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        db.execute_batch(SCHEMA)?;
+        Ok(Store { db: Mutex::new(db), keep: keep.max(1) })
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The room's latest sequence number (0 before its first chat).
+    pub fn latest_seq(&self, room: &str) -> Result<u64, StoreError> {
+        let seq: Option<i64> =
+            self.db().query_row("SELECT MAX(seq) FROM chats WHERE room = ?1", [room], |r| r.get(0))?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    /// The oldest sequence number still kept for the room, if any chat is.
+    pub fn oldest_seq(&self, room: &str) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> =
+            self.db().query_row("SELECT MIN(seq) FROM chats WHERE room = ?1", [room], |r| r.get(0))?;
+        Ok(seq.map(|s| s as u64))
+    }
+
+    /// The sequence number a chat `from` sent with `reference` was stored under, if any.
+    pub fn seq_of_ref(&self, from: Uuid, reference: &str) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = self
+            .db()
+            .query_row(
+                "SELECT seq FROM chats WHERE from_id = ?1 AND ref = ?2",
+                params![from.to_string(), reference],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(seq.map(|s| s as u64))
+    }
+
+    /// Stores one chat (its `seq` already assigned) and drops what falls out of the window.
+    pub fn append(&self, room: &str, msg: &ChatMessage, reference: Option<&str>) -> Result<(), StoreError> {
+        let (target, to_id) = match msg.to {
+            ChatTarget::Room => ("room".to_owned(), None),
+            ChatTarget::Others => ("others".to_owned(), None),
+            ChatTarget::User(id) => (id.to_string(), Some(id.to_string())),
+        };
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        tx.execute(
+            "INSERT INTO chats (room, seq, from_id, username, text, target, to_id, ts, ref)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                room,
+                msg.seq as i64,
+                msg.from.to_string(),
+                msg.username,
+                msg.text,
+                target,
+                to_id,
+                msg.ts as i64,
+                reference
+            ],
+        )?;
+        if msg.seq > self.keep {
+            tx.execute("DELETE FROM chats WHERE room = ?1 AND seq <= ?2", params![room, (msg.seq - self.keep) as i64])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The newest `limit` chats of the room that `viewer` may see, oldest first.
+    pub fn newest(&self, room: &str, viewer: Uuid, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT seq, from_id, username, text, target, ts FROM chats
+             WHERE room = ?1 AND (to_id IS NULL OR to_id = ?2 OR from_id = ?2)
+             ORDER BY seq DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![room, viewer.to_string(), limit as i64], chat_from_row)?;
+        let mut chats = rows.collect::<Result<Vec<_>, _>>()?;
+        chats.reverse();
+        Ok(chats)
+    }
+
+    /// Every kept chat of the room after `since` that `viewer` may see, oldest first.
+    pub fn after(&self, room: &str, viewer: Uuid, since: u64) -> Result<Vec<ChatMessage>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT seq, from_id, username, text, target, ts FROM chats
+             WHERE room = ?1 AND seq > ?3 AND (to_id IS NULL OR to_id = ?2 OR from_id = ?2)
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![room, viewer.to_string(), since as i64], chat_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Records (or updates) the identity a session token stands for.
+    pub fn save_session(&self, token: &str, user: &User, now_ms: u64) -> Result<(), StoreError> {
+        let state = serde_json::Value::Object(user.state.clone()).to_string();
+        self.db().execute(
+            "INSERT INTO sessions (token, id, username, color, state, touched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (token) DO UPDATE SET username = ?3, color = ?4, state = ?5, touched = ?6",
+            params![token, user.id.to_string(), user.username, user.color, state, now_ms as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The identity behind a session token, without a cursor; `None` for a token never issued.
+    pub fn load_session(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let row = self
+            .db()
+            .query_row("SELECT id, username, color, state FROM sessions WHERE token = ?1", [token], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })
+            .optional()?;
+        Ok(row.and_then(|(id, username, color, state)| {
+            Some(User {
+                id: Uuid::parse_str(&id).ok()?,
+                username,
+                color,
+                cursor: None,
+                state: serde_json::from_str::<UserState>(&state).unwrap_or_default(),
+            })
+        }))
+    }
+}
+
+fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
+    let from: String = row.get(1)?;
+    let target: String = row.get(4)?;
+    let bad = |i: usize, text: &str| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, format!("bad id {text:?}").into())
+    };
+    let to = match target.as_str() {
+        "room" => ChatTarget::Room,
+        "others" => ChatTarget::Others,
+        id => ChatTarget::User(Uuid::parse_str(id).map_err(|_| bad(4, id))?),
+    };
+    Ok(ChatMessage {
+        seq: row.get::<_, i64>(0)? as u64,
+        from: Uuid::parse_str(&from).map_err(|_| bad(1, &from))?,
+        username: row.get(2)?,
+        text: row.get(3)?,
+        to,
+        ts: row.get::<_, i64>(5)? as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(seq: u64, from: Uuid, to: ChatTarget) -> ChatMessage {
+        ChatMessage { seq, from, username: "a".into(), text: format!("m{seq}"), to, ts: seq }
+    }
+
+    #[test]
+    fn chats_survive_reopening_and_keep_only_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        {
+            let store = Store::open(dir.path(), 3).unwrap();
+            store.append("r", &chat(1, a, ChatTarget::Room), Some("x")).unwrap();
+            store.append("r", &chat(2, a, ChatTarget::User(b)), None).unwrap();
+            store.append("r", &chat(3, b, ChatTarget::Others), None).unwrap();
+        }
+        let store = Store::open(dir.path(), 3).unwrap();
+        assert_eq!(store.latest_seq("r").unwrap(), 3);
+        assert_eq!(store.latest_seq("other").unwrap(), 0);
+        assert_eq!(store.seq_of_ref(a, "x").unwrap(), Some(1));
+        let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(store.after("r", c, 0).unwrap()), [1, 3], "c may not see the direct message");
+        assert_eq!(seqs(store.after("r", b, 1).unwrap()), [2, 3]);
+        assert_eq!(seqs(store.newest("r", a, 2).unwrap()), [2, 3]);
+        store.append("r", &chat(4, a, ChatTarget::Room), None).unwrap();
+        assert_eq!(store.oldest_seq("r").unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_session_token_brings_back_the_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 10).unwrap();
+        let mut state = UserState::new();
+        state.insert("mood".into(), "ok".into());
+        let user = User { id: Uuid::new_v4(), username: "Al".into(), color: "#000".into(), cursor: None, state };
+        store.save_session("t", &user, 1).unwrap();
+        assert_eq!(store.load_session("t").unwrap(), Some(user));
+        assert_eq!(store.load_session("nope").unwrap(), None);
+    }
+}
