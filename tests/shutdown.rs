@@ -2,46 +2,17 @@
 
 mod common;
 
-use common::connect;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use common::{connect, spawn_server};
 
 #[tokio::test]
 async fn sigterm_closes_every_client_with_1001_and_exits_cleanly() {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_flock"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("FLOCK_ADDR", "127.0.0.1:0")
-        .env("FLOCK_LOG", "info")
-        .env("LEPTOS_OUTPUT_NAME", "flock")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the flock binary");
-    let stdout = server.stdout.take().unwrap();
-    // The binary logs the address it really bound.
-    let addr: SocketAddr = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| line.split("listening on http://").nth(1).map(|a| a.trim().parse().unwrap()))
-            .expect("the server never said where it listens")
-    })
-    .await
-    .unwrap();
-
-    let mut ann = connect(addr, "bye", "Ann").await;
-    let mut bob = connect(addr, "bye", "Bob").await;
-    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
-    assert!(status.success());
-
+    let data = tempfile::tempdir().unwrap();
+    let server = spawn_server(data.path(), &[]).await;
+    let mut ann = connect(server.addr, "bye", "Ann").await;
+    let mut bob = connect(server.addr, "bye", "Bob").await;
+    server.signal("TERM");
     assert_eq!(ann.closed_with().await, 1001);
     assert_eq!(bob.closed_with().await, 1001);
-    let exit = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || server.wait()))
-        .await
-        .expect("the server did not exit")
-        .unwrap()
-        .unwrap();
+    let exit = server.wait().await;
     assert!(exit.success(), "{exit:?}");
 }

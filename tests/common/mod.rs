@@ -231,3 +231,74 @@ pub fn chat_seqs(msgs: &[ServerMsg], keep: impl Fn(&str) -> bool) -> Vec<u64> {
         })
         .collect()
 }
+
+/// The real `flock` binary, running on an ephemeral port with the store in `data_dir`;
+/// killed when dropped, so a failing test leaves no server behind.
+pub struct Process {
+    child: Option<std::process::Child>,
+    pub addr: SocketAddr,
+}
+
+/// Starts the binary with extra `FLOCK_*` settings in `envs` and waits for it to log the
+/// address it bound.
+pub async fn spawn_server(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Process {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flock"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("FLOCK_ADDR", "127.0.0.1:0")
+        .env("FLOCK_DATA_DIR", data_dir)
+        .env("FLOCK_LOG", "info")
+        .env("LEPTOS_OUTPUT_NAME", "flock")
+        .env("NO_COLOR", "1")
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the flock binary");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let addr = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let addr = lines
+            .find_map(|line| line.split("listening on http://").nth(1).map(|a| a.trim().parse().expect("an address")))
+            .expect("the server never said where it listens");
+        // Keep reading, so the server's later log lines do not hit a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        addr
+    })
+    .await
+    .expect("read the server's log");
+    Process { child: Some(child), addr }
+}
+
+impl Process {
+    /// Sends `signal` (e.g. "KILL", "TERM") to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// Waits (at most 10 s) for the process to exit.
+    pub async fn wait(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a running child");
+        tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || child.wait()))
+            .await
+            .expect("the server did not exit")
+            .expect("join")
+            .expect("wait")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
