@@ -1,4 +1,7 @@
 import { defineConfig, devices } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 // The server under test: the binary `cargo leptos build` made, on its own port so a
 // development server on 3000 can keep running. FLOCK_BIN picks another build.
@@ -46,6 +49,8 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_OUTPUT_NAME: 'flock',
       FLOCK_LOG: 'warn',
+      // A fresh store per run, so chat history from an earlier run never shows up.
+      FLOCK_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'flock-e2e-')),
     },
   },
 });

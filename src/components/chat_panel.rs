@@ -18,7 +18,7 @@ pub fn ChatPanel() -> impl IntoView {
                     <Line line/>
                 </For>
                 <For each=move || state.pending.get() key=|p| p.reference.clone() let(pending)>
-                    <li class="message pending" data-testid="pending">
+                    <li class="pending" data-testid="pending">
                         <span class="scope">"sending…"</span>
                         <span class="text">{pending.text}</span>
                     </li>
