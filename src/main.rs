@@ -3,7 +3,8 @@
 
 use clap::Parser;
 use flock::server::config::{Command, Config};
-use flock::server::invite::{mint, Claims};
+use flock::protocol::{validate_room, validate_username};
+use flock::server::invite::{mint, Claims, Gate, PRIVATE_PREFIX};
 use flock::server::{serve, AppState};
 use leptos::prelude::get_configuration;
 use std::process::ExitCode;
@@ -64,6 +65,14 @@ async fn main() -> ExitCode {
 fn mint_token(config: &Config, room: &str, username: &str, ttl_secs: u64) -> ExitCode {
     let Some(secret) = config.secret.as_deref().filter(|s| !s.is_empty()) else {
         eprintln!("mint-token needs the server's secret: pass --secret or set FLOCK_SECRET");
+        return ExitCode::FAILURE;
+    };
+    if !Gate::is_private(room) || validate_room(room).is_err() {
+        eprintln!("invitations are for private rooms: the room must be a valid name starting with {PRIVATE_PREFIX:?}");
+        return ExitCode::FAILURE;
+    }
+    let Ok(username) = validate_username(username) else {
+        eprintln!("the username must be 1-32 characters without control characters");
         return ExitCode::FAILURE;
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());

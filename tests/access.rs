@@ -93,3 +93,29 @@ async fn an_ip_over_its_connection_limit_gets_429_until_a_place_frees_up() {
     };
     assert_eq!(cat.room, "busy");
 }
+
+#[test]
+fn mint_token_prints_an_invitation_the_server_accepts() {
+    let flock = env!("CARGO_BIN_EXE_flock");
+    let out = std::process::Command::new(flock)
+        .args(["--secret", SECRET, "mint-token", "--room", "private-team", "--username", "Ann", "--ttl-secs", "60"])
+        .output()
+        .expect("run flock mint-token");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    let gate = flock::server::invite::Gate::new(Some(SECRET));
+    assert_eq!(gate.admit("private-team", "Ann", Some(token.trim()), now()), Ok(()));
+
+    let public = std::process::Command::new(flock)
+        .args(["--secret", SECRET, "mint-token", "--room", "lobby", "--username", "Ann"])
+        .output()
+        .unwrap();
+    assert!(!public.status.success(), "an invitation to a public room makes no sense");
+    let no_secret = std::process::Command::new(flock)
+        .args(["mint-token", "--room", "private-team", "--username", "Ann"])
+        .env_remove("FLOCK_SECRET")
+        .output()
+        .unwrap();
+    assert!(!no_secret.status.success());
+    assert!(String::from_utf8_lossy(&no_secret.stderr).contains("FLOCK_SECRET"));
+}

@@ -5,7 +5,7 @@ use super::{
     presence_list::PresenceList, state_editor::StateEditor,
 };
 use crate::client::{room_state::RoomState, socket::RoomSocket, storage};
-use crate::protocol::{validate_room, validate_username, ClientMsg};
+use crate::protocol::{is_private_room, validate_room, validate_username, ClientMsg};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -16,7 +16,17 @@ pub fn RoomPage() -> impl IntoView {
     // A new room name (a link from one room to another) builds a new socket and model.
     move || {
         let room = room.get();
+        let invited = use_query_map().with_untracked(|q| q.get("token").is_some());
         match validate_room(&room) {
+            Ok(_) if is_private_room(&room) && !invited => view! {
+                <section class="lobby">
+                    <p class="error" role="alert">
+                        "This room is private: open it with the invitation link you were given."
+                    </p>
+                    <a href="/">"Back to the lobby"</a>
+                </section>
+            }
+            .into_any(),
             Ok(_) => view! { <Room room/> }.into_any(),
             Err(err) => view! {
                 <section class="lobby">

@@ -10,7 +10,7 @@ mod decode;
 mod names;
 
 pub use decode::{decode_client_msg, DecodeError};
-pub use names::{validate_room, validate_username, NameError, DEFAULT_ROOM};
+pub use names::{is_private_room, validate_room, validate_username, NameError, DEFAULT_ROOM, PRIVATE_PREFIX};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

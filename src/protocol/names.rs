@@ -21,6 +21,14 @@ pub enum NameError {
     UsernameControl,
 }
 
+/// Rooms whose name starts with this admit only invited users (see `server::invite`).
+pub const PRIVATE_PREFIX: &str = "private-";
+
+/// Whether `room` needs an invitation.
+pub fn is_private_room(room: &str) -> bool {
+    room.starts_with(PRIVATE_PREFIX)
+}
+
 /// Checks a room name: 1–64 of `[A-Za-z0-9_-]`.
 pub fn validate_room(room: &str) -> Result<&str, NameError> {
     let ok = !room.is_empty()

@@ -12,8 +12,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-/// Rooms whose name starts with this need an invitation.
-pub const PRIVATE_PREFIX: &str = "private-";
+pub use crate::protocol::PRIVATE_PREFIX;
 
 /// What an invitation says.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -56,7 +55,7 @@ impl Gate {
 
     /// Whether `room` needs an invitation.
     pub fn is_private(room: &str) -> bool {
-        room.starts_with(PRIVATE_PREFIX)
+        crate::protocol::is_private_room(room)
     }
 
     /// Lets `name` into `room`: any public room, or a private one with a valid invitation.
