@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh --browser
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
-echo; echo "== cargo test"
-cargo test --features ssr
+echo; echo "== cargo test (the server half, with the flock-bench load generator)"
+cargo test --features bench
 
 echo; echo "== cargo leptos build"
 cargo leptos build

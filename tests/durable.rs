@@ -245,3 +245,21 @@ async fn after_a_sigkill_and_a_restart_every_acknowledged_chat_reaches_everyone_
         assert_eq!(shown, acked, "{who} was not shown exactly the acknowledged chats");
     }
 }
+
+#[tokio::test]
+async fn an_others_chat_is_replayed_to_its_sender_and_a_refused_chat_names_its_ref() {
+    let addr = start().await;
+    let mut ann = connect(addr, "own", "Ann").await;
+    ann.send_json(json!({"type":"chat","text":"mine","to":"others","ref":"o-1"})).await;
+    assert!(matches!(ann.recv().await, ServerMsg::Ack { .. }));
+    let again = resume(addr, "own", &ann.session, 0).await;
+    assert_eq!(texts(&again.history), ["mine"]);
+
+    let mut cat = connect(addr, "own", "Cat").await;
+    let nobody = uuid::Uuid::new_v4();
+    cat.send_json(json!({"type":"chat","text":"hello?","to":nobody,"ref":"dm-1"})).await;
+    match cat.recv().await {
+        ServerMsg::Error { code: ErrorCode::NoSuchUser, reference, .. } => assert_eq!(reference.as_deref(), Some("dm-1")),
+        other => panic!("expected no_such_user, got {other:?}"),
+    }
+}

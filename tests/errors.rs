@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 async fn expect_error(client: &mut Client, want: ErrorCode) {
     match client.recv().await {
-        ServerMsg::Error { code, message } => {
+        ServerMsg::Error { code, message, .. } => {
             assert_eq!(code, want, "{message}");
             assert!(!message.is_empty());
         }

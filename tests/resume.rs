@@ -98,3 +98,49 @@ async fn a_goodbye_leaves_at_once_even_with_a_long_grace() {
     bob.goodbye().await;
     assert_eq!(ann.recv().await, ServerMsg::Left { id: bob_id });
 }
+
+#[tokio::test]
+async fn a_resumed_user_is_not_announced_left_when_the_old_grace_runs_out() {
+    let mut config = test_config();
+    config.leave_grace_secs = 1;
+    let addr = start_with(config).await;
+    let mut ann = connect(addr, "steady", "Ann").await;
+    let bob = connect(addr, "steady", "Bob").await;
+    ann.drain().await;
+    let (session, since) = (bob.session.clone(), bob.seq);
+    drop(bob);
+    let _back = resume(addr, "steady", &session, since).await;
+    // Nothing to await here: the point is that nothing happens once the dropped
+    // connection's grace period has passed.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let seen = ann.drain().await;
+    assert!(presence_changes(&seen).is_empty(), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_resume_after_the_grace_is_a_new_arrival_with_the_same_identity() {
+    let mut config = test_config();
+    config.leave_grace_secs = 1;
+    let addr = start_with(config).await;
+    let mut ann = connect(addr, "late", "Ann").await;
+    let bob = connect(addr, "late", "Bob").await;
+    ann.recv().await; // joined
+    let (session, since, bob_id) = (bob.session.clone(), bob.seq, bob.id);
+    drop(bob);
+    assert_eq!(ann.recv().await, ServerMsg::Left { id: bob_id });
+    let back = resume(addr, "late", &session, since).await;
+    assert_eq!(back.id, bob_id);
+    assert!(matches!(ann.recv().await, ServerMsg::Joined { user } if user.id == bob_id && user.username == "Bob"));
+}
+
+#[tokio::test]
+async fn resuming_in_another_room_takes_the_user_out_of_the_first() {
+    let addr = start().await;
+    let mut ann = connect(addr, "first", "Ann").await;
+    let mut bob = connect(addr, "first", "Bob").await;
+    ann.recv().await; // joined
+    let elsewhere = resume(addr, "second", &bob.session, 0).await;
+    assert_eq!((elsewhere.id, elsewhere.room.as_str()), (bob.id, "second"));
+    assert_eq!(bob.closed_with().await, 4001);
+    assert_eq!(ann.recv().await, ServerMsg::Left { id: bob.id });
+}

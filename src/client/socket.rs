@@ -10,10 +10,10 @@
 //!
 //! Nothing is lost across a reconnect: the socket resumes with the tab's session token and
 //! the last chat `seq` it saw, so the server replays what was missed; every chat is sent
-//! with a `ref` and kept until the server acknowledges it, and resent (same `ref`, so never
-//! stored twice) on each new connection until then.
+//! with a `ref` and resent (same `ref`, so never stored twice) on each new connection
+//! until acknowledged ([`Resume`] keeps that account).
 
-use crate::client::storage;
+use crate::client::resume::{Followup, Resume};
 use crate::protocol::{ChatTarget, ClientMsg, ServerMsg};
 use leptos::leptos_dom::helpers::{set_timeout_with_handle, TimeoutHandle};
 use leptos::prelude::*;
@@ -34,6 +34,8 @@ const RECONNECT_MAX: Duration = Duration::from_secs(5);
 const QUEUE_LIMIT: usize = 1000;
 /// The server's close code for a connection whose session was resumed elsewhere.
 const CLOSE_REPLACED: u16 = 4001;
+/// How long a chat refused for now (rate limit, store trouble) waits before it is resent.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Where the connection stands, as the badge shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,14 +75,7 @@ struct Inner {
     username: RefCell<Option<String>>,
     /// The invitation for a private room.
     token: Option<String>,
-    /// The session token of the last `welcome`: the next connection resumes it.
-    session: RefCell<Option<String>>,
-    /// The last chat seq seen on this page; `None` until the first `welcome`, so a page
-    /// load gets the newest history rather than a replay.
-    since: Cell<Option<u64>>,
-    /// Chats sent but not yet acknowledged, in send order: `(ref, frame)`.
-    unacked: RefCell<VecDeque<(String, String)>>,
-    next_ref: Cell<u64>,
+    resume: RefCell<Resume>,
     status: RwSignal<Status>,
     on_message: Box<dyn Fn(ServerMsg)>,
     ws: RefCell<Option<Live>>,
@@ -129,10 +124,7 @@ impl RoomSocket {
                 room,
                 username: RefCell::new(username),
                 token,
-                session: RefCell::new(storage::load_session()),
-                since: Cell::new(None),
-                unacked: RefCell::new(VecDeque::new()),
-                next_ref: Cell::new(0),
+                resume: RefCell::new(Resume::new()),
                 status,
                 on_message: Box::new(on_message),
                 ws: RefCell::new(None),
@@ -174,29 +166,13 @@ impl RoomSocket {
         enqueue(inner, Queued { text, is_cursor });
     }
 
-    /// Sends a chat with a fresh `ref` and keeps it until acknowledged; returns the `ref`
-    /// (`None` on the server, where nothing is sent).
+    /// Sends a chat with a fresh `ref` and keeps it until acknowledged; returns the `ref`,
+    /// or `None` when too many chats already wait (and on the server, where nothing is sent).
     pub fn send_chat(&self, text: String, to: ChatTarget) -> Option<String> {
         let inner = self.inner.as_ref()?;
-        let n = inner.next_ref.get();
-        inner.next_ref.set(n + 1);
-        // Unique per tab: a random prefix per page load, then a counter.
-        let reference = format!("{:08x}-{n}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32);
-        let msg = ClientMsg::Chat { text, to, reference: Some(reference.clone()) };
-        let text = serde_json::to_string(&msg).ok()?;
-        {
-            let mut unacked = inner.unacked.borrow_mut();
-            if unacked.len() >= QUEUE_LIMIT {
-                unacked.pop_front();
-            }
-            unacked.push_back((reference.clone(), text.clone()));
-        }
+        let (reference, frame) = inner.resume.borrow_mut().new_chat(text, to)?;
         if inner.open.get() {
-            if let Some(live) = inner.ws.borrow().as_ref() {
-                if live.ws.ready_state() == WebSocket::OPEN {
-                    let _ = live.ws.send_with_str(&text);
-                }
-            }
+            send_now(inner, &frame);
         }
         Some(reference)
     }
@@ -241,14 +217,8 @@ fn socket_url(inner: &Inner) -> Option<String> {
     let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
     let host = location.host().ok()?;
     let mut url = format!("{scheme}://{host}/ws?room={}", encode(&inner.room));
-    let since = inner.since.get().map(|seq| seq.to_string());
-    let params = [
-        ("username", inner.username.borrow().clone()),
-        ("token", inner.token.clone()),
-        ("session", inner.session.borrow().clone()),
-        ("since", since),
-    ];
-    for (key, value) in params {
+    let identity = [("username", inner.username.borrow().clone()), ("token", inner.token.clone())];
+    for (key, value) in identity.into_iter().chain(inner.resume.borrow().query()) {
         if let Some(value) = value {
             url.push_str(&format!("&{key}={}", encode(&value)));
         }
@@ -306,10 +276,9 @@ fn on_open(inner: &Rc<Inner>) {
     inner.status.set(Status::Open);
     // Unacknowledged chats first, in order: the server acknowledges any it already stored
     // without storing them twice.
-    let unacked: Vec<String> = inner.unacked.borrow().iter().map(|(_, text)| text.clone()).collect();
-    for text in unacked {
-        let sent = inner.ws.borrow().as_ref().is_some_and(|live| live.ws.send_with_str(&text).is_ok());
-        if !sent {
+    let unacked = inner.resume.borrow().unacked_frames();
+    for frame in unacked {
+        if !send_now(inner, &frame) {
             return;
         }
     }
@@ -331,7 +300,10 @@ fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
     inner.attempts.set(0);
     match serde_json::from_str::<ServerMsg>(&text) {
         Ok(msg) => {
-            track(inner, &msg);
+            let followup = inner.resume.borrow_mut().track(&msg);
+            if let Followup::Retry(reference) = followup {
+                schedule_resend(inner, reference);
+            }
             // No borrow of `inner` is held here: the handler may send.
             (inner.on_message)(msg)
         }
@@ -339,26 +311,32 @@ fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
     }
 }
 
-/// Keeps what a resume needs: the session, the last seq, the chats still unacknowledged.
-fn track(inner: &Inner, msg: &ServerMsg) {
-    match msg {
-        ServerMsg::Welcome { session, seq, .. } => {
-            storage::save_session(session);
-            *inner.session.borrow_mut() = Some(session.clone());
-            inner.since.set(Some(*seq));
-        }
-        ServerMsg::Chat(chat) => inner.since.set(Some(inner.since.get().unwrap_or(0).max(chat.seq))),
-        ServerMsg::Ack { reference, .. } => inner.unacked.borrow_mut().retain(|(r, _)| r != reference),
-        _ => {}
-    }
+/// Sends `frame` on the open socket; false if there is none or it refused.
+fn send_now(inner: &Inner, frame: &str) -> bool {
+    inner.ws.borrow().as_ref().is_some_and(|live| {
+        live.ws.ready_state() == WebSocket::OPEN && live.ws.send_with_str(frame).is_ok()
+    })
+}
+
+/// Resends a chat refused for now after [`RETRY_DELAY`], if it is still unacknowledged
+/// and the socket is open (otherwise the next `open` resends it anyway).
+fn schedule_resend(inner: &Rc<Inner>, reference: String) {
+    let weak = Rc::downgrade(inner);
+    let _ = set_timeout_with_handle(
+        move || {
+            let Some(inner) = weak.upgrade() else { return };
+            let frame = inner.resume.borrow().frame_of(&reference);
+            if let Some(frame) = frame.filter(|_| inner.open.get()) {
+                send_now(&inner, &frame);
+            }
+        },
+        RETRY_DELAY,
+    );
 }
 
 fn on_close(inner: &Rc<Inner>, code: u16) {
     if code == CLOSE_REPLACED {
-        // Another tab took this session over (a duplicated tab): become someone new.
-        storage::clear_session();
-        *inner.session.borrow_mut() = None;
-        inner.since.set(None);
+        inner.resume.borrow_mut().replaced();
     }
     inner.open.set(false);
     let live = inner.ws.borrow_mut().take();

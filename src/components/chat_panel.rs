@@ -78,8 +78,9 @@ fn ChatForm() -> impl IntoView {
             "others" => ChatTarget::Others,
             id => Uuid::parse_str(id).map_or(ChatTarget::Room, ChatTarget::User),
         };
-        if let Some(reference) = socket.send_chat(body.clone(), to) {
-            state.sending(reference, body, to);
+        match socket.send_chat(body.clone(), to) {
+            Some(reference) => state.sending(reference, body, to),
+            None => state.notice.set(Some("Too many messages are waiting to be sent: wait for the connection".into())),
         }
         text.set(String::new());
     };

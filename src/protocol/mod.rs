@@ -191,6 +191,13 @@ pub enum ErrorCode {
     Unavailable,
 }
 
+impl ErrorCode {
+    /// Whether resending the same frame later may succeed (the others are final).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::RateLimited | ErrorCode::Unavailable)
+    }
+}
+
 /// A frame the server sends to a client.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -228,8 +235,14 @@ pub enum ServerMsg {
     /// The `since` of a resume is older than the history kept (or newer than the room's
     /// latest): drop the chat you have; the `welcome` that follows holds the newest history.
     Reset,
-    /// The server refused a client frame; the connection stays open.
-    Error { code: ErrorCode, message: String },
+    /// The server refused a client frame; the connection stays open. `ref` is the
+    /// refused chat's own `ref`, if it had one.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
 }
 
 /// One live room in `GET /api/rooms`.

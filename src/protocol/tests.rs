@@ -62,7 +62,8 @@ fn every_server_msg() -> Vec<ServerMsg> {
         ServerMsg::Chat(chat(8)),
         ServerMsg::Ack { reference: "r-1".into(), seq: 8 },
         ServerMsg::Reset,
-        ServerMsg::Error { code: ErrorCode::TooLarge, message: "too big".into() },
+        ServerMsg::Error { code: ErrorCode::TooLarge, message: "too big".into(), reference: None },
+        ServerMsg::Error { code: ErrorCode::NoSuchUser, message: "gone".into(), reference: Some("r-3".into()) },
     ]
 }
 
@@ -133,6 +134,8 @@ fn server_messages_have_the_contract_shape() {
     assert_eq!(serde_json::to_value(&every_server_msg()[8]).unwrap(), json!({"type":"reset"}));
     let error = serde_json::to_value(&every_server_msg()[9]).unwrap();
     assert_eq!(error, json!({"type":"error","code":"too_large","message":"too big"}));
+    let error = serde_json::to_value(&every_server_msg()[10]).unwrap();
+    assert_eq!(error["ref"], json!("r-3"));
 }
 
 #[test]

@@ -39,43 +39,65 @@ pub enum Departure {
 
 /// All live rooms of this process.
 ///
-/// Lock order is always the room map, then a room, then the store: joins and leaves take
+/// Lock order is always the registry, then a room, then the store: joins and leaves take
 /// the first two, so a room cannot be dropped while someone enters it; everything else
-/// takes only its room.
+/// takes only its room. No one holds two rooms at once.
 pub struct Hub {
-    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    registry: Mutex<Registry>,
     store: Arc<Store>,
     grace: Duration,
 }
 
+#[derive(Default)]
+struct Registry {
+    rooms: HashMap<String, Arc<Room>>,
+    /// The room each user is in: one user (one session) is in one room at a time.
+    whereabouts: HashMap<Uuid, Arc<Room>>,
+}
+
 impl Hub {
     pub fn new(store: Arc<Store>, grace: Duration) -> Self {
-        Hub { rooms: Mutex::new(HashMap::new()), store, grace }
+        Hub { registry: Mutex::new(Registry::default()), store, grace }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Room>>> {
-        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Puts the arrival into `room_name`. A newcomer's `welcome` goes out and everyone
     /// already there gets `joined`; a user who is still in the room (away in the grace
     /// period, or on a connection that has not noticed it is dead) takes their place back
-    /// silently, and the older connection is closed with [`CLOSE_REPLACED`].
+    /// silently. Either way an older connection of the same user is closed with
+    /// [`CLOSE_REPLACED`], and if it was in another room, it leaves that room.
     pub fn join(&self, room_name: &str, arrival: Arrival) -> Arc<Room> {
-        let mut rooms = self.lock();
-        let room = rooms
+        let Arrival { user, outbox, conn, session, since } = arrival;
+        let id = user.id;
+        let mut registry = self.lock();
+        if let Some(old) = registry.whereabouts.get(&id).filter(|r| r.name() != room_name).cloned() {
+            remove(&mut registry, &old, id, |_| true, Some(CLOSE_REPLACED));
+        }
+        let room = registry
+            .rooms
             .entry(room_name.to_owned())
             .or_insert_with(|| Arc::new(Room::new(room_name.to_owned(), self.store.clone())))
             .clone();
+        registry.whereabouts.insert(id, room.clone());
         let mut members = room.lock();
-        let Arrival { user, outbox, conn, session, since } = arrival;
-        let id = user.id;
+        // The room holds this user now, so it cannot be dropped: let the other rooms go on
+        // while the welcome reads the store.
+        drop(registry);
         match members.get_mut(&id) {
             Some(member) => {
                 if let Some(old) = member.outbox.replace(outbox.clone()) {
                     old.close(CLOSE_REPLACED, "session resumed on another connection");
                 }
                 member.conn = conn;
+                // A private room's invitation may name the user differently than before.
+                if member.user.username != user.username {
+                    member.user.username = user.username.clone();
+                    let renamed = ServerMsg::Renamed { id, username: user.username };
+                    fan_out(&members, Audience::Others(id), &renamed);
+                }
             }
             None => {
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
@@ -91,7 +113,7 @@ impl Hub {
     /// Returns the user when they left now, for a move to another room.
     pub fn depart(self: &Arc<Self>, room: &Arc<Room>, id: Uuid, conn: u64, how: Departure) -> Option<User> {
         if how == Departure::Goodbye || self.grace.is_zero() {
-            return self.remove(room, id, |m| m.conn == conn);
+            return remove(&mut self.lock(), room, id, |m| m.conn == conn, None);
         }
         {
             let mut members = room.lock();
@@ -103,38 +125,14 @@ impl Hub {
         let (hub, room, grace) = (self.clone(), room.clone(), self.grace);
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
-            hub.remove(&room, id, |m| m.conn == conn && m.outbox.is_none());
+            remove(&mut hub.lock(), &room, id, |m| m.conn == conn && m.outbox.is_none(), None);
         });
         None
     }
 
-    /// Takes `id` out of `room` if `still_due` says so, and announces `left` once.
-    fn remove(&self, room: &Arc<Room>, id: Uuid, still_due: impl Fn(&Member) -> bool) -> Option<User> {
-        let mut rooms = self.lock();
-        let mut members = room.lock();
-        if !members.get(&id).is_some_and(still_due) {
-            return None;
-        }
-        let member = members.remove(&id)?;
-        if let Some(outbox) = &member.outbox {
-            outbox.forget_all_moves();
-        }
-        for outbox in members.values().filter_map(|m| m.outbox.as_ref()) {
-            outbox.forget_moves_of(id);
-        }
-        fan_out(&members, Audience::Room, &ServerMsg::Left { id });
-        if members.is_empty() {
-            // Only drop the map's entry if it is still this room, not a newer namesake.
-            if rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
-                rooms.remove(room.name());
-            }
-        }
-        Some(member.user)
-    }
-
     /// The live public rooms, busiest first (private rooms are not advertised).
     pub fn rooms(&self) -> RoomList {
-        let rooms: Vec<Arc<Room>> = self.lock().values().cloned().collect();
+        let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
         let mut rooms: Vec<RoomInfo> = rooms
             .iter()
             .filter(|r| !Gate::is_private(r.name()))
@@ -144,4 +142,38 @@ impl Hub {
         rooms.sort_by(|a, b| b.users.cmp(&a.users).then_with(|| a.name.cmp(&b.name)));
         RoomList { rooms }
     }
+}
+
+/// Takes `id` out of `room` if `still_due` says so, closes its connection with `close` if
+/// given, announces `left` once, and drops the room if that emptied it.
+fn remove(
+    registry: &mut Registry,
+    room: &Arc<Room>,
+    id: Uuid,
+    still_due: impl Fn(&Member) -> bool,
+    close: Option<u16>,
+) -> Option<User> {
+    let mut members = room.lock();
+    if !members.get(&id).is_some_and(still_due) {
+        return None;
+    }
+    let member = members.remove(&id)?;
+    if let Some(outbox) = &member.outbox {
+        outbox.forget_all_moves();
+        if let Some(code) = close {
+            outbox.close(code, "session resumed on another connection");
+        }
+    }
+    for outbox in members.values().filter_map(|m| m.outbox.as_ref()) {
+        outbox.forget_moves_of(id);
+    }
+    fan_out(&members, Audience::Room, &ServerMsg::Left { id });
+    if registry.whereabouts.get(&id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+        registry.whereabouts.remove(&id);
+    }
+    // Only drop the map's entry if it is still this room, not a newer namesake.
+    if members.is_empty() && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
+        registry.rooms.remove(room.name());
+    }
+    Some(member.user)
 }

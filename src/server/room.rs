@@ -66,17 +66,20 @@ pub struct Room {
     name: String,
     members: Mutex<HashMap<Uuid, Member>>,
     store: Arc<Store>,
-    /// The latest chat seq; only changed while the members lock is held, which orders it.
+    /// The latest chat seq, or [`SEQ_UNKNOWN`]; only changed while the members lock is
+    /// held, which orders it.
     seq: AtomicU64,
 }
+
+/// The room could not read its latest seq from the store: no chat is numbered until it can.
+const SEQ_UNKNOWN: u64 = u64::MAX;
 
 impl Room {
     /// A room that continues its stored chat numbering.
     pub(super) fn new(name: String, store: Arc<Store>) -> Self {
         let seq = store.latest_seq(&name).unwrap_or_else(|err| {
-            // Appends will then fail on the primary key rather than reuse a number.
             tracing::error!(room = name, "cannot read the latest seq: {err}");
-            0
+            SEQ_UNKNOWN
         });
         Room { name, members: Mutex::new(HashMap::new()), store, seq: AtomicU64::new(seq) }
     }
@@ -123,7 +126,7 @@ impl Room {
         session: &str,
         since: Option<u64>,
     ) {
-        let seq = self.seq.load(Ordering::Relaxed);
+        let seq = self.latest_seq().unwrap_or(0);
         let (reset, history) = match since {
             None => (false, self.store.newest(&self.name, you, HISTORY_LEN)),
             Some(since) if since > seq || self.pruned_after(since) => {
@@ -144,11 +147,24 @@ impl Room {
         outbox.push(encode(&welcome));
     }
 
+    /// The latest seq, re-read from the store if it could not be read before (called with
+    /// the members lock held).
+    fn latest_seq(&self) -> Result<u64, StoreError> {
+        match self.seq.load(Ordering::Relaxed) {
+            SEQ_UNKNOWN => {
+                let seq = self.store.latest_seq(&self.name)?;
+                self.seq.store(seq, Ordering::Relaxed);
+                Ok(seq)
+            }
+            seq => Ok(seq),
+        }
+    }
+
     /// Whether some chat after `since` is no longer kept.
     fn pruned_after(&self, since: u64) -> bool {
         match self.store.oldest_seq(&self.name) {
             Ok(Some(oldest)) => oldest > since + 1,
-            Ok(None) => since < self.seq.load(Ordering::Relaxed),
+            Ok(None) => since < self.latest_seq().unwrap_or(0),
             Err(_) => true,
         }
     }
@@ -193,7 +209,7 @@ impl Room {
                 outbox.push(encode(&ServerMsg::Ack { reference: reference.to_owned(), seq }));
             }
         };
-        if let Some(seq) = reference.map(|r| self.store.seq_of_ref(id, r)).transpose()?.flatten() {
+        if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
             ack(seq);
             return Ok(seq);
         }
@@ -203,7 +219,7 @@ impl Room {
             ChatTarget::User(target) if members.contains_key(&target) => Audience::Pair(id, target),
             ChatTarget::User(target) => return Err(ChatError::NoSuchUser(target)),
         };
-        let seq = self.seq.load(Ordering::Relaxed) + 1;
+        let seq = self.latest_seq()? + 1;
         let msg = ChatMessage { seq, from: id, username: sender.user.username.clone(), text, to, ts };
         self.store.append(&self.name, &msg, reference)?;
         self.seq.store(seq, Ordering::Relaxed);

@@ -141,16 +141,29 @@ impl Session {
         self.room.name()
     }
 
-    /// Applies one text frame; a refused frame gets an `error` and nothing else happens.
+    /// Applies one text frame; a refused frame gets an `error` (carrying the chat's `ref`,
+    /// so the client knows which one) and nothing else happens.
     pub fn handle_text(&mut self, text: &str) {
-        if let Err(refusal) = decode_client_msg(text).map_err(Refusal::from).and_then(|m| self.apply(m)) {
-            self.refuse(&refusal);
+        let msg = match decode_client_msg(text) {
+            Ok(msg) => msg,
+            Err(err) => return self.refuse(&err.into()),
+        };
+        let reference = match &msg {
+            ClientMsg::Chat { reference, .. } => reference.clone(),
+            _ => None,
+        };
+        if let Err(refusal) = self.apply(msg) {
+            self.send_refusal(&refusal, reference);
         }
     }
 
     /// Tells the client it sent something the server will not take.
     pub fn refuse(&self, refusal: &Refusal) {
-        let msg = ServerMsg::Error { code: refusal.code(), message: refusal.to_string() };
+        self.send_refusal(refusal, None);
+    }
+
+    fn send_refusal(&self, refusal: &Refusal, reference: Option<String>) {
+        let msg = ServerMsg::Error { code: refusal.code(), message: refusal.to_string(), reference };
         self.outbox.push(encode(&msg));
     }
 

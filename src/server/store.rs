@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub const DB_FILE: &str = "flock.db";
 /// How long a write waits for another process holding the file (e.g. a stopping server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A session token unused this long is forgotten when the store opens.
+pub const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS chats (
@@ -31,7 +33,7 @@ CREATE TABLE IF NOT EXISTS chats (
     ref      TEXT,
     PRIMARY KEY (room, seq)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS chats_by_ref ON chats (from_id, ref) WHERE ref IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS chats_by_ref ON chats (room, from_id, ref) WHERE ref IS NOT NULL;
 CREATE TABLE IF NOT EXISTS sessions (
     token    TEXT PRIMARY KEY,
     id       TEXT NOT NULL,
@@ -69,6 +71,8 @@ impl Store {
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.execute_batch(SCHEMA)?;
+        let cutoff = now_ms().saturating_sub(SESSION_TTL.as_millis() as u64);
+        db.execute("DELETE FROM sessions WHERE touched < ?1", [cutoff as i64])?;
         Ok(Store { db: Mutex::new(db), keep: keep.max(1) })
     }
 
@@ -90,13 +94,14 @@ impl Store {
         Ok(seq.map(|s| s as u64))
     }
 
-    /// The sequence number a chat `from` sent with `reference` was stored under, if any.
-    pub fn seq_of_ref(&self, from: Uuid, reference: &str) -> Result<Option<u64>, StoreError> {
+    /// The sequence number under which `from` stored a chat with `reference` in `room`, if
+    /// that chat is still kept (a ref is remembered as long as its chat).
+    pub fn seq_of_ref(&self, room: &str, from: Uuid, reference: &str) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> = self
             .db()
             .query_row(
-                "SELECT seq FROM chats WHERE from_id = ?1 AND ref = ?2",
-                params![from.to_string(), reference],
+                "SELECT seq FROM chats WHERE room = ?1 AND from_id = ?2 AND ref = ?3",
+                params![room, from.to_string(), reference],
                 |r| r.get(0),
             )
             .optional()?;
@@ -191,6 +196,10 @@ impl Store {
     }
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
     let from: String = row.get(1)?;
     let target: String = row.get(4)?;
@@ -233,7 +242,8 @@ mod tests {
         let store = Store::open(dir.path(), 3).unwrap();
         assert_eq!(store.latest_seq("r").unwrap(), 3);
         assert_eq!(store.latest_seq("other").unwrap(), 0);
-        assert_eq!(store.seq_of_ref(a, "x").unwrap(), Some(1));
+        assert_eq!(store.seq_of_ref("r", a, "x").unwrap(), Some(1));
+        assert_eq!(store.seq_of_ref("other", a, "x").unwrap(), None, "a ref belongs to its room");
         let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
         assert_eq!(seqs(store.after("r", c, 0).unwrap()), [1, 3], "c may not see the direct message");
         assert_eq!(seqs(store.after("r", b, 1).unwrap()), [2, 3]);
@@ -249,8 +259,13 @@ mod tests {
         let mut state = UserState::new();
         state.insert("mood".into(), "ok".into());
         let user = User { id: Uuid::new_v4(), username: "Al".into(), color: "#000".into(), cursor: None, state };
-        store.save_session("t", &user, 1).unwrap();
+        store.save_session("t", &user, now_ms()).unwrap();
+        store.save_session("old", &user, 1).unwrap();
         assert_eq!(store.load_session("t").unwrap(), Some(user));
         assert_eq!(store.load_session("nope").unwrap(), None);
+        drop(store);
+        let store = Store::open(dir.path(), 10).unwrap();
+        assert!(store.load_session("t").unwrap().is_some());
+        assert_eq!(store.load_session("old").unwrap(), None, "unused for longer than the TTL");
     }
 }

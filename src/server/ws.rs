@@ -38,8 +38,8 @@ const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// WebSocket close code for a policy violation (here: flooding past the rate limit).
 const CLOSE_POLICY: u16 = 1008;
-/// How long a connection that fell too far behind may take to read its backlog and the
-/// 1013 close after it; one that reads nothing for this long is simply dropped.
+/// How long a connection that fell too far behind may take to read what its socket still
+/// holds and the 1013 close; one that reads nothing for this long is simply dropped.
 const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// Admits or refuses the connection, then upgrades: 403 for a foreign origin or a
@@ -160,7 +160,7 @@ async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpS
         }
         // The writer is gone: nothing more can be sent.
         None if end == End::WriterStopped => return,
-        // The 1013 close is already queued behind the backlog.
+        // The overflow dropped its queue and queued the 1013 close in its place.
         None => SLOW_CLOSE_GRACE,
     };
     if tokio::time::timeout(grace, &mut writer).await.is_err() {

@@ -1,0 +1,168 @@
+//! `chat`: M rooms of K users, each sending chats to its whole room at R messages per
+//! second. Every chat's text names its sender and number, so each receipt is matched to
+//! its send: delivery rate, latency, and anything missing after the run.
+
+use crate::client::{connect_all, ConnectError};
+use crate::report::{latency_histogram, Report, ServerProbe};
+use crate::Common;
+use flock::protocol::ServerMsg;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::time::MissedTickBehavior;
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long receivers may take, after the last send, to get every chat.
+const SETTLE: Duration = Duration::from_secs(10);
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Params {
+    /// Rooms.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Users per room.
+    #[arg(long, default_value_t = 10)]
+    users: usize,
+    /// Chats per second per user.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Seconds of chatting.
+    #[arg(long, default_value_t = 30)]
+    secs: u64,
+    /// Room names are `<prefix>-<n>`; change it to start from empty histories.
+    #[arg(long, default_value = "bench-chat")]
+    room_prefix: String,
+}
+
+struct Plan {
+    /// `sent_at[user][k]`: nanoseconds after `epoch` at which chat k was sent.
+    sent_at: Vec<Vec<AtomicU64>>,
+    epoch: Instant,
+    total: u64,
+}
+
+struct Tally {
+    latency: Histogram<u64>,
+    delivered: u64,
+    errors: u64,
+    disconnected: bool,
+}
+
+pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError> {
+    let (rooms, k) = (params.rooms.max(1), params.users.max(1));
+    let n = rooms * k;
+    let progress = ProgressBar::new(n as u64).with_message("connecting");
+    let prefix = params.room_prefix.clone();
+    let users =
+        connect_all(common, n, |i| format!("room={prefix}-{}&username=chatter-{i}", i / k), &progress).await?;
+    progress.finish_and_clear();
+
+    let total = (params.rate * params.secs as f64).round() as u64;
+    let plan = Arc::new(Plan {
+        sent_at: (0..n).map(|_| (0..=total).map(|_| AtomicU64::new(0)).collect()).collect(),
+        epoch: Instant::now(),
+        total,
+    });
+    let probe = ServerProbe::start(common.server_pid);
+    let running = ProgressBar::new_spinner().with_message("chatting");
+    running.enable_steady_tick(Duration::from_millis(200));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.secs) + SETTLE;
+    let expected_each = total * k as u64;
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for (i, user) in users.into_iter().enumerate() {
+        let (sink, stream) = user.socket.split();
+        senders.push(tokio::spawn(sender(sink, i, params.rate, plan.clone())));
+        receivers.push(tokio::spawn(receiver(stream, expected_each, plan.clone(), deadline)));
+    }
+    let mut send_failures = 0;
+    for sender in senders {
+        if !matches!(sender.await, Ok(true)) {
+            send_failures += 1;
+        }
+    }
+    let sending_secs = plan.epoch.elapsed().as_secs_f64();
+    let mut report = Report::new("chat");
+    if let Some(probe) = &probe {
+        probe.report(&mut report);
+    }
+    let mut all = latency_histogram();
+    let (mut delivered, mut errors, mut disconnects) = (0, 0, 0);
+    for receiver in receivers {
+        let tally = receiver.await.expect("a receiver task");
+        all.add(&tally.latency).expect("same histogram bounds");
+        delivered += tally.delivered;
+        errors += tally.errors;
+        disconnects += usize::from(tally.disconnected);
+    }
+    running.finish_and_clear();
+    report.add("rooms", rooms);
+    report.add("users_per_room", k);
+    report.add("rate_per_user", params.rate);
+    report.add("secs", params.secs);
+    report.add("chats_sent", total * n as u64);
+    report.add("deliveries", delivered);
+    report.add("deliveries_missing", (expected_each * n as u64).saturating_sub(delivered));
+    report.add("deliveries_per_sec", (delivered as f64 / sending_secs).round());
+    report.latency("latency", &all);
+    report.add("errors", errors);
+    report.add("disconnects", disconnects);
+    report.add("send_failures", send_failures);
+    Ok(report)
+}
+
+async fn sender(
+    mut sink: futures_util::stream::SplitSink<crate::client::Socket, Message>,
+    me: usize,
+    rate: f64,
+    plan: Arc<Plan>,
+) -> bool {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    for k in 1..=plan.total {
+        tick.tick().await;
+        plan.sent_at[me][k as usize].store(plan.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let frame = format!(r#"{{"type":"chat","text":"{me}:{k}"}}"#);
+        if sink.send(Message::text(frame)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+async fn receiver(
+    mut stream: futures_util::stream::SplitStream<crate::client::Socket>,
+    expected: u64,
+    plan: Arc<Plan>,
+    deadline: tokio::time::Instant,
+) -> Tally {
+    let mut tally = Tally { latency: latency_histogram(), delivered: 0, errors: 0, disconnected: false };
+    while tally.delivered < expected {
+        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(_) => {
+                tally.disconnected = true;
+                break;
+            }
+        };
+        let Message::Text(text) = frame else { continue };
+        let now = plan.epoch.elapsed().as_nanos() as u64;
+        match serde_json::from_str::<ServerMsg>(text.as_str()) {
+            Ok(ServerMsg::Chat(chat)) => {
+                let Some((who, k)) = chat.text.split_once(':') else { continue };
+                let (Ok(who), Ok(k)) = (who.parse::<usize>(), k.parse::<usize>()) else { continue };
+                let Some(sent) = plan.sent_at.get(who).and_then(|s| s.get(k)) else { continue };
+                tally.delivered += 1;
+                let us = now.saturating_sub(sent.load(Ordering::Relaxed)) / 1000;
+                let _ = tally.latency.record(us.max(1));
+            }
+            Ok(ServerMsg::Error { .. }) => tally.errors += 1,
+            _ => {}
+        }
+    }
+    tally
+}

@@ -1,0 +1,77 @@
+//! Opening benchmark connections: from a chosen 127.0.0.x source address, many at once,
+//! each read up to its `welcome`.
+
+use crate::Common;
+use flock::protocol::ServerMsg;
+use futures_util::StreamExt;
+use indicatif::ProgressBar;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
+use uuid::Uuid;
+
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// Why a benchmark connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("tcp connect: {0}")]
+    Tcp(#[from] std::io::Error),
+    #[error("the server refused the upgrade with HTTP {0} (raise FLOCK_MAX_CONNS_PER_IP, or use --source-ips)")]
+    Refused(u16),
+    #[error("websocket: {0}")]
+    Ws(tungstenite::Error),
+    #[error("the server closed before its welcome")]
+    NoWelcome,
+}
+
+/// A connected user: the socket and the id the server gave it.
+pub struct Connected {
+    pub socket: Socket,
+    pub id: Uuid,
+}
+
+/// Connects user number `n` to `/ws?{query}`, from source address 127.0.0.(1 + n % source_ips).
+pub async fn connect(common: &Common, n: usize, query: String) -> Result<Connected, ConnectError> {
+    let source = Ipv4Addr::new(127, 0, 0, 1 + (n % usize::from(common.source_ips.max(1))) as u8);
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+    let stream = socket.connect(common.server).await?;
+    stream.set_nodelay(true)?;
+    let url = format!("ws://{}/ws?{query}", common.server);
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|err| match err {
+        tungstenite::Error::Http(response) => ConnectError::Refused(response.status().as_u16()),
+        other => ConnectError::Ws(other),
+    })?;
+    while let Some(frame) = ws.next().await {
+        if let Message::Text(text) = frame.map_err(ConnectError::Ws)? {
+            if let Ok(ServerMsg::Welcome { you, .. }) = serde_json::from_str(text.as_str()) {
+                return Ok(Connected { socket: ws, id: you });
+            }
+        }
+    }
+    Err(ConnectError::NoWelcome)
+}
+
+/// Opens `count` connections, `common.connect_concurrency` at a time; `query(n)` gives
+/// user n's query string. Returns them in order of `n`.
+pub async fn connect_all(
+    common: &Common,
+    count: usize,
+    query: impl Fn(usize) -> String,
+    progress: &ProgressBar,
+) -> Result<Vec<Connected>, ConnectError> {
+    let mut connected = Vec::with_capacity(count);
+    let mut started = 0;
+    while started < count {
+        let batch = common.connect_concurrency.max(1).min(count - started);
+        let attempts: Vec<_> = (started..started + batch).map(|n| connect(common, n, query(n))).collect();
+        for result in futures_util::future::join_all(attempts).await {
+            connected.push(result?);
+            progress.inc(1);
+        }
+        started += batch;
+    }
+    Ok(connected)
+}

@@ -1,0 +1,228 @@
+//! `cursors`: N users in one room, each moving at R Hz for D seconds.
+//!
+//! Each move encodes its number in `x` (k / 2^20, exact in binary and so in JSON), so a
+//! receiver knows which send it is seeing and how long ago that send was; moves the
+//! server coalesced away show up as skipped numbers, and every receiver must end with
+//! every mover's last number (nothing dropped silently).
+
+use crate::client::{connect_all, ConnectError};
+use crate::report::{latency_histogram, Report, ServerProbe};
+use crate::Common;
+use flock::protocol::ServerMsg;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use indicatif::ProgressBar;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::time::MissedTickBehavior;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+/// Move numbers are encoded as x = k / SCALE.
+const SCALE: f64 = (1u64 << 20) as f64;
+/// How long receivers may take, after the last send, to see every final position.
+const SETTLE: Duration = Duration::from_secs(5);
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Params {
+    /// Users in the room, every one of them moving.
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    /// Moves per second per user.
+    #[arg(long, default_value_t = 30.0)]
+    hz: f64,
+    /// Seconds of moving.
+    #[arg(long, default_value_t = 60)]
+    secs: u64,
+    /// The room to use.
+    #[arg(long, default_value = "bench-cursors")]
+    room: String,
+    /// A move seen later than this after its send counts as late.
+    #[arg(long, default_value_t = 100)]
+    late_ms: u64,
+}
+
+/// What one receiver saw.
+struct Tally {
+    latency: Histogram<u64>,
+    moves: u64,
+    frames: u64,
+    late: u64,
+    coalesced: u64,
+    errors: u64,
+    disconnected: bool,
+    finals_seen: usize,
+}
+
+/// Shared by every task: who is who, and when each move was sent.
+struct Plan {
+    index: HashMap<Uuid, usize>,
+    /// `sent_at[mover][k]`: nanoseconds after `epoch` at which move k was sent.
+    sent_at: Vec<Vec<AtomicU64>>,
+    epoch: Instant,
+    total: u64,
+    late_us: u64,
+}
+
+pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError> {
+    let n = params.users;
+    let progress = ProgressBar::new(n as u64).with_message("connecting");
+    let room = params.room.clone();
+    let users = connect_all(common, n, |i| format!("room={room}&username=mover-{i}"), &progress).await?;
+    progress.finish_and_clear();
+
+    let total = (params.hz * params.secs as f64).round() as u64;
+    let plan = Arc::new(Plan {
+        index: users.iter().enumerate().map(|(i, u)| (u.id, i)).collect(),
+        sent_at: (0..n).map(|_| (0..=total).map(|_| AtomicU64::new(0)).collect()).collect(),
+        epoch: Instant::now(),
+        total,
+        late_us: params.late_ms * 1000,
+    });
+    let probe = ServerProbe::start(common.server_pid);
+    let running = ProgressBar::new(params.secs).with_message("moving");
+    let ticker = {
+        let running = running.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                running.inc(1);
+            }
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.secs) + SETTLE;
+    let mut movers = Vec::new();
+    let mut receivers = Vec::new();
+    for (i, user) in users.into_iter().enumerate() {
+        let (sink, stream) = user.socket.split();
+        movers.push(tokio::spawn(mover(sink, i, n, params.hz, plan.clone())));
+        receivers.push(tokio::spawn(receiver(stream, n, plan.clone(), deadline)));
+    }
+    let mut send_failures = 0;
+    for mover in movers {
+        if !matches!(mover.await, Ok(true)) {
+            send_failures += 1;
+        }
+    }
+    let moving_secs = plan.epoch.elapsed().as_secs_f64();
+    let mut report = Report::new("cursors");
+    if let Some(probe) = &probe {
+        probe.report(&mut report);
+    }
+    let mut all = latency_histogram();
+    let (mut moves, mut frames, mut late, mut coalesced, mut errors, mut disconnects, mut complete) =
+        (0, 0, 0, 0, 0, 0, 0);
+    for receiver in receivers {
+        let tally = receiver.await.expect("a receiver task");
+        all.add(&tally.latency).expect("same histogram bounds");
+        moves += tally.moves;
+        frames += tally.frames;
+        late += tally.late;
+        coalesced += tally.coalesced;
+        errors += tally.errors;
+        disconnects += usize::from(tally.disconnected);
+        complete += usize::from(tally.finals_seen == n - 1);
+    }
+    ticker.abort();
+    running.finish_and_clear();
+    report.add("users", n);
+    report.add("hz", params.hz);
+    report.add("secs", params.secs);
+    report.add("moves_sent", total * n as u64);
+    report.latency("latency", &all);
+    report.add("moves_delivered", moves);
+    report.add("moves_delivered_per_sec", (moves as f64 / moving_secs).round());
+    report.add("frames_per_sec", (frames as f64 / moving_secs).round());
+    report.add("moves_coalesced", coalesced);
+    report.add(&format!("moves_late_over_{}ms", params.late_ms), late);
+    report.add("errors", errors);
+    report.add("disconnects", disconnects);
+    report.add("send_failures", send_failures);
+    report.add("receivers_with_every_final_position", format!("{complete}/{n}"));
+    Ok(report)
+}
+
+/// Sends `plan.total` moves at `hz`; false if the socket failed first.
+async fn mover(
+    mut sink: futures_util::stream::SplitSink<crate::client::Socket, Message>,
+    me: usize,
+    n: usize,
+    hz: f64,
+    plan: Arc<Plan>,
+) -> bool {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / hz));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let y = (me as f64 + 0.5) / n as f64;
+    for k in 1..=plan.total {
+        tick.tick().await;
+        let x = k as f64 / SCALE;
+        plan.sent_at[me][k as usize].store(plan.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if sink.send(Message::text(format!(r#"{{"type":"cursor","x":{x},"y":{y}}}"#))).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Reads until every other mover's final move arrived, or the deadline.
+async fn receiver(
+    mut stream: futures_util::stream::SplitStream<crate::client::Socket>,
+    n: usize,
+    plan: Arc<Plan>,
+    deadline: tokio::time::Instant,
+) -> Tally {
+    let mut tally = Tally {
+        latency: latency_histogram(),
+        moves: 0,
+        frames: 0,
+        late: 0,
+        coalesced: 0,
+        errors: 0,
+        disconnected: false,
+        finals_seen: 0,
+    };
+    let mut last_k = vec![0u64; n];
+    while tally.finals_seen < n - 1 {
+        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(_) => {
+                tally.disconnected = true;
+                break;
+            }
+        };
+        let Message::Text(text) = frame else { continue };
+        let now = plan.epoch.elapsed().as_nanos() as u64;
+        match serde_json::from_str::<ServerMsg>(text.as_str()) {
+            Ok(ServerMsg::Cursors { moves }) => {
+                tally.frames += 1;
+                for mv in moves {
+                    let Some(&who) = plan.index.get(&mv.id) else { continue };
+                    let k = (mv.x * SCALE).round() as u64;
+                    if k == 0 || k > plan.total || k <= last_k[who] {
+                        continue;
+                    }
+                    tally.moves += 1;
+                    tally.coalesced += k - last_k[who] - 1;
+                    last_k[who] = k;
+                    if k == plan.total {
+                        tally.finals_seen += 1;
+                    }
+                    let sent = plan.sent_at[who][k as usize].load(Ordering::Relaxed);
+                    let us = now.saturating_sub(sent) / 1000;
+                    let _ = tally.latency.record(us.max(1));
+                    if us > plan.late_us {
+                        tally.late += 1;
+                    }
+                }
+            }
+            Ok(ServerMsg::Error { .. }) => tally.errors += 1,
+            _ => {}
+        }
+    }
+    tally
+}

@@ -1,0 +1,101 @@
+//! The summary a scenario prints, and the server-side figures read from /proc.
+
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+
+/// Latencies are recorded in microseconds, up to one minute, at 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// A scenario's figures, in the order they were added.
+pub struct Report {
+    scenario: &'static str,
+    rows: Vec<(String, Value)>,
+}
+
+impl Report {
+    pub fn new(scenario: &'static str) -> Self {
+        Report { scenario, rows: Vec::new() }
+    }
+
+    pub fn add(&mut self, key: &str, value: impl Into<Value>) {
+        self.rows.push((key.to_owned(), value.into()));
+    }
+
+    /// p50, p90, p99 and max of `hist` (microseconds), in milliseconds.
+    pub fn latency(&mut self, prefix: &str, hist: &Histogram<u64>) {
+        let ms = |us: u64| (us as f64 / 1000.0 * 100.0).round() / 100.0;
+        self.add(&format!("{prefix}_samples"), hist.len());
+        for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+            self.add(&format!("{prefix}_{name}_ms"), ms(hist.value_at_quantile(q)));
+        }
+        self.add(&format!("{prefix}_max_ms"), ms(hist.max()));
+    }
+
+    pub fn print(&self, json: bool) {
+        if json {
+            let mut object = Map::new();
+            object.insert("scenario".into(), self.scenario.into());
+            for (key, value) in &self.rows {
+                object.insert(key.clone(), value.clone());
+            }
+            println!("{}", Value::Object(object));
+            return;
+        }
+        let width = self.rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        println!("\nflock-bench {}", self.scenario);
+        for (key, value) in &self.rows {
+            let shown = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            println!("  {key:<width$}  {shown}");
+        }
+    }
+}
+
+/// The server process's CPU time and memory, read from /proc (Linux).
+pub struct ServerProbe {
+    pid: u32,
+    cpu_start: Duration,
+    wall_start: Instant,
+}
+
+/// Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every mainstream Linux).
+const USER_HZ: f64 = 100.0;
+
+impl ServerProbe {
+    pub fn start(pid: Option<u32>) -> Option<Self> {
+        let pid = pid?;
+        Some(ServerProbe { pid, cpu_start: cpu_time(pid)?, wall_start: Instant::now() })
+    }
+
+    /// Adds the server's CPU use since `start` (in cores) and its resident memory.
+    pub fn report(&self, report: &mut Report) {
+        if let Some(cpu) = cpu_time(self.pid) {
+            let cores = (cpu - self.cpu_start).as_secs_f64() / self.wall_start.elapsed().as_secs_f64();
+            report.add("server_cpu_cores", (cores * 100.0).round() / 100.0);
+        }
+        if let Some(rss) = rss_kib(self.pid) {
+            report.add("server_rss_kib", rss);
+        }
+    }
+}
+
+/// User plus system CPU time of `pid`.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(Duration::from_secs_f64(ticks / USER_HZ))
+}
+
+/// Resident memory of `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
