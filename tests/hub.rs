@@ -276,3 +276,16 @@ async fn after_moving_rooms_no_cursor_from_the_old_room_arrives() {
     let after = bob.drain().await;
     assert!(!after.iter().any(|m| matches!(m, ServerMsg::Cursors { .. })), "{after:?}");
 }
+
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text_format() {
+    let addr = start().await;
+    let mut ann = connect(addr, "metrics", "Ann").await;
+    ann.send(&ClientMsg::chat("counted", ChatTarget::Room)).await;
+    ann.recv().await;
+    let body = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    for name in ["flock_connections", "flock_rooms", "flock_messages_in_total{type=\"chat\"}", "flock_bytes_out_total"] {
+        assert!(body.contains(name), "{name} missing from:\n{body}");
+    }
+    assert!(body.contains("# TYPE flock_fanout_seconds histogram"), "{body}");
+}

@@ -129,6 +129,17 @@ pub enum ClientMsg {
 }
 
 impl ClientMsg {
+    /// The `"type"` tag, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMsg::Cursor { .. } => "cursor",
+            ClientMsg::State { .. } => "state",
+            ClientMsg::Rename { .. } => "rename",
+            ClientMsg::Chat { .. } => "chat",
+            ClientMsg::Join { .. } => "join",
+        }
+    }
+
     /// A chat without a `ref`.
     pub fn chat(text: impl Into<String>, to: ChatTarget) -> Self {
         ClientMsg::Chat { text: text.into(), to, reference: None }
@@ -189,6 +200,24 @@ pub enum ErrorCode {
     Forbidden,
     /// The server could not store the chat; nothing was sent, the client may retry.
     Unavailable,
+}
+
+impl ServerMsg {
+    /// The `"type"` tag, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMsg::Welcome { .. } => "welcome",
+            ServerMsg::Joined { .. } => "joined",
+            ServerMsg::Left { .. } => "left",
+            ServerMsg::Cursors { .. } => "cursors",
+            ServerMsg::State { .. } => "state",
+            ServerMsg::Renamed { .. } => "renamed",
+            ServerMsg::Chat(_) => "chat",
+            ServerMsg::Ack { .. } => "ack",
+            ServerMsg::Reset => "reset",
+            ServerMsg::Error { .. } => "error",
+        }
+    }
 }
 
 impl ErrorCode {

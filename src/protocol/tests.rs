@@ -228,3 +228,13 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn kinds_are_the_wire_type_tags() {
+    for msg in every_client_msg() {
+        assert_eq!(serde_json::to_value(&msg).unwrap()["type"], msg.kind());
+    }
+    for msg in every_server_msg() {
+        assert_eq!(serde_json::to_value(&msg).unwrap()["type"], msg.kind());
+    }
+}

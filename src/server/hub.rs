@@ -82,6 +82,7 @@ impl Hub {
             .or_insert_with(|| Arc::new(Room::new(room_name.to_owned(), self.store.clone())))
             .clone();
         registry.whereabouts.insert(id, room.clone());
+        metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
         let mut members = room.lock();
         // The room holds this user now, so it cannot be dropped: let the other rooms go on
         // while the welcome reads the store.
@@ -174,6 +175,7 @@ fn remove(
     // Only drop the map's entry if it is still this room, not a newer namesake.
     if members.is_empty() && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
         registry.rooms.remove(room.name());
+        metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
     }
     Some(member.user)
 }

@@ -4,13 +4,14 @@
 //! [`origin`], [`ip_limit`] and [`invite`] have admitted them; [`session`] turns one
 //! client's messages into room calls; [`hub`] keeps the live rooms; [`room`] numbers, stores
 //! and fans messages out; [`store`] keeps chats and sessions on disk; [`outbox`] queues and
-//! coalesces what each connection is sent.
+//! coalesces what each connection is sent; [`metrics`] names what `/metrics` exports.
 
 pub mod config;
 pub mod http;
 pub mod hub;
 pub mod invite;
 pub mod ip_limit;
+pub mod metrics;
 pub mod origin;
 pub mod outbox;
 pub mod query;
@@ -24,6 +25,7 @@ pub mod ws;
 use crate::app::{shell, App};
 use axum::extract::FromRef;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use config::Config;
 use hub::Hub;
@@ -54,6 +56,7 @@ impl AppState {
     /// Opens the store in `config.data_dir` and sets up an empty hub.
     pub fn new(config: Config, leptos: LeptosOptions) -> Result<Self, StoreError> {
         let store = Arc::new(Store::open(&config.data_dir, config.history_keep)?);
+        metrics::handle();
         Ok(AppState {
             hub: Arc::new(Hub::new(store.clone(), Duration::from_secs(config.leave_grace_secs))),
             store,
@@ -87,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/api/rooms", get(http::rooms))
         .route("/healthz", get(http::healthz))
+        .route("/metrics", get(metrics::render))
         .leptos_routes(&state, routes, move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
@@ -108,6 +112,13 @@ pub async fn serve_until(
     let begin = shutdown.clone();
     // The peer address feeds the connections-per-IP limit.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // The writer already batches frames and flushes once per batch: Nagle's algorithm
+    // would only hold those flushes back (about 40 ms against delayed ACKs).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {err}");
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             stop.await;

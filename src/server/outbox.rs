@@ -104,7 +104,9 @@ impl Outbox {
         if pending.close.is_some() || pending.finished {
             return;
         }
-        pending.moves.insert(mover, serialized);
+        if pending.moves.insert(mover, serialized).is_some() {
+            metrics::counter!(super::metrics::MOVES_COALESCED).increment(1);
+        }
         drop(pending);
         self.wake.notify_one();
     }
@@ -157,6 +159,7 @@ impl Outbox {
         drop(pending);
         if !moves.is_empty() {
             frames.push(cursors_frame(moves.values().map(|m| &**m)));
+            metrics::counter!(super::metrics::MESSAGES_OUT, "type" => "cursors").increment(1);
         }
         Some(Batch { frames, close })
     }

@@ -9,6 +9,7 @@
 //! A chat is numbered and committed to the [`Store`] under the room lock before it is
 //! fanned out, so sequence numbers are gap-free and every member sees chats in seq order.
 
+use super::metrics::{FANOUT_SECONDS, MESSAGES_OUT};
 use super::outbox::{serialize_move, Outbox};
 use super::store::{Store, StoreError};
 use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState, HISTORY_LEN};
@@ -16,6 +17,7 @@ use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 use uuid::Uuid;
 
 /// Who receives a fanned-out message.
@@ -174,12 +176,14 @@ impl Room {
         let mut members = self.lock();
         let Some(member) = members.get_mut(&id) else { return };
         member.user.cursor = Some(point);
+        let started = Instant::now();
         let serialized = serialize_move(&Move { id, x: point.x, y: point.y });
         for (other, member) in members.iter() {
             if let Some(outbox) = member.outbox.as_ref().filter(|_| *other != id) {
                 outbox.push_move(id, serialized.clone());
             }
         }
+        metrics::histogram!(FANOUT_SECONDS).record(started.elapsed().as_secs_f64());
     }
 
     /// Replaces `id`'s state and tells the whole room.
@@ -231,12 +235,17 @@ impl Room {
 
 /// Serializes `msg` once and queues the same bytes for every connected member in `audience`.
 pub(super) fn fan_out(members: &HashMap<Uuid, Member>, audience: Audience, msg: &ServerMsg) {
+    let started = Instant::now();
     let frame = encode(msg);
+    let mut sent = 0u64;
     for (id, member) in members {
         if let Some(outbox) = member.outbox.as_ref().filter(|_| audience.includes(*id)) {
             outbox.push(frame.clone());
+            sent += 1;
         }
     }
+    metrics::counter!(MESSAGES_OUT, "type" => msg.kind()).increment(sent);
+    metrics::histogram!(FANOUT_SECONDS).record(started.elapsed().as_secs_f64());
 }
 
 /// One server message as a shareable text frame.

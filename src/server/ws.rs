@@ -5,6 +5,7 @@
 //! writer drains the connection's [`Outbox`]; no room logic lives here.
 
 use super::hub::Departure;
+use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, CONNECTIONS, SLOW_CLOSES};
 use super::ip_limit::IpSlot;
 use super::origin;
 use super::outbox::{Outbox, CLOSE_TOO_BIG};
@@ -142,6 +143,7 @@ async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpS
     let mut stopping = state.shutdown.subscribe();
     let bucket = TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst, Instant::now());
     tracing::info!(%id, room, "connected");
+    metrics::gauge!(CONNECTIONS).increment(1.0);
 
     let end = tokio::select! {
         end = read_loop(stream, &mut session, idle_timeout, bucket) => end,
@@ -151,6 +153,10 @@ async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpS
     };
     let room = session.room_name().to_owned();
     session.end(end.departure());
+    metrics::gauge!(CONNECTIONS).decrement(1.0);
+    if end == End::TooSlow {
+        metrics::counter!(SLOW_CLOSES).increment(1);
+    }
     tracing::info!(%id, room, ?end, "disconnected");
 
     let grace = match end.close_frame() {
@@ -193,7 +199,10 @@ async fn read_loop(
         }
         match frame {
             None => return End::Gone,
-            Some(Ok(Message::Text(text))) => session.handle_text(text.as_str()),
+            Some(Ok(Message::Text(text))) => {
+                metrics::counter!(BYTES_IN).increment(text.len() as u64);
+                session.handle_text(text.as_str())
+            }
             Some(Ok(Message::Binary(_))) => session.refuse(&Refusal::Binary),
             Some(Ok(Message::Close(frame))) => {
                 return End::Closed { goodbye: frame.is_some_and(|f| f.code == CLOSE_NORMAL) }
@@ -226,6 +235,9 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>
                 continue;
             }
         };
+        metrics::histogram!(BATCH_FRAMES).record(batch.frames.len() as f64);
+        let bytes: usize = batch.frames.iter().map(|f| f.len()).sum();
+        metrics::counter!(BYTES_OUT).increment(bytes as u64);
         for frame in batch.frames {
             if sink.feed(Message::Text(frame)).await.is_err() {
                 return; // The peer is gone; the reader will notice too.

@@ -1,0 +1,55 @@
+//! What the hub counts, exported at `GET /metrics` in Prometheus text format.
+//!
+//! The `metrics` macros are called where things happen (socket loop, fan-out, outbox);
+//! this module installs the one process-wide recorder and names every metric, so the
+//! list below is the whole catalogue.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// Open WebSocket connections (gauge).
+pub const CONNECTIONS: &str = "flock_connections";
+/// Live rooms (gauge).
+pub const ROOMS: &str = "flock_rooms";
+/// Client frames received, by `type` (counter; `invalid` for undecodable ones).
+pub const MESSAGES_IN: &str = "flock_messages_in_total";
+/// Frames queued for clients, by `type` (counter; one per recipient).
+pub const MESSAGES_OUT: &str = "flock_messages_out_total";
+/// Bytes of text frames received and sent (counters).
+pub const BYTES_IN: &str = "flock_bytes_in_total";
+pub const BYTES_OUT: &str = "flock_bytes_out_total";
+/// Cursor moves replaced by a newer move of the same user before they were sent (counter).
+pub const MOVES_COALESCED: &str = "flock_moves_coalesced_total";
+/// Frames a writer sent in one batch: how deep outboxes get (histogram).
+pub const BATCH_FRAMES: &str = "flock_outbox_batch_frames";
+/// Seconds one fan-out (a move, a chat, a state change) takes under the room lock (histogram).
+pub const FANOUT_SECONDS: &str = "flock_fanout_seconds";
+/// Client frames refused, by `code` (counter).
+pub const REFUSED: &str = "flock_refused_total";
+/// Connections closed as too slow with 1013 (counter).
+pub const SLOW_CLOSES: &str = "flock_slow_closes_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder on first use and returns the handle that renders `/metrics`.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(FANOUT_SECONDS.into()),
+                &[1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2],
+            )
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_FRAMES.into()), &[1.0, 2.0, 4.0, 16.0, 64.0, 256.0, 1024.0]))
+            .expect("bucket lists are not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder was installed first; the handle still renders ours.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// `GET /metrics`.
+pub async fn render() -> String {
+    handle().render()
+}
