@@ -5,6 +5,7 @@ mod common;
 
 use common::{chat_seqs, connect, resume, spawn_server, start, start_with, test_config, Client};
 use flock::protocol::{ChatMessage, ChatTarget, ClientMsg, ErrorCode, ServerMsg, HISTORY_LEN};
+use flock::server::store::PRUNE_EVERY;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -112,18 +113,21 @@ async fn a_resume_from_before_the_kept_history_is_told_to_reset() {
     config.history_keep = 3;
     let addr = start_with(config).await;
     let mut ann = connect(addr, "reset", "Ann").await;
-    for i in 1..=5 {
+    // Pruning runs every PRUNE_EVERY chats: after that many, only the newest 3 are kept.
+    let last = PRUNE_EVERY;
+    for i in 1..=last {
         ann.send(&ClientMsg::chat(format!("m{i}"), ChatTarget::Room)).await;
     }
-    ann.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.seq == 5).then_some(())).await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.seq == last).then_some(())).await;
+    let newest: Vec<String> = (last - 2..=last).map(|i| format!("m{i}")).collect();
 
-    let from_2 = resume(addr, "reset", &ann.session, 2).await;
-    assert!(!from_2.reset, "3, 4 and 5 are all kept");
-    assert_eq!(texts(&from_2.history), ["m3", "m4", "m5"]);
-    let from_1 = resume(addr, "reset", &ann.session, 1).await;
-    assert!(from_1.reset, "2 is gone");
-    assert_eq!(texts(&from_1.history), ["m3", "m4", "m5"]);
-    let ahead = resume(addr, "reset", &ann.session, 99).await;
+    let kept = resume(addr, "reset", &ann.session, last - 3).await;
+    assert!(!kept.reset, "everything after {} is kept", last - 3);
+    assert_eq!(texts(&kept.history), newest);
+    let pruned = resume(addr, "reset", &ann.session, last - 4).await;
+    assert!(pruned.reset, "{} is gone", last - 3);
+    assert_eq!(texts(&pruned.history), newest);
+    let ahead = resume(addr, "reset", &ann.session, last + 99).await;
     assert!(ahead.reset, "the client knows a seq the server never issued");
 }
 

@@ -6,6 +6,7 @@
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Open WebSocket connections (gauge).
 pub const CONNECTIONS: &str = "flock_connections";
@@ -47,6 +48,20 @@ pub fn handle() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Folds histogram samples into buckets every [`UPKEEP_EVERY`]: the exporter keeps raw
+/// samples until then, so without a scraper they would pile up (tens of MB a minute
+/// under load). Runs until the runtime stops.
+pub async fn upkeep() {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    loop {
+        every.tick().await;
+        handle().run_upkeep();
+    }
 }
 
 /// `GET /metrics`.

@@ -110,6 +110,7 @@ pub async fn serve_until(
 ) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let begin = shutdown.clone();
+    let upkeep = tokio::spawn(metrics::upkeep());
     // The peer address feeds the connections-per-IP limit.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     // The writer already batches frames and flushes once per batch: Nagle's algorithm
@@ -126,5 +127,6 @@ pub async fn serve_until(
         })
         .await;
     shutdown.drained().await;
+    upkeep.abort();
     result
 }

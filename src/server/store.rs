@@ -17,6 +17,8 @@ use uuid::Uuid;
 pub const DB_FILE: &str = "flock.db";
 /// How long a write waits for another process holding the file (e.g. a stopping server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Old chats are pruned once every this many chats of a room.
+pub const PRUNE_EVERY: u64 = 64;
 /// A session token unused this long is forgotten when the store opens.
 pub const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -115,27 +117,28 @@ impl Store {
             ChatTarget::Others => ("others".to_owned(), None),
             ChatTarget::User(id) => (id.to_string(), Some(id.to_string())),
         };
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        tx.execute(
+        let db = self.db();
+        // One statement is one implicit transaction: no BEGIN/COMMIT round of its own.
+        db.prepare_cached(
             "INSERT INTO chats (room, seq, from_id, username, text, target, to_id, ts, ref)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                room,
-                msg.seq as i64,
-                msg.from.to_string(),
-                msg.username,
-                msg.text,
-                target,
-                to_id,
-                msg.ts as i64,
-                reference
-            ],
-        )?;
-        if msg.seq > self.keep {
-            tx.execute("DELETE FROM chats WHERE room = ?1 AND seq <= ?2", params![room, (msg.seq - self.keep) as i64])?;
+        )?
+        .execute(params![
+            room,
+            msg.seq as i64,
+            msg.from.to_string(),
+            msg.username,
+            msg.text,
+            target,
+            to_id,
+            msg.ts as i64,
+            reference
+        ])?;
+        // Pruning every PRUNE_EVERY chats keeps at most that many extra rows per room.
+        if msg.seq > self.keep && msg.seq % PRUNE_EVERY == 0 {
+            db.prepare_cached("DELETE FROM chats WHERE room = ?1 AND seq <= ?2")?
+                .execute(params![room, (msg.seq - self.keep) as i64])?;
         }
-        tx.commit()?;
         Ok(())
     }
 
@@ -248,8 +251,10 @@ mod tests {
         assert_eq!(seqs(store.after("r", c, 0).unwrap()), [1, 3], "c may not see the direct message");
         assert_eq!(seqs(store.after("r", b, 1).unwrap()), [2, 3]);
         assert_eq!(seqs(store.newest("r", a, 2).unwrap()), [2, 3]);
-        store.append("r", &chat(4, a, ChatTarget::Room), None).unwrap();
-        assert_eq!(store.oldest_seq("r").unwrap(), Some(2));
+        for seq in 4..=PRUNE_EVERY {
+            store.append("r", &chat(seq, a, ChatTarget::Room), None).unwrap();
+        }
+        assert_eq!(store.oldest_seq("r").unwrap(), Some(PRUNE_EVERY - 2), "only the newest 3 are kept");
     }
 
     #[test]

@@ -26,9 +26,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite;
 
-/// Read and write buffer per connection. Frames are small JSON, so a few KiB suffice and
-/// an idle connection stays cheap (axum's defaults are 128 KiB each).
-const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
+/// Read and write buffer per connection. Frames are small JSON, so 1 KiB chunks suffice
+/// and an idle connection stays cheap: about 7 KiB of server memory in all (axum's
+/// defaults are 128 KiB each; see docs/performance.md).
+const SOCKET_BUFFER_BYTES: usize = 1024;
 /// How long a finished connection's writer may take to send its last frames and close.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 /// Refused frames in a row after which a flooding client is closed with 1008.

@@ -69,14 +69,15 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let probe = ServerProbe::start(common.server_pid);
     let running = ProgressBar::new_spinner().with_message("chatting");
     running.enable_steady_tick(Duration::from_millis(200));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.secs) + SETTLE;
+    // Receivers stop SETTLE after the last send (a starved sender may run past `secs`).
+    let (stop_at, deadline) = tokio::sync::watch::channel(None);
     let expected_each = total * k as u64;
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for (i, user) in users.into_iter().enumerate() {
         let (sink, stream) = user.socket.split();
         senders.push(tokio::spawn(sender(sink, i, params.rate, plan.clone())));
-        receivers.push(tokio::spawn(receiver(stream, expected_each, plan.clone(), deadline)));
+        receivers.push(tokio::spawn(receiver(stream, expected_each, plan.clone(), deadline.clone())));
     }
     let mut send_failures = 0;
     for sender in senders {
@@ -85,6 +86,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
         }
     }
     let sending_secs = plan.epoch.elapsed().as_secs_f64();
+    stop_at.send_replace(Some(tokio::time::Instant::now() + SETTLE));
     let mut report = Report::new("chat");
     if let Some(probe) = &probe {
         probe.report(&mut report);
@@ -137,14 +139,17 @@ async fn receiver(
     mut stream: futures_util::stream::SplitStream<crate::client::Socket>,
     expected: u64,
     plan: Arc<Plan>,
-    deadline: tokio::time::Instant,
+    mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 ) -> Tally {
     let mut tally = Tally { latency: latency_histogram(), delivered: 0, errors: 0, disconnected: false };
     while tally.delivered < expected {
-        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => break,
-            Ok(Some(Ok(frame))) => frame,
-            Ok(_) => {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            () = crate::report::until(&mut deadline) => break,
+        };
+        let frame = match next {
+            Some(Ok(frame)) => frame,
+            _ => {
                 tally.disconnected = true;
                 break;
             }

@@ -94,13 +94,14 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
             }
         })
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(params.secs) + SETTLE;
+    // Receivers stop SETTLE after the last send (a starved sender may run past `secs`).
+    let (stop_at, deadline) = tokio::sync::watch::channel(None);
     let mut movers = Vec::new();
     let mut receivers = Vec::new();
     for (i, user) in users.into_iter().enumerate() {
         let (sink, stream) = user.socket.split();
         movers.push(tokio::spawn(mover(sink, i, n, params.hz, plan.clone())));
-        receivers.push(tokio::spawn(receiver(stream, n, plan.clone(), deadline)));
+        receivers.push(tokio::spawn(receiver(stream, n, plan.clone(), deadline.clone())));
     }
     let mut send_failures = 0;
     for mover in movers {
@@ -109,6 +110,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
         }
     }
     let moving_secs = plan.epoch.elapsed().as_secs_f64();
+    stop_at.send_replace(Some(tokio::time::Instant::now() + SETTLE));
     let mut report = Report::new("cursors");
     if let Some(probe) = &probe {
         probe.report(&mut report);
@@ -133,6 +135,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     report.add("hz", params.hz);
     report.add("secs", params.secs);
     report.add("moves_sent", total * n as u64);
+    report.add("achieved_hz", ((total as f64 / moving_secs) * 10.0).round() / 10.0);
     report.latency("latency", &all);
     report.add("moves_delivered", moves);
     report.add("moves_delivered_per_sec", (moves as f64 / moving_secs).round());
@@ -173,7 +176,7 @@ async fn receiver(
     mut stream: futures_util::stream::SplitStream<crate::client::Socket>,
     n: usize,
     plan: Arc<Plan>,
-    deadline: tokio::time::Instant,
+    mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 ) -> Tally {
     let mut tally = Tally {
         latency: latency_histogram(),
@@ -187,10 +190,13 @@ async fn receiver(
     };
     let mut last_k = vec![0u64; n];
     while tally.finals_seen < n - 1 {
-        let frame = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => break,
-            Ok(Some(Ok(frame))) => frame,
-            Ok(_) => {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            () = crate::report::until(&mut deadline) => break,
+        };
+        let frame = match next {
+            Some(Ok(frame)) => frame,
+            _ => {
                 tally.disconnected = true;
                 break;
             }

@@ -99,3 +99,15 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Completes at the instant `deadline` is set to (never, if it never is).
+pub async fn until(deadline: &mut tokio::sync::watch::Receiver<Option<tokio::time::Instant>>) {
+    let at = match deadline.wait_for(Option::is_some).await {
+        Ok(at) => *at,
+        Err(_) => None,
+    };
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
