@@ -95,3 +95,9 @@ impl Resume {
         self.unacked.retain(|(r, _)| r != reference);
     }
 }
+
+impl Default for Resume {
+    fn default() -> Self {
+        Self::new()
+    }
+}

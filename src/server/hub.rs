@@ -137,7 +137,7 @@ impl Hub {
         let mut rooms: Vec<RoomInfo> = rooms
             .iter()
             .filter(|r| !Gate::is_private(r.name()))
-            .map(|r| RoomInfo { name: r.name().to_owned(), users: r.len(), away: r.away() })
+            .map(|r| RoomInfo { name: r.name().to_owned(), users: r.head_count(), away: r.away() })
             .collect();
         rooms.retain(|r| r.users > 0);
         rooms.sort_by(|a, b| b.users.cmp(&a.users).then_with(|| a.name.cmp(&b.name)));

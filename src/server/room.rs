@@ -96,7 +96,7 @@ impl Room {
         self.members.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn len(&self) -> usize {
+    pub fn head_count(&self) -> usize {
         self.lock().len()
     }
 

@@ -135,7 +135,7 @@ impl Store {
             reference
         ])?;
         // Pruning every PRUNE_EVERY chats keeps at most that many extra rows per room.
-        if msg.seq > self.keep && msg.seq % PRUNE_EVERY == 0 {
+        if msg.seq > self.keep && msg.seq.is_multiple_of(PRUNE_EVERY) {
             db.prepare_cached("DELETE FROM chats WHERE room = ?1 AND seq <= ?2")?
                 .execute(params![room, (msg.seq - self.keep) as i64])?;
         }

@@ -2,7 +2,7 @@
 //! second. Every chat's text names its sender and number, so each receipt is matched to
 //! its send: delivery rate, latency, and anything missing after the run.
 
-use crate::client::{connect_all, ConnectError};
+use crate::client::{connect_all, next_message, ConnectError, Next};
 use crate::report::{latency_histogram, Report, ServerProbe};
 use crate::Common;
 use flock::protocol::ServerMsg;
@@ -143,21 +143,17 @@ async fn receiver(
 ) -> Tally {
     let mut tally = Tally { latency: latency_histogram(), delivered: 0, errors: 0, disconnected: false };
     while tally.delivered < expected {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            () = crate::report::until(&mut deadline) => break,
-        };
-        let frame = match next {
-            Some(Ok(frame)) => frame,
-            _ => {
+        let msg = match next_message(&mut stream, &mut deadline).await {
+            Next::Message(msg) => msg,
+            Next::Deadline => break,
+            Next::Ended => {
                 tally.disconnected = true;
                 break;
             }
         };
-        let Message::Text(text) = frame else { continue };
         let now = plan.epoch.elapsed().as_nanos() as u64;
-        match serde_json::from_str::<ServerMsg>(text.as_str()) {
-            Ok(ServerMsg::Chat(chat)) => {
+        match msg {
+            ServerMsg::Chat(chat) => {
                 let Some((who, k)) = chat.text.split_once(':') else { continue };
                 let (Ok(who), Ok(k)) = (who.parse::<usize>(), k.parse::<usize>()) else { continue };
                 let Some(sent) = plan.sent_at.get(who).and_then(|s| s.get(k)) else { continue };
@@ -165,7 +161,7 @@ async fn receiver(
                 let us = now.saturating_sub(sent.load(Ordering::Relaxed)) / 1000;
                 let _ = tally.latency.record(us.max(1));
             }
-            Ok(ServerMsg::Error { .. }) => tally.errors += 1,
+            ServerMsg::Error { .. } => tally.errors += 1,
             _ => {}
         }
     }

@@ -75,3 +75,35 @@ pub async fn connect_all(
     }
     Ok(connected)
 }
+
+/// What a receiver read next.
+pub enum Next {
+    /// A server message (frames that are not messages are skipped).
+    Message(ServerMsg),
+    /// The run's deadline passed.
+    Deadline,
+    /// The socket ended or failed.
+    Ended,
+}
+
+/// The next server message on `stream`, unless the deadline comes first.
+pub async fn next_message(
+    stream: &mut futures_util::stream::SplitStream<Socket>,
+    deadline: &mut tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+) -> Next {
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            () = crate::report::until(deadline) => return Next::Deadline,
+        };
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                if let Ok(msg) = serde_json::from_str(text.as_str()) {
+                    return Next::Message(msg);
+                }
+            }
+            Some(Ok(_)) => {}
+            _ => return Next::Ended,
+        }
+    }
+}

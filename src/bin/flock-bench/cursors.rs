@@ -5,7 +5,7 @@
 //! server coalesced away show up as skipped numbers, and every receiver must end with
 //! every mover's last number (nothing dropped silently).
 
-use crate::client::{connect_all, ConnectError};
+use crate::client::{connect_all, next_message, ConnectError, Next};
 use crate::report::{latency_histogram, Report, ServerProbe};
 use crate::Common;
 use flock::protocol::ServerMsg;
@@ -219,21 +219,17 @@ async fn receiver(
     };
     let mut last_k = vec![0u64; n];
     while tally.finals_seen < n - 1 {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            () = crate::report::until(&mut deadline) => break,
-        };
-        let frame = match next {
-            Some(Ok(frame)) => frame,
-            _ => {
+        let msg = match next_message(&mut stream, &mut deadline).await {
+            Next::Message(msg) => msg,
+            Next::Deadline => break,
+            Next::Ended => {
                 tally.disconnected = true;
                 break;
             }
         };
-        let Message::Text(text) = frame else { continue };
         let now = plan.epoch.elapsed().as_nanos() as u64;
-        match serde_json::from_str::<ServerMsg>(text.as_str()) {
-            Ok(ServerMsg::Cursors { moves }) => {
+        match msg {
+            ServerMsg::Cursors { moves } => {
                 tally.frames += 1;
                 for mv in moves {
                     let Some(&who) = plan.index.get(&mv.id) else { continue };
@@ -255,7 +251,7 @@ async fn receiver(
                     }
                 }
             }
-            Ok(ServerMsg::Error { .. }) => tally.errors += 1,
+            ServerMsg::Error { .. } => tally.errors += 1,
             _ => {}
         }
     }
