@@ -1,6 +1,6 @@
 //! The page shell the server renders and the routes both halves share.
 
-use crate::components::{lobby::Lobby, room_page::RoomPage};
+use crate::components::{admin::AdminPage, lobby::Lobby, room_page::RoomPage};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
@@ -26,7 +26,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The whole app: the lobby at `/`, a room at `/r/:room`.
+/// The whole app: the lobby at `/`, a room at `/r/:room`, the server's dashboard at `/admin`.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -37,6 +37,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <p class="not-found">"No such page."</p> }>
                 <Route path=path!("/") view=Lobby/>
                 <Route path=path!("/r/:room") view=RoomPage/>
+                <Route path=path!("/admin") view=AdminPage/>
             </Routes>
         </Router>
     }

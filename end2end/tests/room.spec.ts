@@ -255,3 +255,21 @@ test('the server dies and comes back under open pages: they show reconnecting, r
     server.kill('SIGKILL');
   }
 });
+
+test('the admin page shows live connections, message rates and the busiest rooms', async ({ browser }) => {
+  const host = await enter(browser, 'e2e-admin', 'Host');
+  const admin = await (await browser.newContext()).newPage();
+  await admin.goto('/admin');
+  await expect(admin.getByTestId('admin-rooms-list')).toContainText('e2e-admin');
+  await expect.poll(async () => Number(await admin.getByTestId('admin-connections').textContent())).toBeGreaterThan(0);
+  // Moving the cursor makes messages flow in, which the rate chart picks up.
+  const board = host.getByTestId('board');
+  const box = (await board.boundingBox())!;
+  let step = 0;
+  await expect.poll(async () => {
+    step += 1;
+    await host.mouse.move(box.x + 10 + (step % 50) * 5, box.y + 10 + (step % 30) * 3);
+    return Number(await admin.getByTestId('admin-in').textContent());
+  }).toBeGreaterThan(0);
+  await expect(admin.locator('figure.chart polyline').first()).toHaveAttribute('points', /,/);
+});

@@ -2,6 +2,7 @@
 //! Components read [`room_state::RoomState`] and send through [`socket::RoomSocket`];
 //! none of them touches a `web_sys::WebSocket`.
 
+pub mod metrics_feed;
 pub mod resume;
 pub mod room_state;
 pub mod socket;

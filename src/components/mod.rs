@@ -1,5 +1,6 @@
 //! What people see, one component per thing on screen.
 
+pub mod admin;
 pub mod board;
 pub mod chat_panel;
 pub mod connection_badge;

@@ -1,0 +1,62 @@
+//! The figures the `/admin` page charts, read from the server's `/metrics` text.
+//!
+//! Prometheus text is one `name{labels} value` per line; the page needs only a few totals,
+//! so it sums the series it wants rather than pulling in a parser.
+
+/// Totals at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Totals {
+    pub connections: f64,
+    pub rooms: f64,
+    /// Client frames received so far, all types.
+    pub messages_in: f64,
+    /// Frames queued for clients so far, all types.
+    pub messages_out: f64,
+}
+
+/// Sums the series of each metric the page shows.
+pub fn parse_totals(text: &str) -> Totals {
+    let mut totals = Totals::default();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let Ok(value) = value.trim().parse::<f64>() else { continue };
+        let name = series.split('{').next().unwrap_or_default();
+        match name {
+            "flock_connections" => totals.connections += value,
+            "flock_rooms" => totals.rooms += value,
+            "flock_messages_in_total" => totals.messages_in += value,
+            "flock_messages_out_total" => totals.messages_out += value,
+            _ => {}
+        }
+    }
+    totals
+}
+
+/// Per-second rates between two readings `secs` apart (never negative: a restarted
+/// server starts its counters over).
+pub fn rates(before: &Totals, after: &Totals, secs: f64) -> (f64, f64) {
+    let rate = |a: f64, b: f64| if secs > 0.0 { ((b - a) / secs).max(0.0) } else { 0.0 };
+    (rate(before.messages_in, after.messages_in), rate(before.messages_out, after.messages_out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_sum_every_series_of_a_metric() {
+        let text = r#"# TYPE flock_connections gauge
+flock_connections 3
+flock_rooms 2
+flock_messages_in_total{type="chat"} 10
+flock_messages_in_total{type="cursor"} 5
+flock_messages_out_total{type="chat"} 30
+flock_fanout_seconds_sum 0.1
+"#;
+        let totals = parse_totals(text);
+        assert_eq!(totals, Totals { connections: 3.0, rooms: 2.0, messages_in: 15.0, messages_out: 30.0 });
+        let later = Totals { messages_in: 25.0, messages_out: 90.0, ..totals };
+        assert_eq!(rates(&totals, &later, 2.0), (5.0, 30.0));
+        assert_eq!(rates(&later, &totals, 2.0), (0.0, 0.0), "a restart is not a negative rate");
+    }
+}

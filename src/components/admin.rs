@@ -1,0 +1,144 @@
+//! `/admin`: the server live: connections, rooms and messages per second over the last
+//! minutes, and the busiest rooms. Polls `/metrics` and `/api/rooms` once a second.
+
+use crate::client::metrics_feed::{parse_totals, rates, Totals};
+use crate::protocol::RoomList;
+use leptos::leptos_dom::helpers::set_interval_with_handle;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// How often the page reads the server's figures.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Points kept per chart: five minutes at one a second.
+const HISTORY: usize = 300;
+/// Rooms listed.
+const BUSIEST: usize = 10;
+
+/// One poll's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Point {
+    connections: f64,
+    rooms: f64,
+    in_per_sec: f64,
+    out_per_sec: f64,
+}
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let history = RwSignal::new(VecDeque::<Point>::new());
+    let busiest = RwSignal::new(RoomList::default());
+    let error = RwSignal::new(None::<String>);
+    let last = StoredValue::new(None::<(f64, Totals)>);
+
+    // Browser only: poll while the page is open.
+    Effect::new(move |_| {
+        let poll = move || {
+            spawn_local(async move {
+                match fetch_totals().await {
+                    Ok(totals) => {
+                        error.set(None);
+                        let now = js_sys::Date::now();
+                        let (in_per_sec, out_per_sec) = match last.get_value() {
+                            Some((then, before)) => rates(&before, &totals, (now - then) / 1000.0),
+                            None => (0.0, 0.0),
+                        };
+                        last.set_value(Some((now, totals)));
+                        let point =
+                            Point { connections: totals.connections, rooms: totals.rooms, in_per_sec, out_per_sec };
+                        history.update(|h| {
+                            h.push_back(point);
+                            if h.len() > HISTORY {
+                                h.pop_front();
+                            }
+                        });
+                    }
+                    Err(err) => error.set(Some(err)),
+                }
+                if let Ok(list) = fetch_rooms().await {
+                    busiest.set(list);
+                }
+            })
+        };
+        poll();
+        if let Ok(handle) = set_interval_with_handle(poll, POLL_EVERY) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+
+    let series = move |pick: fn(&Point) -> f64| Signal::derive(move || history.with(|h| h.iter().map(pick).collect()));
+    let now = move |pick: fn(&Point) -> f64| move || history.with(|h| h.back().map(pick).unwrap_or(0.0).round());
+    view! {
+        <section class="admin">
+            <h1>"Flock server"</h1>
+            <p class="error" role="alert">{move || error.get()}</p>
+            <div class="figures">
+                <Figure label="connections" testid="admin-connections" value=now(|p| p.connections)/>
+                <Figure label="rooms" testid="admin-rooms" value=now(|p| p.rooms)/>
+                <Figure label="messages in / s" testid="admin-in" value=now(|p| p.in_per_sec)/>
+                <Figure label="messages out / s" testid="admin-out" value=now(|p| p.out_per_sec)/>
+            </div>
+            <Chart title="Connections" values=series(|p| p.connections)/>
+            <Chart title="Rooms" values=series(|p| p.rooms)/>
+            <Chart title="Messages in per second" values=series(|p| p.in_per_sec)/>
+            <Chart title="Messages out per second" values=series(|p| p.out_per_sec)/>
+            <h2>"Busiest rooms"</h2>
+            <ol class="rooms" data-testid="admin-rooms-list">
+                {move || busiest.get().rooms.into_iter().take(BUSIEST).map(|r| view! {
+                    <li><a href=format!("/r/{}", r.name)>{r.name.clone()}</a>
+                        <span class="count">{r.users} " in, " {r.away} " away"</span></li>
+                }).collect_view()}
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn Figure(label: &'static str, testid: &'static str, value: impl Fn() -> f64 + Send + Sync + 'static) -> impl IntoView {
+    view! {
+        <div class="figure">
+            <span class="value" data-testid=testid>{move || value().to_string()}</span>
+            <span class="label">{label}</span>
+        </div>
+    }
+}
+
+/// A line over the last minutes, scaled to its own maximum.
+#[component]
+fn Chart(title: &'static str, values: Signal<Vec<f64>>) -> impl IntoView {
+    const W: f64 = 600.0;
+    const H: f64 = 80.0;
+    let points = move || {
+        values.with(|v| {
+            let max = v.iter().copied().fold(1.0, f64::max);
+            v.iter()
+                .enumerate()
+                .map(|(i, y)| format!("{:.1},{:.1}", i as f64 * W / (HISTORY - 1) as f64, H - y / max * H))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    };
+    let peak = move || values.with(|v| v.iter().copied().fold(0.0, f64::max).round());
+    view! {
+        <figure class="chart">
+            <figcaption>{title} <span class="peak">" (peak " {peak} ")"</span></figcaption>
+            <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=title>
+                <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5"/>
+            </svg>
+        </figure>
+    }
+}
+
+async fn fetch_totals() -> Result<Totals, String> {
+    let response = gloo_net::http::Request::get("/metrics").send().await.map_err(|e| e.to_string())?;
+    if !response.ok() {
+        return Err(format!("/metrics answered HTTP {}", response.status()));
+    }
+    Ok(parse_totals(&response.text().await.map_err(|e| e.to_string())?))
+}
+
+async fn fetch_rooms() -> Result<RoomList, String> {
+    let response = gloo_net::http::Request::get("/api/rooms").send().await.map_err(|e| e.to_string())?;
+    response.json::<RoomList>().await.map_err(|e| e.to_string())
+}
