@@ -8,6 +8,7 @@
 
 use crate::protocol::{ChatMessage, ChatTarget, ErrorCode, Point, ServerMsg, User, UserState};
 use leptos::prelude::*;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Chat lines kept on screen; older ones scroll away for good.
@@ -69,6 +70,8 @@ pub struct RoomState {
     pub pending: RwSignal<Vec<PendingChat>>,
     /// The highest chat seq shown.
     last_seq: StoredValue<u64>,
+    /// `users` by id: a `cursors` frame may carry hundreds of moves, each looked up here.
+    by_id: StoredValue<HashMap<Uuid, UserView>>,
     /// The server's last `error`, shown until the next one.
     pub notice: RwSignal<Option<String>>,
     next_key: StoredValue<usize>,
@@ -84,6 +87,7 @@ impl RoomState {
             chat: RwSignal::new(Vec::new()),
             pending: RwSignal::new(Vec::new()),
             last_seq: StoredValue::new(0),
+            by_id: StoredValue::new(HashMap::new()),
             notice: RwSignal::new(None),
             next_key: StoredValue::new(0),
             owner: StoredValue::new(Owner::current()),
@@ -91,7 +95,7 @@ impl RoomState {
     }
 
     pub fn user(&self, id: Uuid) -> Option<UserView> {
-        self.users.with_untracked(|users| users.iter().find(|u| u.id == id).copied())
+        self.by_id.with_value(|by_id| by_id.get(&id).copied())
     }
 
     /// Everyone in the room but this page's user.
@@ -113,7 +117,9 @@ impl RoomState {
         match msg {
             ServerMsg::Welcome { you, users, history, .. } => {
                 self.me.set(Some(you));
-                self.users.set(users.into_iter().map(UserView::new).collect());
+                let views: Vec<UserView> = users.into_iter().map(UserView::new).collect();
+                self.by_id.set_value(views.iter().map(|u| (u.id, *u)).collect());
+                self.users.set(views);
                 for chat in history {
                     self.message(chat);
                 }
@@ -126,16 +132,21 @@ impl RoomState {
             ServerMsg::Ack { reference, seq } => self.acknowledged(&reference, seq),
             ServerMsg::Joined { user } => {
                 self.event(format!("{} joined", user.username));
-                self.users.update(|users| {
-                    if !users.iter().any(|u| u.id == user.id) {
-                        users.push(UserView::new(user));
-                    }
-                });
+                if self.user(user.id).is_none() {
+                    let view = UserView::new(user);
+                    self.by_id.update_value(|by_id| {
+                        by_id.insert(view.id, view);
+                    });
+                    self.users.update(|users| users.push(view));
+                }
             }
             ServerMsg::Left { id } => {
                 if let Some(user) = self.user(id) {
                     self.event(format!("{} left", user.username.get_untracked()));
                 }
+                self.by_id.update_value(|by_id| {
+                    by_id.remove(&id);
+                });
                 self.users.update(|users| users.retain(|u| u.id != id));
             }
             ServerMsg::Cursors { moves } => {
