@@ -5,5 +5,7 @@
 pub mod metrics_feed;
 pub mod resume;
 pub mod room_state;
+pub mod send_queue;
 pub mod socket;
+pub mod status;
 pub mod storage;

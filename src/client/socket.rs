@@ -1,9 +1,7 @@
 //! The browser's connection to `/ws`: open, queue before `open`, reconnect, close.
 //!
 //! Sends made while the socket is not open (before the first `open`, or while it is
-//! reconnecting) wait in a queue and are flushed in order on the next `open`. Cursor moves
-//! are the one exception to keeping everything: a queued move is replaced by a newer one
-//! when nothing was queued after it, since only the latest position matters. A dropped
+//! reconnecting) wait in a [`SendQueue`] and are flushed in order on the next `open`. A dropped
 //! socket is reopened with exponential backoff and jitter; [`Status`] says which of these
 //! states the connection is in, for the badge. Dropping the component closes the socket
 //! with 1000 and stops reconnecting.
@@ -14,12 +12,13 @@
 //! until acknowledged ([`Resume`] keeps that account).
 
 use crate::client::resume::{Followup, Resume};
+use crate::client::send_queue::SendQueue;
+pub use crate::client::status::Status;
 use crate::protocol::{ChatTarget, ClientMsg, ServerMsg};
 use leptos::leptos_dom::helpers::{set_timeout_with_handle, TimeoutHandle};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 use wasm_bindgen::prelude::Closure;
@@ -30,35 +29,10 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 const RECONNECT_BASE: Duration = Duration::from_millis(250);
 /// Longest reconnect delay.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
-/// Most messages kept while offline; past it the oldest are dropped.
-const QUEUE_LIMIT: usize = 1000;
 /// The server's close code for a connection whose session was resumed elsewhere.
 const CLOSE_REPLACED: u16 = 4001;
 /// How long a chat refused for now (rate limit, store trouble) waits before it is resent.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
-
-/// Where the connection stands, as the badge shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Opening for the first time.
-    Connecting,
-    Open,
-    /// The socket dropped; a new one is being opened.
-    Reconnecting,
-    /// Closed for good (the page is going away).
-    Closed,
-}
-
-impl Status {
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Connecting => "connecting",
-            Status::Open => "open",
-            Status::Reconnecting => "reconnecting",
-            Status::Closed => "closed",
-        }
-    }
-}
 
 /// A handle on the room's socket; cheap to clone and to put in context.
 ///
@@ -80,7 +54,7 @@ struct Inner {
     on_message: Box<dyn Fn(ServerMsg)>,
     ws: RefCell<Option<Live>>,
     open: Cell<bool>,
-    queue: RefCell<VecDeque<Queued>>,
+    queue: RefCell<SendQueue>,
     attempts: Cell<u32>,
     stopped: Cell<bool>,
     retry: RefCell<Option<TimeoutHandle>>,
@@ -104,11 +78,6 @@ impl Live {
     }
 }
 
-struct Queued {
-    text: String,
-    is_cursor: bool,
-}
-
 impl RoomSocket {
     /// A socket for `room` (with `token`, its invitation if private) that will hand every
     /// server message to `on_message`. Nothing connects until [`RoomSocket::start`].
@@ -129,7 +98,7 @@ impl RoomSocket {
                 on_message: Box::new(on_message),
                 ws: RefCell::new(None),
                 open: Cell::new(false),
-                queue: RefCell::new(VecDeque::new()),
+                queue: RefCell::new(SendQueue::default()),
                 attempts: Cell::new(0),
                 stopped: Cell::new(false),
                 retry: RefCell::new(None),
@@ -163,7 +132,7 @@ impl RoomSocket {
                 }
             }
         }
-        enqueue(inner, Queued { text, is_cursor });
+        inner.queue.borrow_mut().push(text, is_cursor);
     }
 
     /// Sends a chat with a fresh `ref` and keeps it until acknowledged; returns the `ref`,
@@ -199,17 +168,6 @@ impl RoomSocket {
         inner.open.set(false);
         inner.status.set(Status::Closed);
     }
-}
-
-fn enqueue(inner: &Inner, item: Queued) {
-    let mut queue = inner.queue.borrow_mut();
-    if item.is_cursor && queue.back().is_some_and(|last| last.is_cursor) {
-        queue.pop_back();
-    }
-    if queue.len() >= QUEUE_LIMIT {
-        queue.pop_front();
-    }
-    queue.push_back(item);
 }
 
 fn socket_url(inner: &Inner) -> Option<String> {
@@ -282,15 +240,9 @@ fn on_open(inner: &Rc<Inner>) {
             return;
         }
     }
-    // Flush in order; anything the socket refuses goes back to the front for next time.
-    loop {
-        let Some(item) = inner.queue.borrow_mut().pop_front() else { break };
-        let sent = inner.ws.borrow().as_ref().is_some_and(|live| live.ws.send_with_str(&item.text).is_ok());
-        if !sent {
-            inner.queue.borrow_mut().push_front(item);
-            break;
-        }
-    }
+    // Then what was queued, in order; a frame the socket refuses waits for the next open.
+    let mut queue = inner.queue.borrow_mut();
+    queue.flush(|frame| send_now(inner, frame));
 }
 
 fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
