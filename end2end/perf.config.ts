@@ -1,0 +1,47 @@
+import { defineConfig, devices } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+// Browser measurements, not tests: `npx playwright test -c perf.config.ts` after
+// `cargo leptos build --release` and `cargo build --release --features bench --bin flock-bench`
+// (see docs/performance.md). They print figures and assert nothing about speed.
+export const perfPort = Number(process.env.FLOCK_PERF_PORT ?? 3200);
+
+export default defineConfig({
+  testDir: './perf',
+  timeout: 180_000,
+  workers: 1,
+  reporter: [['list']],
+  use: { baseURL: `http://127.0.0.1:${perfPort}` },
+  projects: [
+    {
+      name: 'chromium',
+      use: {
+        ...devices['Desktop Chrome'],
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+          args: [
+            '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+            '--disable-background-networking', '--disable-component-update', '--disable-sync',
+          ],
+        },
+      },
+    },
+  ],
+  webServer: {
+    command: 'target/release/flock',
+    cwd: '..',
+    url: `http://127.0.0.1:${perfPort}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    env: {
+      FLOCK_ADDR: `127.0.0.1:${perfPort}`,
+      LEPTOS_SITE_ROOT: 'target/site',
+      LEPTOS_OUTPUT_NAME: 'flock',
+      FLOCK_LOG: 'warn',
+      FLOCK_MAX_CONNS_PER_IP: '100000',
+      FLOCK_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'flock-perf-')),
+    },
+  },
+});
