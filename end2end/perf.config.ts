@@ -1,4 +1,5 @@
-import { defineConfig, devices } from '@playwright/test';
+import { defineConfig } from '@playwright/test';
+import { chromium } from './chromium';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,21 +15,7 @@ export default defineConfig({
   workers: 1,
   reporter: [['list']],
   use: { baseURL: `http://127.0.0.1:${perfPort}` },
-  projects: [
-    {
-      name: 'chromium',
-      use: {
-        ...devices['Desktop Chrome'],
-        launchOptions: {
-          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-          args: [
-            '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-            '--disable-background-networking', '--disable-component-update', '--disable-sync',
-          ],
-        },
-      },
-    },
-  ],
+  projects: [chromium],
   webServer: {
     command: 'target/release/flock',
     cwd: '..',

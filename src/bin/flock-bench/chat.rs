@@ -3,7 +3,7 @@
 //! its send: delivery rate, latency, and anything missing after the run.
 
 use crate::client::{connect_all, next_message, ConnectError, Next};
-use crate::report::{latency_histogram, Report, ServerProbe};
+use crate::report::{await_senders, latency_histogram, Report, ServerProbe};
 use crate::Common;
 use flock::protocol::ServerMsg;
 use futures_util::{SinkExt, StreamExt};
@@ -79,18 +79,8 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
         senders.push(tokio::spawn(sender(sink, i, params.rate, plan.clone())));
         receivers.push(tokio::spawn(receiver(stream, expected_each, plan.clone(), deadline.clone())));
     }
-    let mut send_failures = 0;
-    for sender in senders {
-        if !matches!(sender.await, Ok(true)) {
-            send_failures += 1;
-        }
-    }
-    let sending_secs = plan.epoch.elapsed().as_secs_f64();
-    stop_at.send_replace(Some(tokio::time::Instant::now() + SETTLE));
-    let mut report = Report::new("chat");
-    if let Some(probe) = &probe {
-        probe.report(&mut report);
-    }
+    let (send_failures, sending_secs) = await_senders(senders, plan.epoch, &stop_at, SETTLE).await;
+    let mut report = Report::with_probe("chat", probe.as_ref());
     let mut all = latency_histogram();
     let (mut delivered, mut errors, mut disconnects) = (0, 0, 0);
     for receiver in receivers {

@@ -6,7 +6,7 @@
 //! every mover's last number (nothing dropped silently).
 
 use crate::client::{connect_all, next_message, ConnectError, Next};
-use crate::report::{latency_histogram, Report, ServerProbe};
+use crate::report::{await_senders, latency_histogram, Report, ServerProbe};
 use crate::Common;
 use flock::protocol::ServerMsg;
 use futures_util::{SinkExt, StreamExt};
@@ -114,18 +114,8 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
             discarders.push(tokio::spawn(discard(stream, deadline.clone())));
         }
     }
-    let mut send_failures = 0;
-    for mover in movers {
-        if !matches!(mover.await, Ok(true)) {
-            send_failures += 1;
-        }
-    }
-    let moving_secs = plan.epoch.elapsed().as_secs_f64();
-    stop_at.send_replace(Some(tokio::time::Instant::now() + SETTLE));
-    let mut report = Report::new("cursors");
-    if let Some(probe) = &probe {
-        probe.report(&mut report);
-    }
+    let (send_failures, moving_secs) = await_senders(movers, plan.epoch, &stop_at, SETTLE).await;
+    let mut report = Report::with_probe("cursors", probe.as_ref());
     let mut all = latency_histogram();
     let (mut moves, mut frames, mut late, mut coalesced, mut errors, mut disconnects, mut complete) =
         (0, 0, 0, 0, 0, 0, 0);

@@ -20,6 +20,15 @@ impl Report {
         Report { scenario, rows: Vec::new() }
     }
 
+    /// A report that starts with the server's CPU and memory, when a probe runs.
+    pub fn with_probe(scenario: &'static str, probe: Option<&ServerProbe>) -> Self {
+        let mut report = Report::new(scenario);
+        if let Some(probe) = probe {
+            probe.report(&mut report);
+        }
+        report
+    }
+
     pub fn add(&mut self, key: &str, value: impl Into<Value>) {
         self.rows.push((key.to_owned(), value.into()));
     }
@@ -110,4 +119,23 @@ pub async fn until(deadline: &mut tokio::sync::watch::Receiver<Option<tokio::tim
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Waits for every sender, then tells the receivers to stop `settle` from now. Returns how
+/// many senders failed and how long sending took since `epoch`.
+pub async fn await_senders(
+    senders: Vec<tokio::task::JoinHandle<bool>>,
+    epoch: Instant,
+    stop_at: &tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+    settle: Duration,
+) -> (usize, f64) {
+    let mut failures = 0;
+    for sender in senders {
+        if !matches!(sender.await, Ok(true)) {
+            failures += 1;
+        }
+    }
+    let secs = epoch.elapsed().as_secs_f64();
+    stop_at.send_replace(Some(tokio::time::Instant::now() + settle));
+    (failures, secs)
 }
