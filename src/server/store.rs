@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS chats (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS chats_by_ref ON chats (room, from_id, ref) WHERE ref IS NOT NULL;
 CREATE TABLE IF NOT EXISTS sessions (
-    token    TEXT PRIMARY KEY,
+    token_sha256 TEXT PRIMARY KEY,
     id       TEXT NOT NULL,
     username TEXT NOT NULL,
     color    TEXT NOT NULL,
@@ -172,9 +172,9 @@ impl Store {
     pub fn save_session(&self, token: &str, user: &User, now_ms: u64) -> Result<(), StoreError> {
         let state = serde_json::Value::Object(user.state.clone()).to_string();
         self.db().execute(
-            "INSERT INTO sessions (token, id, username, color, state, touched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (token) DO UPDATE SET username = ?3, color = ?4, state = ?5, touched = ?6",
-            params![token, user.id.to_string(), user.username, user.color, state, now_ms as i64],
+            "INSERT INTO sessions (token_sha256, id, username, color, state, touched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (token_sha256) DO UPDATE SET username = ?3, color = ?4, state = ?5, touched = ?6",
+            params![token_key(token), user.id.to_string(), user.username, user.color, state, now_ms as i64],
         )?;
         Ok(())
     }
@@ -183,7 +183,7 @@ impl Store {
     pub fn load_session(&self, token: &str) -> Result<Option<User>, StoreError> {
         let row = self
             .db()
-            .query_row("SELECT id, username, color, state FROM sessions WHERE token = ?1", [token], |r| {
+            .query_row("SELECT id, username, color, state FROM sessions WHERE token_sha256 = ?1", [token_key(token)], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
             })
             .optional()?;
@@ -197,6 +197,13 @@ impl Store {
             })
         }))
     }
+}
+
+/// Sessions are looked up by the token's SHA-256, so the file alone does not hand out
+/// tokens that would let someone resume as another user.
+fn token_key(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn now_ms() -> u64 {
@@ -268,6 +275,11 @@ mod tests {
         store.save_session("old", &user, 1).unwrap();
         assert_eq!(store.load_session("t").unwrap(), Some(user));
         assert_eq!(store.load_session("nope").unwrap(), None);
+        let stored_in_clear: i64 = store
+            .db()
+            .query_row("SELECT COUNT(*) FROM sessions WHERE token_sha256 IN ('t', 'old')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored_in_clear, 0, "only hashes of tokens are stored");
         drop(store);
         let store = Store::open(dir.path(), 10).unwrap();
         assert!(store.load_session("t").unwrap().is_some());
