@@ -1,10 +1,12 @@
 //! The hub's hot paths, measured apart from sockets: decoding a client frame, and one
 //! coalescing tick of a busy room (every mover's move queued, then the `cursors` frame
-//! a recipient gets). Run with `cargo bench --features ssr`.
+//! a recipient gets), and committing one chat to the store. Run with
+//! `cargo bench --features ssr`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use flock::protocol::{decode_client_msg, Move};
+use flock::protocol::{decode_client_msg, ChatMessage, ChatTarget, Move};
 use flock::server::outbox::{serialize_move, Outbox};
+use flock::server::store::Store;
 use std::hint::black_box;
 use uuid::Uuid;
 
@@ -48,5 +50,27 @@ fn tick(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode, tick);
+fn store(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let store = Store::open(dir.path(), 1000).expect("open the store");
+    let from = Uuid::new_v4();
+    let mut seq = 0u64;
+    // One chat committed (and pruned every 64), as a room does before each fan-out.
+    c.bench_function("store_append", |b| {
+        b.iter(|| {
+            seq += 1;
+            let msg = ChatMessage {
+                seq,
+                from,
+                username: "bench".into(),
+                text: "hello everyone, how are you today?".into(),
+                to: ChatTarget::Room,
+                ts: seq,
+            };
+            store.append("bench", &msg, None).expect("append");
+        })
+    });
+}
+
+criterion_group!(benches, decode, tick, store);
 criterion_main!(benches);

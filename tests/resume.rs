@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{connect, resume, start, start_with, test_config};
+use common::{connect, resume, spawn_server, start, start_with, test_config};
 use flock::protocol::{ChatTarget, ClientMsg, ServerMsg};
 use serde_json::json;
 
@@ -39,24 +39,33 @@ async fn a_quick_reconnect_after_a_drop_is_invisible_to_the_others_and_misses_no
 
 #[tokio::test]
 async fn a_resume_keeps_the_name_colour_and_state_even_on_a_restarted_server() {
-    let config = test_config();
-    let data_dir = config.data_dir.clone();
-    let first = start_with(config).await;
-    let mut ann = connect(first, "keep", "Ann").await;
+    let data = tempfile::tempdir().unwrap();
+    let server = spawn_server(data.path(), &[]).await;
+    let mut ann = connect(server.addr, "keep", "Ann").await;
     ann.send(&ClientMsg::Rename { username: "Annie".into() }).await;
     ann.send_json(json!({"type":"state","state":{"mood":"sunny"}})).await;
     ann.drain().await;
     let before = ann.users.iter().find(|u| u.id == ann.id).unwrap().clone();
+    server.signal("TERM");
+    assert!(server.wait().await.success());
 
-    // A second server on the same store stands in for the restarted one.
-    let mut config = test_config();
-    config.data_dir = data_dir;
-    let second = start_with(config).await;
-    let back = resume(second, "keep", &ann.session, ann.seq).await;
+    let server = spawn_server(data.path(), &[]).await;
+    let back = resume(server.addr, "keep", &ann.session, ann.seq).await;
     let me = back.users.iter().find(|u| u.id == back.id).expect("I am in my welcome");
     assert_eq!(back.id, ann.id);
     assert_eq!((me.username.as_str(), me.color.as_str()), ("Annie", before.color.as_str()));
     assert_eq!(me.state.get("mood"), Some(&json!("sunny")));
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let config = test_config();
+    let data_dir = config.data_dir.clone();
+    let _first = start_with(config).await;
+    let mut second = test_config();
+    second.data_dir = data_dir;
+    let leptos = leptos::prelude::LeptosOptions::builder().output_name("flock").build();
+    assert!(flock::server::AppState::new(second, leptos).is_err(), "two servers would issue the same seqs");
 }
 
 #[tokio::test]

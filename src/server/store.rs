@@ -72,6 +72,10 @@ impl Store {
         db.busy_timeout(BUSY_TIMEOUT)?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
+        // One server per data directory: holding the file's lock for good saves a lock
+        // round per commit (about a third of an append), and a second server pointed at
+        // the same directory fails to start instead of issuing the same seqs twice.
+        db.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         db.execute_batch(SCHEMA)?;
         let cutoff = now_ms().saturating_sub(SESSION_TTL.as_millis() as u64);
         db.execute("DELETE FROM sessions WHERE touched < ?1", [cutoff as i64])?;
