@@ -221,6 +221,21 @@ impl ServerMsg {
 }
 
 impl ErrorCode {
+    /// The code as it is spelled on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::NoSuchUser => "no_such_user",
+            ErrorCode::BinaryUnsupported => "binary_unsupported",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
     /// Whether resending the same frame later may succeed (the others are final).
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorCode::RateLimited | ErrorCode::Unavailable)

@@ -230,6 +230,14 @@ mod fuzz {
 }
 
 #[test]
+fn error_codes_are_spelled_as_on_the_wire() {
+    use ErrorCode::*;
+    for code in [BadJson, UnknownType, Invalid, TooLarge, NoSuchUser, BinaryUnsupported, RateLimited, Forbidden, Unavailable] {
+        assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+    }
+}
+
+#[test]
 fn kinds_are_the_wire_type_tags() {
     for msg in every_client_msg() {
         assert_eq!(serde_json::to_value(&msg).unwrap()["type"], msg.kind());

@@ -12,9 +12,12 @@ use std::time::Duration;
 pub const CONNECTIONS: &str = "flock_connections";
 /// Live rooms (gauge).
 pub const ROOMS: &str = "flock_rooms";
-/// Client frames received, by `type` (counter; `invalid` for undecodable ones).
+/// Client messages received and decoded, by `type` (counter; refused frames are in
+/// `flock_refused_total`).
 pub const MESSAGES_IN: &str = "flock_messages_in_total";
-/// Frames queued for clients, by `type` (counter; one per recipient).
+/// Messages fanned out to clients, by `type` (counter): one per recipient, except
+/// `cursors`, counted once per frame sent. Replies to one client (welcome, ack, error,
+/// reset) are not counted.
 pub const MESSAGES_OUT: &str = "flock_messages_out_total";
 /// Bytes of text frames received and sent (counters).
 pub const BYTES_IN: &str = "flock_bytes_in_total";
@@ -48,6 +51,31 @@ pub fn handle() -> &'static PrometheusHandle {
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// Counts one message of `kind` in or `n` out. The labels are literals, so the macros
+/// build no label list per call (an expression label would allocate one each time).
+pub fn count_in(kind: &'static str) {
+    match kind {
+        "cursor" => metrics::counter!(MESSAGES_IN, "type" => "cursor").increment(1),
+        "state" => metrics::counter!(MESSAGES_IN, "type" => "state").increment(1),
+        "rename" => metrics::counter!(MESSAGES_IN, "type" => "rename").increment(1),
+        "chat" => metrics::counter!(MESSAGES_IN, "type" => "chat").increment(1),
+        _ => metrics::counter!(MESSAGES_IN, "type" => "join").increment(1),
+    }
+}
+
+/// See [`count_in`].
+pub fn count_out(kind: &'static str, n: u64) {
+    match kind {
+        "joined" => metrics::counter!(MESSAGES_OUT, "type" => "joined").increment(n),
+        "left" => metrics::counter!(MESSAGES_OUT, "type" => "left").increment(n),
+        "cursors" => metrics::counter!(MESSAGES_OUT, "type" => "cursors").increment(n),
+        "state" => metrics::counter!(MESSAGES_OUT, "type" => "state").increment(n),
+        "renamed" => metrics::counter!(MESSAGES_OUT, "type" => "renamed").increment(n),
+        "chat" => metrics::counter!(MESSAGES_OUT, "type" => "chat").increment(n),
+        _ => metrics::counter!(MESSAGES_OUT, "type" => "other").increment(n),
+    }
 }
 
 /// How often recorded histogram samples are folded into their buckets.

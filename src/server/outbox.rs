@@ -98,17 +98,17 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Records `mover`'s latest position, replacing any move of theirs not yet sent.
-    pub fn push_move(&self, mover: Uuid, serialized: Arc<RawValue>) {
+    /// Records `mover`'s latest position, replacing any move of theirs not yet sent;
+    /// true if it replaced one (the caller counts those once per fan-out).
+    pub fn push_move(&self, mover: Uuid, serialized: Arc<RawValue>) -> bool {
         let mut pending = self.lock();
         if pending.close.is_some() || pending.finished {
-            return;
+            return false;
         }
-        if pending.moves.insert(mover, serialized).is_some() {
-            metrics::counter!(super::metrics::MOVES_COALESCED).increment(1);
-        }
+        let replaced = pending.moves.insert(mover, serialized).is_some();
         drop(pending);
         self.wake.notify_one();
+        replaced
     }
 
     /// Drops a move not yet sent, so no cursor arrives after its owner's `left`.
@@ -159,7 +159,7 @@ impl Outbox {
         drop(pending);
         if !moves.is_empty() {
             frames.push(cursors_frame(moves.values().map(|m| &**m)));
-            metrics::counter!(super::metrics::MESSAGES_OUT, "type" => "cursors").increment(1);
+            super::metrics::count_out("cursors", 1);
         }
         Some(Batch { frames, close })
     }

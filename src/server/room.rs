@@ -9,7 +9,7 @@
 //! A chat is numbered and committed to the [`Store`] under the room lock before it is
 //! fanned out, so sequence numbers are gap-free and every member sees chats in seq order.
 
-use super::metrics::{FANOUT_SECONDS, MESSAGES_OUT};
+use super::metrics::{count_out, FANOUT_SECONDS, MOVES_COALESCED};
 use super::outbox::{serialize_move, Outbox};
 use super::store::{Store, StoreError};
 use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState, HISTORY_LEN};
@@ -178,11 +178,13 @@ impl Room {
         member.user.cursor = Some(point);
         let started = Instant::now();
         let serialized = serialize_move(&Move { id, x: point.x, y: point.y });
+        let mut coalesced = 0u64;
         for (other, member) in members.iter() {
             if let Some(outbox) = member.outbox.as_ref().filter(|_| *other != id) {
-                outbox.push_move(id, serialized.clone());
+                coalesced += u64::from(outbox.push_move(id, serialized.clone()));
             }
         }
+        metrics::counter!(MOVES_COALESCED).increment(coalesced);
         metrics::histogram!(FANOUT_SECONDS).record(started.elapsed().as_secs_f64());
     }
 
@@ -244,7 +246,7 @@ pub(super) fn fan_out(members: &HashMap<Uuid, Member>, audience: Audience, msg: 
             sent += 1;
         }
     }
-    metrics::counter!(MESSAGES_OUT, "type" => msg.kind()).increment(sent);
+    count_out(msg.kind(), sent);
     metrics::histogram!(FANOUT_SECONDS).record(started.elapsed().as_secs_f64());
 }
 

@@ -148,7 +148,7 @@ impl Session {
             Ok(msg) => msg,
             Err(err) => return self.refuse(&err.into()),
         };
-        metrics::counter!(super::metrics::MESSAGES_IN, "type" => msg.kind()).increment(1);
+        super::metrics::count_in(msg.kind());
         let reference = match &msg {
             ClientMsg::Chat { reference, .. } => reference.clone(),
             _ => None,
@@ -164,8 +164,7 @@ impl Session {
     }
 
     fn send_refusal(&self, refusal: &Refusal, reference: Option<String>) {
-        let code = serde_json::to_value(refusal.code()).ok().and_then(|v| v.as_str().map(str::to_owned));
-        metrics::counter!(super::metrics::REFUSED, "code" => code.unwrap_or_default()).increment(1);
+        metrics::counter!(super::metrics::REFUSED, "code" => refusal.code().as_str()).increment(1);
         let msg = ServerMsg::Error { code: refusal.code(), message: refusal.to_string(), reference };
         self.outbox.push(encode(&msg));
     }

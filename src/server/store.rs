@@ -76,6 +76,7 @@ impl Store {
         // round per commit (about a third of an append), and a second server pointed at
         // the same directory fails to start instead of issuing the same seqs twice.
         db.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        migrate(&db)?;
         db.execute_batch(SCHEMA)?;
         let cutoff = now_ms().saturating_sub(SESSION_TTL.as_millis() as u64);
         db.execute("DELETE FROM sessions WHERE touched < ?1", [cutoff as i64])?;
@@ -89,14 +90,14 @@ impl Store {
     /// The room's latest sequence number (0 before its first chat).
     pub fn latest_seq(&self, room: &str) -> Result<u64, StoreError> {
         let seq: Option<i64> =
-            self.db().query_row("SELECT MAX(seq) FROM chats WHERE room = ?1", [room], |r| r.get(0))?;
+            self.db().prepare_cached("SELECT MAX(seq) FROM chats WHERE room = ?1")?.query_row([room], |r| r.get(0))?;
         Ok(seq.unwrap_or(0) as u64)
     }
 
     /// The oldest sequence number still kept for the room, if any chat is.
     pub fn oldest_seq(&self, room: &str) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> =
-            self.db().query_row("SELECT MIN(seq) FROM chats WHERE room = ?1", [room], |r| r.get(0))?;
+            self.db().prepare_cached("SELECT MIN(seq) FROM chats WHERE room = ?1")?.query_row([room], |r| r.get(0))?;
         Ok(seq.map(|s| s as u64))
     }
 
@@ -105,11 +106,8 @@ impl Store {
     pub fn seq_of_ref(&self, room: &str, from: Uuid, reference: &str) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> = self
             .db()
-            .query_row(
-                "SELECT seq FROM chats WHERE room = ?1 AND from_id = ?2 AND ref = ?3",
-                params![room, from.to_string(), reference],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT seq FROM chats WHERE room = ?1 AND from_id = ?2 AND ref = ?3")?
+            .query_row(params![room, from.to_string(), reference], |r| r.get(0))
             .optional()?;
         Ok(seq.map(|s| s as u64))
     }
@@ -138,10 +136,15 @@ impl Store {
             msg.ts as i64,
             reference
         ])?;
-        // Pruning every PRUNE_EVERY chats keeps at most that many extra rows per room.
+        // Pruning every PRUNE_EVERY chats keeps at most that many extra rows per room. It
+        // is best-effort: the chat is stored, and failing it here would stall the room.
         if msg.seq > self.keep && msg.seq.is_multiple_of(PRUNE_EVERY) {
-            db.prepare_cached("DELETE FROM chats WHERE room = ?1 AND seq <= ?2")?
-                .execute(params![room, (msg.seq - self.keep) as i64])?;
+            let pruned = db
+                .prepare_cached("DELETE FROM chats WHERE room = ?1 AND seq <= ?2")
+                .and_then(|mut stmt| stmt.execute(params![room, (msg.seq - self.keep) as i64]));
+            if let Err(err) = pruned {
+                tracing::warn!(room, "cannot prune old chats: {err}");
+            }
         }
         Ok(())
     }
@@ -201,6 +204,21 @@ impl Store {
             })
         }))
     }
+}
+
+/// The schema this code writes, in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Brings a store written by older code up to [`SCHEMA_VERSION`]. Before version 1,
+/// sessions were keyed by the token in clear: they are dropped (those users get a new
+/// identity once) rather than carried over.
+fn migrate(db: &Connection) -> Result<(), StoreError> {
+    let version: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        db.execute_batch("DROP TABLE IF EXISTS sessions")?;
+    }
+    db.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
 }
 
 /// Sessions are looked up by the token's SHA-256, so the file alone does not hand out

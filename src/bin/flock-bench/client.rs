@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 pub type Socket = WebSocketStream<TcpStream>;
 
-/// Why a benchmark connection failed.
+/// Why a benchmark run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("tcp connect: {0}")]
@@ -24,6 +24,8 @@ pub enum ConnectError {
     Ws(tungstenite::Error),
     #[error("the server closed before its welcome")]
     NoWelcome,
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// A connected user: the socket and the id the server gave it.
