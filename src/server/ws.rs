@@ -26,10 +26,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite;
 
-/// Read and write buffer per connection. Frames are small JSON, so 1 KiB chunks suffice
-/// and an idle connection stays cheap: about 7 KiB of server memory in all (axum's
-/// defaults are 128 KiB each; see docs/performance.md).
-const SOCKET_BUFFER_BYTES: usize = 1024;
+/// Read buffer per connection. Client frames are small JSON, so 1 KiB chunks suffice and
+/// an idle connection stays cheap: about 7 KiB of server memory in all (axum's defaults
+/// are 128 KiB each way; see docs/performance.md).
+const READ_BUFFER_BYTES: usize = 1024;
+/// Bytes the writer gathers before a syscall: a batch of frames goes out in one write
+/// (the buffer grows only as far as batches need it, so idle connections stay small).
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// How long a finished connection's writer may take to send its last frames and close.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 /// Refused frames in a row after which a flooding client is closed with 1008.
@@ -81,8 +84,8 @@ pub async fn upgrade(
     let max = state.config.max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .read_buffer_size(SOCKET_BUFFER_BYTES)
-        .write_buffer_size(SOCKET_BUFFER_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| run(socket, state, req, slot))
 }
 
