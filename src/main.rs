@@ -4,6 +4,7 @@
 use clap::Parser;
 use flock::server::config::{Command, Config};
 use flock::protocol::{validate_room, validate_username};
+use flock::server::clock::unix_secs;
 use flock::server::invite::{mint, Claims, Gate, PRIVATE_PREFIX};
 use flock::server::{serve, AppState};
 use leptos::prelude::get_configuration;
@@ -75,8 +76,7 @@ fn mint_token(config: &Config, room: &str, username: &str, ttl_secs: u64) -> Exi
         eprintln!("the username must be 1-32 characters without control characters");
         return ExitCode::FAILURE;
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let claims = Claims { room: room.to_owned(), name: username.to_owned(), exp: now + ttl_secs };
+    let claims = Claims { room: room.to_owned(), name: username.to_owned(), exp: unix_secs() + ttl_secs };
     println!("{}", mint(secret, &claims));
     ExitCode::SUCCESS
 }

@@ -6,7 +6,7 @@
 //! Chat lines are keyed by the room's `seq`: a line whose seq was already shown is
 //! skipped, so a replay after a reconnect never shows a message twice or out of order.
 
-use crate::protocol::{ChatMessage, ChatTarget, ErrorCode, Point, ServerMsg, User, UserState};
+use crate::protocol::{ChatMessage, ChatTarget, Point, ServerMsg, User, UserState};
 use leptos::prelude::*;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -172,7 +172,7 @@ impl RoomState {
                 if let Some(reference) = reference.filter(|_| !code.is_retryable()) {
                     self.pending.update(|p| p.retain(|c| c.reference != reference));
                 }
-                self.notice.set(Some(format!("{}: {message}", code_label(code))));
+                self.notice.set(Some(format!("{}: {message}", code.as_str())));
             }
         }
     }
@@ -234,8 +234,4 @@ impl Default for RoomState {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn code_label(code: ErrorCode) -> String {
-    serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }

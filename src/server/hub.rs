@@ -74,7 +74,7 @@ impl Hub {
         let id = user.id;
         let mut registry = self.lock();
         if let Some(old) = registry.whereabouts.get(&id).filter(|r| r.name() != room_name).cloned() {
-            remove(&mut registry, &old, id, |_| true, Some(CLOSE_REPLACED));
+            remove(&mut registry, &old, id, |_| true, true);
         }
         let room = registry
             .rooms
@@ -90,7 +90,7 @@ impl Hub {
         match members.get_mut(&id) {
             Some(member) => {
                 if let Some(old) = member.outbox.replace(outbox.clone()) {
-                    old.close(CLOSE_REPLACED, "session resumed on another connection");
+                    close_replaced(&old);
                 }
                 member.conn = conn;
                 // A private room's invitation may name the user differently than before.
@@ -114,7 +114,7 @@ impl Hub {
     /// Returns the user when they left now, for a move to another room.
     pub fn depart(self: &Arc<Self>, room: &Arc<Room>, id: Uuid, conn: u64, how: Departure) -> Option<User> {
         if how == Departure::Goodbye || self.grace.is_zero() {
-            return remove(&mut self.lock(), room, id, |m| m.conn == conn, None);
+            return remove(&mut self.lock(), room, id, |m| m.conn == conn, false);
         }
         {
             let mut members = room.lock();
@@ -126,7 +126,7 @@ impl Hub {
         let (hub, room, grace) = (self.clone(), room.clone(), self.grace);
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
-            remove(&mut hub.lock(), &room, id, |m| m.conn == conn && m.outbox.is_none(), None);
+            remove(&mut hub.lock(), &room, id, |m| m.conn == conn && m.outbox.is_none(), false);
         });
         None
     }
@@ -145,14 +145,14 @@ impl Hub {
     }
 }
 
-/// Takes `id` out of `room` if `still_due` says so, closes its connection with `close` if
-/// given, announces `left` once, and drops the room if that emptied it.
+/// Takes `id` out of `room` if `still_due` says so, closes its connection as replaced if
+/// `replaced`, announces `left` once, and drops the room if that emptied it.
 fn remove(
     registry: &mut Registry,
     room: &Arc<Room>,
     id: Uuid,
     still_due: impl Fn(&Member) -> bool,
-    close: Option<u16>,
+    replaced: bool,
 ) -> Option<User> {
     let mut members = room.lock();
     if !members.get(&id).is_some_and(still_due) {
@@ -161,8 +161,8 @@ fn remove(
     let member = members.remove(&id)?;
     if let Some(outbox) = &member.outbox {
         outbox.forget_all_moves();
-        if let Some(code) = close {
-            outbox.close(code, "session resumed on another connection");
+        if replaced {
+            close_replaced(outbox);
         }
     }
     for outbox in members.values().filter_map(|m| m.outbox.as_ref()) {
@@ -178,4 +178,9 @@ fn remove(
         metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
     }
     Some(member.user)
+}
+
+/// Ends a connection whose session now lives on a newer one.
+fn close_replaced(outbox: &Outbox) {
+    outbox.close(CLOSE_REPLACED, "session resumed on another connection");
 }

@@ -6,6 +6,7 @@
 //! and fans messages out; [`store`] keeps chats and sessions on disk; [`outbox`] queues and
 //! coalesces what each connection is sent; [`metrics`] names what `/metrics` exports.
 
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod hub;

@@ -4,6 +4,7 @@
 //! Everything a client controls is checked here before it reaches a room; ids, names in
 //! chats, colours and timestamps are always the server's own.
 
+use super::clock::{now_ms, unix_secs};
 use super::hub::{Arrival, Departure, Hub};
 use super::invite::Gate;
 use super::outbox::Outbox;
@@ -16,7 +17,6 @@ use crate::protocol::{
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 /// Twenty colours that stay distinct from each other on a light board.
@@ -219,7 +219,7 @@ impl Session {
                 let name = self.room.user(self.id).map(|u| u.username).unwrap_or_default();
                 self.services
                     .gate
-                    .admit(room, &name, token.as_deref(), now_ms() / 1000)
+                    .admit(room, &name, token.as_deref(), unix_secs())
                     .map_err(|e| Refusal::Forbidden(e.to_string()))?;
                 self.move_to(room);
             }
@@ -285,8 +285,4 @@ fn guest_name(id: Uuid) -> String {
 /// A colour that stays the user's for the whole connection.
 fn color_for(id: Uuid) -> &'static str {
     PALETTE[(id.as_u128() % PALETTE.len() as u128) as usize]
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

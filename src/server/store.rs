@@ -6,6 +6,7 @@
 //! acknowledged) is on disk. The file is in WAL mode with `synchronous=NORMAL`: a commit
 //! survives the process being killed at any point; only a power cut may lose the last few.
 
+use super::clock::now_ms;
 use crate::protocol::{ChatMessage, ChatTarget, User, UserState};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
@@ -226,10 +227,6 @@ fn migrate(db: &Connection) -> Result<(), StoreError> {
 fn token_key(token: &str) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {

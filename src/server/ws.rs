@@ -4,6 +4,7 @@
 //! readable body. After the upgrade a reader turns frames into [`Session`] calls and a
 //! writer drains the connection's [`Outbox`]; no room logic lives here.
 
+use super::clock::unix_secs;
 use super::hub::Departure;
 use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, CONNECTIONS, SLOW_CLOSES};
 use super::ip_limit::IpSlot;
@@ -23,7 +24,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite;
 
 /// Read buffer per connection. Client frames are small JSON, so 1 KiB chunks suffice and
@@ -87,10 +88,6 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| run(socket, state, req, slot))
-}
-
-fn unix_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// How a connection ended.
