@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
     let state = match AppState::new(config, leptos) {
         Ok(state) => state,
         Err(err) => {
-            tracing::error!("cannot open the store: {err}");
+            tracing::error!("cannot start: {err}");
             return ExitCode::FAILURE;
         }
     };

@@ -307,5 +307,25 @@ pub struct RoomList {
     pub rooms: Vec<RoomInfo>,
 }
 
+/// `GET /api/cluster`: the nodes serving this Flock and how the one answering sees them.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct ClusterInfo {
+    /// `local` (a single node), `up` (linked to the others through Redis) or `down` (Redis
+    /// is out of reach: this node serves its own rooms only).
+    pub bus: String,
+    /// Every live node, this one first; on a single node, just this one.
+    pub nodes: Vec<NodeInfo>,
+}
+
+/// One node of the cluster.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct NodeInfo {
+    /// `None` on a single node.
+    pub id: Option<Uuid>,
+    pub connections: u64,
+    /// Whether this is the node that answered.
+    pub here: bool,
+}
+
 #[cfg(test)]
 mod tests;

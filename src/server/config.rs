@@ -26,6 +26,8 @@ pub const DEFAULT_LEAVE_GRACE_SECS: u64 = 5;
 pub const DEFAULT_HISTORY_KEEP: u64 = 1000;
 /// Simultaneous connections one IP address may hold.
 pub const DEFAULT_MAX_CONNS_PER_IP: usize = 64;
+/// In a cluster, how soon a stopped node's users are announced `left`.
+pub const DEFAULT_PRESENCE_TTL_SECS: u64 = 15;
 /// How long a minted invitation is valid.
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 24 * 3600;
 
@@ -97,6 +99,15 @@ pub struct Config {
     /// Secret that signs private-room invitations. Without it, `private-*` rooms admit nobody.
     #[arg(long, env = "FLOCK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+
+    /// Join a cluster of nodes through this Redis, e.g. `redis://127.0.0.1:6379`. Without
+    /// it the node stands alone (no Redis needed).
+    #[arg(long, env = "FLOCK_BUS")]
+    pub bus: Option<String>,
+
+    /// In a cluster: how soon the users of a node that stopped are announced `left`.
+    #[arg(long, env = "FLOCK_PRESENCE_TTL_SECS", default_value_t = DEFAULT_PRESENCE_TTL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub presence_ttl_secs: u64,
 
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `flock=debug`.
     #[arg(long, env = "FLOCK_LOG", default_value = "info")]

@@ -5,6 +5,7 @@
 //! list below is the whole catalogue.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -32,8 +33,33 @@ pub const FANOUT_SECONDS: &str = "flock_fanout_seconds";
 pub const REFUSED: &str = "flock_refused_total";
 /// Connections closed as too slow with 1013 (counter).
 pub const SLOW_CLOSES: &str = "flock_slow_closes_total";
+/// 1 while the cluster bus reaches Redis, 0 while it does not (absent on a single node).
+pub const BUS_UP: &str = "flock_bus_up";
+/// Bus items (events, cursor moves, session saves) not sent: queue full or Redis down.
+pub const BUS_DROPPED: &str = "flock_bus_dropped_total";
+/// Users of other nodes this node has announced `left` because their node stopped.
+pub const NODE_LEFT: &str = "flock_node_left_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Open connections, readable (the gauge is write-only): the heartbeat reports it.
+static OPEN: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a connection opening (`true`) or closing.
+pub fn connection(opened: bool) {
+    if opened {
+        OPEN.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!(CONNECTIONS).increment(1.0);
+    } else {
+        OPEN.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!(CONNECTIONS).decrement(1.0);
+    }
+}
+
+/// Connections open on this node now.
+pub fn connections() -> u64 {
+    OPEN.load(Ordering::Relaxed)
+}
 
 /// Installs the recorder on first use and returns the handle that renders `/metrics`.
 pub fn handle() -> &'static PrometheusHandle {

@@ -4,8 +4,10 @@
 //! [`origin`], [`ip_limit`] and [`invite`] have admitted them; [`session`] turns one
 //! client's messages into room calls; [`hub`] keeps the live rooms; [`room`] numbers, stores
 //! and fans messages out; [`store`] keeps chats and sessions on disk; [`outbox`] queues and
-//! coalesces what each connection is sent; [`metrics`] names what `/metrics` exports.
+//! coalesces what each connection is sent; [`metrics`] names what `/metrics` exports;
+//! [`bus`] links the node to the others of a cluster through Redis (`--bus`).
 
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod http;
@@ -38,8 +40,19 @@ use session::{Limits, Services};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use bus::link::{BusError, Link};
+use bus::Bus;
 use store::{Store, StoreError};
 use tokio::net::TcpListener;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("bad --bus: {0}")]
+    Bus(#[from] BusError),
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -54,12 +67,25 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the store in `config.data_dir` and sets up an empty hub.
-    pub fn new(config: Config, leptos: LeptosOptions) -> Result<Self, StoreError> {
+    /// Opens the store in `config.data_dir` and sets up an empty hub; with `config.bus`,
+    /// starts joining the cluster (in the background: a node serves its own rooms while
+    /// Redis is out of reach). Must be called inside a Tokio runtime.
+    pub fn new(config: Config, leptos: LeptosOptions) -> Result<Self, StartError> {
         let store = Arc::new(Store::open(&config.data_dir, config.history_keep)?);
         metrics::handle();
+        let grace = Duration::from_secs(config.leave_grace_secs);
+        let hub = match config.bus.as_deref() {
+            None => Arc::new(Hub::new(store.clone(), grace, Bus::Local)),
+            Some(url) => {
+                let (link, queue) = Link::new(url, config.history_keep)?;
+                let hub = Arc::new(Hub::new(store.clone(), grace, Bus::Redis(link.clone())));
+                let ttl = Duration::from_secs(config.presence_ttl_secs);
+                bus::supervisor::spawn(link, queue, hub.clone(), store.clone(), ttl);
+                hub
+            }
+        };
         Ok(AppState {
-            hub: Arc::new(Hub::new(store.clone(), Duration::from_secs(config.leave_grace_secs))),
+            hub,
             store,
             gate: Arc::new(Gate::new(config.secret.as_deref())),
             ips: Arc::new(IpLimiter::new(config.max_conns_per_ip)),
@@ -90,6 +116,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/api/rooms", get(http::rooms))
+        .route("/api/cluster", get(http::cluster))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(metrics::render))
         .leptos_routes(&state, routes, move || shell(leptos.clone()))

@@ -8,7 +8,15 @@
 //!
 //! A chat is numbered and committed to the [`Store`] under the room lock before it is
 //! fanned out, so sequence numbers are gap-free and every member sees chats in seq order.
+//! On a cluster node the [`Bus`] numbers it instead, and every node (this one included)
+//! stores and fans it out when the bus delivers it, in seq order ([`Room::deliver`]).
+//!
+//! A room's members include users connected to other nodes ([`Member::node`]): they are
+//! listed and addressed like the others, but have no outbox here.
 
+use super::bus::event::BusEvent;
+use super::bus::link::{BusError, Link};
+use super::bus::{Bus, PresenceChange};
 use super::metrics::{count_out, FANOUT_SECONDS, MOVES_COALESCED};
 use super::outbox::{serialize_move, Outbox};
 use super::store::{Store, StoreError};
@@ -32,6 +40,15 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// Who a chat from `from` goes to.
+    fn of_chat(from: Uuid, to: ChatTarget) -> Audience {
+        match to {
+            ChatTarget::Room => Audience::Room,
+            ChatTarget::Others => Audience::Others(from),
+            ChatTarget::User(target) => Audience::Pair(from, target),
+        }
+    }
+
     fn includes(self, id: Uuid) -> bool {
         match self {
             Audience::Room => true,
@@ -48,8 +65,19 @@ pub struct Member {
     /// runs. Nothing is queued for it meanwhile; a resume replays the chat it missed.
     pub outbox: Option<Arc<Outbox>>,
     /// The connection that holds this member now, so a stale connection's ending (or its
-    /// grace timer) cannot remove a member that has since resumed elsewhere.
+    /// grace timer) cannot remove a member that has since resumed elsewhere (0 for a
+    /// member on another node).
     pub conn: u64,
+    /// The node this member is connected to when it is not this one (then there is no
+    /// outbox here: that node delivers to it).
+    pub node: Option<Uuid>,
+}
+
+impl Member {
+    /// A member connected to this node (or away from it, in the grace period).
+    pub fn is_here(&self) -> bool {
+        self.node.is_none()
+    }
 }
 
 /// Why a chat was not delivered.
@@ -61,6 +89,9 @@ pub enum ChatError {
     /// The chat could not be stored, so it was not sent either.
     #[error("the message could not be stored; try again ({0})")]
     Store(#[from] StoreError),
+    /// The cluster bus could not number the chat, so it was not sent.
+    #[error("the message could not be sent to the cluster; try again ({0})")]
+    Bus(#[from] BusError),
 }
 
 /// A live room; it exists while someone is in it (the [`super::hub::Hub`] sees to that).
@@ -68,9 +99,20 @@ pub struct Room {
     name: String,
     members: Mutex<HashMap<Uuid, Member>>,
     store: Arc<Store>,
+    bus: Bus,
     /// The latest chat seq, or [`SEQ_UNKNOWN`]; only changed while the members lock is
     /// held, which orders it.
     seq: AtomicU64,
+    /// Acks for chats the bus numbered but has not delivered here yet: an ack goes out
+    /// after its chat, as on a single node. Only touched with the members lock held.
+    pending_acks: Mutex<Vec<PendingAck>>,
+}
+
+/// An ack to send once the room has delivered chat `seq`.
+struct PendingAck {
+    seq: u64,
+    to: Uuid,
+    reference: String,
 }
 
 /// The room could not read its latest seq from the store: no chat is numbered until it can.
@@ -78,12 +120,13 @@ const SEQ_UNKNOWN: u64 = u64::MAX;
 
 impl Room {
     /// A room that continues its stored chat numbering.
-    pub(super) fn new(name: String, store: Arc<Store>) -> Self {
+    pub(super) fn new(name: String, store: Arc<Store>, bus: Bus) -> Self {
         let seq = store.latest_seq(&name).unwrap_or_else(|err| {
             tracing::error!(room = name, "cannot read the latest seq: {err}");
             SEQ_UNKNOWN
         });
-        Room { name, members: Mutex::new(HashMap::new()), store, seq: AtomicU64::new(seq) }
+        let pending_acks = Mutex::new(Vec::new());
+        Room { name, members: Mutex::new(HashMap::new()), store, bus, seq: AtomicU64::new(seq), pending_acks }
     }
 
     pub fn name(&self) -> &str {
@@ -100,9 +143,14 @@ impl Room {
         self.lock().len()
     }
 
-    /// Members in the leave grace period.
+    /// Members of this node in the leave grace period.
     pub fn away(&self) -> usize {
-        self.lock().values().filter(|m| m.outbox.is_none()).count()
+        self.lock().values().filter(|m| m.is_here() && m.outbox.is_none()).count()
+    }
+
+    /// The bus this room publishes to.
+    pub(super) fn bus(&self) -> &Bus {
+        &self.bus
     }
 
     /// Sends `id` a fresh snapshot of the room, as after a `join`.
@@ -186,6 +234,20 @@ impl Room {
         }
         metrics::counter!(MOVES_COALESCED).increment(coalesced);
         metrics::histogram!(FANOUT_SECONDS).record(started.elapsed().as_secs_f64());
+        self.bus.moved(&self.name, Move { id, x: point.x, y: point.y });
+    }
+
+    /// Moves other nodes' users (those `node` holds) and tells this node's members.
+    pub(super) fn remote_moves(&self, node: Uuid, moves: &[Move]) {
+        let mut members = self.lock();
+        for mv in moves {
+            let Some(member) = members.get_mut(&mv.id).filter(|m| m.node == Some(node)) else { continue };
+            member.user.cursor = Some(Point { x: mv.x, y: mv.y });
+            let serialized = serialize_move(mv);
+            for outbox in members.values().filter_map(|m| m.outbox.as_ref()) {
+                outbox.push_move(mv.id, serialized.clone());
+            }
+        }
     }
 
     /// Replaces `id`'s state and tells the whole room.
@@ -193,7 +255,9 @@ impl Room {
         let mut members = self.lock();
         let Some(member) = members.get_mut(&id) else { return };
         member.user.state = state.clone();
-        fan_out(&members, Audience::Room, &ServerMsg::State { id, state });
+        let user = member.user.clone();
+        fan_out(&members, Audience::Room, &ServerMsg::State { id, state: state.clone() });
+        self.bus.publish(&self.name, BusEvent::State { id, state }, Some(PresenceChange::Put(user)));
     }
 
     /// Renames `id` and tells the whole room.
@@ -201,13 +265,30 @@ impl Room {
         let mut members = self.lock();
         let Some(member) = members.get_mut(&id) else { return };
         member.user.username = username.clone();
-        fan_out(&members, Audience::Room, &ServerMsg::Renamed { id, username });
+        let user = member.user.clone();
+        fan_out(&members, Audience::Room, &ServerMsg::Renamed { id, username: username.clone() });
+        self.bus.publish(&self.name, BusEvent::Renamed { id, username }, Some(PresenceChange::Put(user)));
     }
 
     /// Numbers, stores and delivers a chat from `id`; the server sets sender, name and
     /// time. With a `reference` the sender is acknowledged, and a reference already stored
     /// is only acknowledged again. Returns the chat's seq.
-    pub fn chat(&self, id: Uuid, text: String, to: ChatTarget, ts: u64, reference: Option<&str>) -> Result<u64, ChatError> {
+    pub async fn chat(
+        &self,
+        id: Uuid,
+        text: String,
+        to: ChatTarget,
+        ts: u64,
+        reference: Option<&str>,
+    ) -> Result<u64, ChatError> {
+        match &self.bus {
+            Bus::Local => self.chat_here(id, text, to, ts, reference),
+            Bus::Redis(link) => self.chat_via(link, id, text, to, ts, reference).await,
+        }
+    }
+
+    /// A single node's chat: numbered, stored and fanned out under the room lock.
+    fn chat_here(&self, id: Uuid, text: String, to: ChatTarget, ts: u64, reference: Option<&str>) -> Result<u64, ChatError> {
         let members = self.lock();
         let Some(sender) = members.get(&id) else { return Ok(0) };
         let ack = |seq: u64| {
@@ -219,12 +300,8 @@ impl Room {
             ack(seq);
             return Ok(seq);
         }
-        let audience = match to {
-            ChatTarget::Room => Audience::Room,
-            ChatTarget::Others => Audience::Others(id),
-            ChatTarget::User(target) if members.contains_key(&target) => Audience::Pair(id, target),
-            ChatTarget::User(target) => return Err(ChatError::NoSuchUser(target)),
-        };
+        check_target(to, &members)?;
+        let audience = Audience::of_chat(id, to);
         let seq = self.latest_seq()? + 1;
         let msg = ChatMessage { seq, from: id, username: sender.user.username.clone(), text, to, ts };
         self.store.append(&self.name, &msg, reference)?;
@@ -232,6 +309,84 @@ impl Room {
         fan_out(&members, audience, &ServerMsg::Chat(msg));
         ack(seq);
         Ok(seq)
+    }
+
+    /// A cluster node's chat: the bus numbers and publishes it; it is stored and fanned
+    /// out here when the bus delivers it back, and acked after that.
+    async fn chat_via(
+        &self,
+        link: &Link,
+        id: Uuid,
+        text: String,
+        to: ChatTarget,
+        ts: u64,
+        reference: Option<&str>,
+    ) -> Result<u64, ChatError> {
+        let (draft, floor) = {
+            let members = self.lock();
+            let Some(sender) = members.get(&id) else { return Ok(0) };
+            // A ref this node has stored (it may predate what Redis remembers).
+            if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
+                self.ack_after(&members, seq, id, reference);
+                return Ok(seq);
+            }
+            check_target(to, &members)?;
+            let draft = ChatMessage { seq: 0, from: id, username: sender.user.username.clone(), text, to, ts };
+            (draft, self.latest_seq()?)
+        };
+        let numbered = link.chat(&self.name, &draft, reference, floor).await?;
+        self.ack_after(&self.lock(), numbered.seq, id, reference);
+        Ok(numbered.seq)
+    }
+
+    /// Acks `reference` to `to` once chat `seq` has been delivered here (now, if it has).
+    fn ack_after(&self, members: &HashMap<Uuid, Member>, seq: u64, to: Uuid, reference: Option<&str>) {
+        let Some(reference) = reference else { return };
+        if seq <= self.seq.load(Ordering::Relaxed) || self.seq.load(Ordering::Relaxed) == SEQ_UNKNOWN {
+            send_ack(members, to, reference.to_owned(), seq);
+        } else {
+            let pending = PendingAck { seq, to, reference: reference.to_owned() };
+            self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).push(pending);
+        }
+    }
+
+    /// Stores and fans out a chat the bus numbered (on any node), unless it was already
+    /// delivered; then sends the acks that waited for it. Called in seq order.
+    pub(super) fn deliver(&self, members: &HashMap<Uuid, Member>, chat: ChatMessage, reference: Option<&str>) {
+        let seq = chat.seq;
+        if self.seq.load(Ordering::Relaxed) != SEQ_UNKNOWN && seq <= self.seq.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(err) = self.store.append(&self.name, &chat, reference) {
+            // Redis holds it and every member gets it now; only a later replay from this
+            // node's store would miss it.
+            tracing::error!(room = self.name, seq, "cannot store a delivered chat: {err}");
+        }
+        self.seq.store(seq, Ordering::Relaxed);
+        fan_out(members, Audience::of_chat(chat.from, chat.to), &ServerMsg::Chat(chat));
+        let mut pending = self.pending_acks.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|ack| {
+            if ack.seq > seq {
+                return true;
+            }
+            send_ack(members, ack.to, ack.reference.clone(), ack.seq);
+            false
+        });
+    }
+}
+
+/// Queues an `ack` for a member connected here.
+fn send_ack(members: &HashMap<Uuid, Member>, to: Uuid, reference: String, seq: u64) {
+    if let Some(outbox) = members.get(&to).and_then(|m| m.outbox.as_ref()) {
+        outbox.push(encode(&ServerMsg::Ack { reference, seq }));
+    }
+}
+
+/// A direct chat must name someone in the room (on any node).
+fn check_target(to: ChatTarget, members: &HashMap<Uuid, Member>) -> Result<(), ChatError> {
+    match to {
+        ChatTarget::User(target) if !members.contains_key(&target) => Err(ChatError::NoSuchUser(target)),
+        _ => Ok(()),
     }
 }
 

@@ -4,13 +4,14 @@
 //! Everything a client controls is checked here before it reaches a room; ids, names in
 //! chats, colours and timestamps are always the server's own.
 
+use super::bus::Bus;
 use super::clock::{now_ms, unix_secs};
 use super::hub::{Arrival, Departure, Hub};
 use super::invite::Gate;
 use super::outbox::Outbox;
 use super::query::ConnectRequest;
 use super::room::{encode, ChatError, Room};
-use super::store::Store;
+use super::store::{token_key, Store};
 use crate::protocol::{
     decode_client_msg, validate_room, validate_username, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg,
     User, UserState, MAX_REF_CHARS,
@@ -70,7 +71,7 @@ impl From<ChatError> for Refusal {
     fn from(err: ChatError) -> Self {
         match err {
             ChatError::NoSuchUser(id) => Refusal::NoSuchUser(id),
-            ChatError::Store(_) => {
+            ChatError::Store(_) | ChatError::Bus(_) => {
                 tracing::error!("{err}");
                 Refusal::Unavailable(err.to_string())
             }
@@ -108,15 +109,12 @@ impl Session {
     /// Restores the identity behind `req.session` (or makes a new one with a fresh token)
     /// and puts it in the requested room, resuming after `req.since` if given. The request
     /// must already be checked (the upgrade did: names, and the invitation of a private room).
-    pub fn start(services: Services, outbox: Arc<Outbox>, req: ConnectRequest) -> Self {
+    pub async fn start(services: Services, outbox: Arc<Outbox>, req: ConnectRequest) -> Self {
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-        let restored = req.session.as_deref().and_then(|token| match services.store.load_session(token) {
-            Ok(user) => user.map(|user| (token.to_owned(), user)),
-            Err(err) => {
-                tracing::error!("cannot read a session: {err}");
-                None
-            }
-        });
+        let restored = match req.session.as_deref() {
+            Some(token) => load_session(&services, token).await.map(|user| (token.to_owned(), user)),
+            None => None,
+        };
         let (token, mut user) = restored.unwrap_or_else(|| (new_token(), new_user(req.username.as_deref())));
         if Gate::is_private(&req.room) {
             // The invitation, checked before the upgrade, names the user.
@@ -126,6 +124,12 @@ impl Session {
         }
         if let Err(err) = services.store.save_session(&token, &user, now_ms()) {
             tracing::error!("cannot save a session: {err}");
+        }
+        if let Bus::Redis(link) = services.hub.bus() {
+            // Awaited: the next node this client reaches must know the session.
+            if let Err(err) = link.save_session_now(&token_key(&token), &user).await {
+                tracing::warn!("cannot share a session: {err}");
+            }
         }
         let id = user.id;
         let arrival = Arrival { user, outbox: outbox.clone(), conn, session: token.clone(), since: req.since };
@@ -143,7 +147,7 @@ impl Session {
 
     /// Applies one text frame; a refused frame gets an `error` (carrying the chat's `ref`,
     /// so the client knows which one) and nothing else happens.
-    pub fn handle_text(&mut self, text: &str) {
+    pub async fn handle_text(&mut self, text: &str) {
         let msg = match decode_client_msg(text) {
             Ok(msg) => msg,
             Err(err) => return self.refuse(&err.into()),
@@ -153,7 +157,7 @@ impl Session {
             ClientMsg::Chat { reference, .. } => reference.clone(),
             _ => None,
         };
-        if let Err(refusal) = self.apply(msg) {
+        if let Err(refusal) = self.apply(msg).await {
             self.send_refusal(&refusal, reference);
         }
     }
@@ -169,7 +173,7 @@ impl Session {
         self.outbox.push(encode(&msg));
     }
 
-    fn apply(&mut self, msg: ClientMsg) -> Result<(), Refusal> {
+    async fn apply(&mut self, msg: ClientMsg) -> Result<(), Refusal> {
         let limits = self.services.limits;
         match msg {
             ClientMsg::Cursor { x, y } => {
@@ -212,7 +216,7 @@ impl Session {
                 if reference.as_ref().is_some_and(|r| r.is_empty() || r.chars().count() > MAX_REF_CHARS) {
                     return Err(Refusal::Invalid(format!("ref must be 1-{MAX_REF_CHARS} characters")));
                 }
-                self.room.chat(self.id, text, to, now_ms(), reference.as_deref())?;
+                self.room.chat(self.id, text, to, now_ms(), reference.as_deref()).await?;
             }
             ClientMsg::Join { room, token } => {
                 let room = validate_room(&room).map_err(|e| Refusal::Invalid(e.to_string()))?;
@@ -249,6 +253,7 @@ impl Session {
             if let Err(err) = self.services.store.save_session(&self.token, &user, now_ms()) {
                 tracing::error!("cannot save a session: {err}");
             }
+            self.services.hub.bus().save_session(token_key(&self.token), user);
         }
     }
 
@@ -257,6 +262,22 @@ impl Session {
     pub fn end(self, how: Departure) {
         self.services.hub.depart(&self.room, self.id, self.conn, how);
     }
+}
+
+/// The identity behind a session token: the cluster's copy first (the token may come from
+/// another node, and the user may have changed there), then this node's store.
+async fn load_session(services: &Services, token: &str) -> Option<User> {
+    if let Bus::Redis(link) = services.hub.bus() {
+        match link.load_session(&token_key(token)).await {
+            Ok(Some(user)) => return Some(user),
+            Ok(None) => {}
+            Err(err) => tracing::warn!("cannot read a shared session: {err}"),
+        }
+    }
+    services.store.load_session(token).unwrap_or_else(|err| {
+        tracing::error!("cannot read a session: {err}");
+        None
+    })
 }
 
 /// A fresh identity.

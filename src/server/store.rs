@@ -122,8 +122,9 @@ impl Store {
         };
         let db = self.db();
         // One statement is one implicit transaction: no BEGIN/COMMIT round of its own.
+        // OR IGNORE: on a cluster node the same chat may arrive twice (live and replayed).
         db.prepare_cached(
-            "INSERT INTO chats (room, seq, from_id, username, text, target, to_id, ts, ref)
+            "INSERT OR IGNORE INTO chats (room, seq, from_id, username, text, target, to_id, ts, ref)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
@@ -148,6 +149,14 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Every room with a stored chat and its latest seq.
+    pub fn room_heads(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached("SELECT room, MAX(seq) FROM chats GROUP BY room")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// The newest `limit` chats of the room that `viewer` may see, oldest first.
@@ -224,7 +233,7 @@ fn migrate(db: &Connection) -> Result<(), StoreError> {
 
 /// Sessions are looked up by the token's SHA-256, so the file alone does not hand out
 /// tokens that would let someone resume as another user.
-fn token_key(token: &str) -> String {
+pub fn token_key(token: &str) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -6,7 +6,7 @@
 
 use super::clock::unix_secs;
 use super::hub::Departure;
-use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, CONNECTIONS, SLOW_CLOSES};
+use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, SLOW_CLOSES};
 use super::ip_limit::IpSlot;
 use super::origin;
 use super::outbox::{Outbox, CLOSE_TOO_BIG};
@@ -139,12 +139,12 @@ async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpS
     let ping_every = Duration::from_secs(state.config.ping_secs);
     let idle_timeout = Duration::from_secs(state.config.idle_timeout_secs);
     let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), ping_every));
-    let mut session = Session::start(state.services(), outbox.clone(), req);
+    let mut session = Session::start(state.services(), outbox.clone(), req).await;
     let (id, room) = (session.id(), session.room_name().to_owned());
     let mut stopping = state.shutdown.subscribe();
     let bucket = TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst, Instant::now());
     tracing::info!(%id, room, "connected");
-    metrics::gauge!(CONNECTIONS).increment(1.0);
+    super::metrics::connection(true);
 
     let end = tokio::select! {
         end = read_loop(stream, &mut session, idle_timeout, bucket) => end,
@@ -154,7 +154,7 @@ async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpS
     };
     let room = session.room_name().to_owned();
     session.end(end.departure());
-    metrics::gauge!(CONNECTIONS).decrement(1.0);
+    super::metrics::connection(false);
     if end == End::TooSlow {
         metrics::counter!(SLOW_CLOSES).increment(1);
     }
@@ -202,7 +202,7 @@ async fn read_loop(
             None => return End::Gone,
             Some(Ok(Message::Text(text))) => {
                 metrics::counter!(BYTES_IN).increment(text.len() as u64);
-                session.handle_text(text.as_str())
+                session.handle_text(text.as_str()).await
             }
             Some(Ok(Message::Binary(_))) => session.refuse(&Refusal::Binary),
             Some(Ok(Message::Close(frame))) => {

@@ -1,7 +1,14 @@
 //! The registry of live rooms: creates a room when its first member arrives and drops it
 //! when the last one leaves, announces joins and leaves, holds a dropped member's place
 //! through the leave grace period, and answers `/api/rooms`.
+//!
+//! On a cluster node the rooms also hold the users of the other nodes: [`remote`] applies
+//! what the bus says about them, and this node's joins and leaves go out on the bus.
 
+mod remote;
+
+use super::bus::event::BusEvent;
+use super::bus::{Bus, PresenceChange};
 use super::invite::Gate;
 use super::outbox::Outbox;
 use super::room::{fan_out, Audience, Member, Room};
@@ -46,18 +53,36 @@ pub struct Hub {
     registry: Mutex<Registry>,
     store: Arc<Store>,
     grace: Duration,
+    bus: Bus,
 }
 
 #[derive(Default)]
 struct Registry {
     rooms: HashMap<String, Arc<Room>>,
-    /// The room each user is in: one user (one session) is in one room at a time.
+    /// The room each user of this node is in: one user (one session) is in one room at a
+    /// time.
     whereabouts: HashMap<Uuid, Arc<Room>>,
 }
 
 impl Hub {
-    pub fn new(store: Arc<Store>, grace: Duration) -> Self {
-        Hub { registry: Mutex::new(Registry::default()), store, grace }
+    pub fn new(store: Arc<Store>, grace: Duration, bus: Bus) -> Self {
+        Hub { registry: Mutex::new(Registry::default()), store, grace, bus }
+    }
+
+    /// The bus this node's rooms publish to.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The room called `name`, created if no one is in it yet.
+    fn room_in(&self, registry: &mut Registry, name: &str) -> Arc<Room> {
+        let room = registry
+            .rooms
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Room::new(name.to_owned(), self.store.clone(), self.bus.clone())))
+            .clone();
+        metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
+        room
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -68,7 +93,8 @@ impl Hub {
     /// already there gets `joined`; a user who is still in the room (away in the grace
     /// period, or on a connection that has not noticed it is dead) takes their place back
     /// silently. Either way an older connection of the same user is closed with
-    /// [`CLOSE_REPLACED`], and if it was in another room, it leaves that room.
+    /// [`CLOSE_REPLACED`], and if it was in another room, it leaves that room. A user
+    /// another node held moves here silently too (that node is told and lets go).
     pub fn join(&self, room_name: &str, arrival: Arrival) -> Arc<Room> {
         let Arrival { user, outbox, conn, session, since } = arrival;
         let id = user.id;
@@ -76,13 +102,8 @@ impl Hub {
         if let Some(old) = registry.whereabouts.get(&id).filter(|r| r.name() != room_name).cloned() {
             remove(&mut registry, &old, id, |_| true, true);
         }
-        let room = registry
-            .rooms
-            .entry(room_name.to_owned())
-            .or_insert_with(|| Arc::new(Room::new(room_name.to_owned(), self.store.clone())))
-            .clone();
+        let room = self.room_in(&mut registry, room_name);
         registry.whereabouts.insert(id, room.clone());
-        metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
         let mut members = room.lock();
         // The room holds this user now, so it cannot be dropped: let the other rooms go on
         // while the welcome reads the store.
@@ -93,16 +114,23 @@ impl Hub {
                     close_replaced(&old);
                 }
                 member.conn = conn;
+                let taken_over = member.node.take().is_some();
                 // A private room's invitation may name the user differently than before.
-                if member.user.username != user.username {
-                    member.user.username = user.username.clone();
-                    let renamed = ServerMsg::Renamed { id, username: user.username };
+                let renamed = member.user.username != user.username;
+                member.user.username = user.username.clone();
+                let user = member.user.clone();
+                if renamed {
+                    let renamed = ServerMsg::Renamed { id, username: user.username.clone() };
                     fan_out(&members, Audience::Others(id), &renamed);
+                }
+                if taken_over || renamed {
+                    self.bus.publish(room_name, BusEvent::Joined { user: user.clone() }, Some(PresenceChange::Put(user)));
                 }
             }
             None => {
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
-                members.insert(id, Member { user, outbox: Some(outbox.clone()), conn });
+                self.bus.publish(room_name, BusEvent::Joined { user: user.clone() }, Some(PresenceChange::Put(user.clone())));
+                members.insert(id, Member { user, outbox: Some(outbox.clone()), conn, node: None });
             }
         }
         room.send_welcome(&members, &outbox, id, &session, since);
@@ -169,6 +197,9 @@ fn remove(
         outbox.forget_moves_of(id);
     }
     fan_out(&members, Audience::Room, &ServerMsg::Left { id });
+    if member.is_here() {
+        room.bus().publish(room.name(), BusEvent::Left { id }, Some(PresenceChange::Remove(id)));
+    }
     if registry.whereabouts.get(&id).is_some_and(|r| Arc::ptr_eq(r, room)) {
         registry.whereabouts.remove(&id);
     }

@@ -1,0 +1,317 @@
+//! A node's link to Redis: the current connection (replaced by the [`super::supervisor`]
+//! after an outage), the chat script, session lookups, and the publisher task that sends
+//! what the rooms queue.
+
+use super::event::{BusEvent, Envelope};
+use super::{keys, Outgoing, PresenceChange};
+use crate::protocol::{ChatMessage, Move, User};
+use crate::server::metrics::{BUS_DROPPED, BUS_UP};
+use redis::aio::MultiplexedConnection;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Items the rooms may queue for the publisher before new ones are dropped (counted in
+/// `flock_bus_dropped_total`; presence is re-sent whole after an outage anyway).
+const QUEUE: usize = 65_536;
+/// Items the publisher sends in one pipeline at most.
+const BATCH: usize = 4096;
+/// How long a chat, a session lookup or a stream read may wait for Redis.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a chat's `ref` is remembered in Redis (the local store remembers it as long
+/// as it keeps the chat, so a resend after this is still caught on the node that saw it).
+const REF_TTL_SECS: u64 = 24 * 3600;
+/// Sessions unused this long are forgotten, as in the SQLite store.
+const SESSION_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// Numbers, stores and publishes one chat atomically, so every node receives a room's
+/// chats in seq order. KEYS: seq counter, stream, ref key. ARGV: floor (the caller's
+/// latest seq, in case Redis lost its counter), the chat as JSON with seq 0, node id,
+/// stream length, whether there is a ref, ref TTL, channel, the ref as JSON. Returns
+/// {seq, duplicate}.
+const CHAT_SCRIPT: &str = r#"
+if ARGV[5] == '1' then
+  local prev = redis.call('GET', KEYS[3])
+  if prev then return {tonumber(prev), 1} end
+end
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if seq < floor then seq = floor end
+seq = seq + 1
+redis.call('SET', KEYS[1], seq)
+local payload = '{"node":"' .. ARGV[3] .. '","kind":"chat","seq":' .. seq .. ',"chat":' .. ARGV[2] .. ',"ref":' .. ARGV[8] .. '}'
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 'm', payload)
+if ARGV[5] == '1' then redis.call('SET', KEYS[3], seq, 'EX', ARGV[6]) end
+redis.call('PUBLISH', ARGV[7], payload)
+return {seq, 0}
+"#;
+
+/// Raises a room's seq counter to at least ARGV[1]: after Redis lost its data, the nodes'
+/// stores still know how far each room got, and seqs must never be handed out twice.
+const FLOOR_SCRIPT: &str = r#"
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+"#;
+
+/// Removes a user's presence entry only if it names this node: a user who has since moved
+/// to another node keeps the entry that node wrote. KEYS: presence hash. ARGV: user id,
+/// the entry prefix naming the node.
+pub(super) const FORGET_SCRIPT: &str = r#"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, string.len(ARGV[2])) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"#;
+
+/// Why the bus could not do something now; the caller refuses or retries, never crashes.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("the cluster bus (Redis) is unreachable")]
+    Down,
+    #[error("the cluster bus (Redis) timed out")]
+    Timeout,
+    #[error("cluster bus: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cluster bus: unreadable entry: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+/// How a chat script call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numbered {
+    pub seq: u64,
+    /// The ref was already used: nothing new was stored or published.
+    pub duplicate: bool,
+}
+
+/// This node's connection to Redis and its outgoing queue.
+pub struct Link {
+    /// This process's id in the cluster, new on every start.
+    pub node: Uuid,
+    pub(super) client: redis::Client,
+    conn: Mutex<Option<MultiplexedConnection>>,
+    up: AtomicBool,
+    tx: mpsc::Sender<Outgoing>,
+    /// Chats kept per room stream.
+    keep: u64,
+    chat_script: redis::Script,
+    pub(super) floor_script: redis::Script,
+}
+
+impl Link {
+    /// A link to the Redis at `url` (not connected yet: the supervisor connects it) and the
+    /// receiving end of its queue, for [`publish`].
+    pub fn new(url: &str, keep: u64) -> Result<(Arc<Link>, mpsc::Receiver<Outgoing>), BusError> {
+        let client = redis::Client::open(url)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let link = Link {
+            node: Uuid::new_v4(),
+            client,
+            conn: Mutex::new(None),
+            up: AtomicBool::new(false),
+            tx,
+            keep,
+            chat_script: redis::Script::new(CHAT_SCRIPT),
+            floor_script: redis::Script::new(FLOOR_SCRIPT),
+        };
+        Ok((Arc::new(link), rx))
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Switches to a fresh connection (`Some`) or marks the bus down (`None`).
+    pub(super) fn set_connection(&self, conn: Option<MultiplexedConnection>) {
+        let up = conn.is_some();
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = conn;
+        self.up.store(up, Ordering::Relaxed);
+        metrics::gauge!(BUS_UP).set(if up { 1.0 } else { 0.0 });
+    }
+
+    /// The current connection (a cheap clone of a multiplexed handle).
+    pub(super) fn connection(&self) -> Result<MultiplexedConnection, BusError> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone().ok_or(BusError::Down)
+    }
+
+    pub(super) fn enqueue(&self, item: Outgoing) {
+        if self.tx.try_send(item).is_err() {
+            metrics::counter!(BUS_DROPPED).increment(1);
+        }
+    }
+
+    /// Numbers `draft` (its seq is ignored) as the next chat of `room`, stores it in the
+    /// room's stream and publishes it to every node, this one included; a `reference`
+    /// already used gives back its seq and does nothing else.
+    pub async fn chat(&self, room: &str, draft: &ChatMessage, reference: Option<&str>, floor: u64) -> Result<Numbered, BusError> {
+        let mut conn = self.connection()?;
+        let chat = serde_json::to_string(&ChatMessage { seq: 0, ..draft.clone() })?;
+        let ref_key = reference.map_or_else(String::new, |r| keys::chat_ref(room, draft.from, r));
+        let mut call = self.chat_script.key(keys::seq(room));
+        call.key(keys::stream(room))
+            .key(ref_key)
+            .arg(floor)
+            .arg(chat)
+            .arg(self.node.to_string())
+            .arg(self.keep)
+            .arg(if reference.is_some() { "1" } else { "0" })
+            .arg(REF_TTL_SECS)
+            .arg(keys::room_channel(room))
+            .arg(serde_json::to_string(&reference)?);
+        let (seq, duplicate): (u64, u8) = timed(call.invoke_async(&mut conn)).await?;
+        Ok(Numbered { seq, duplicate: duplicate == 1 })
+    }
+
+    /// The chats of `room` numbered `from..=to` that the stream still holds, in order, each
+    /// with its sender's ref.
+    pub async fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<(ChatMessage, Option<String>)>, BusError> {
+        let mut conn = self.connection()?;
+        let cmd = redis::cmd("XRANGE").arg(keys::stream(room)).arg(format!("0-{from}")).arg(format!("0-{to}")).clone();
+        let reply: redis::streams::StreamRangeReply = timed(cmd.query_async(&mut conn)).await?;
+        let mut chats = Vec::with_capacity(reply.ids.len());
+        for entry in reply.ids {
+            let Some(payload) = entry.get::<Vec<u8>>("m") else { continue };
+            if let BusEvent::Chat { chat, reference, .. } = Envelope::decode(&payload)?.event {
+                chats.push((chat, reference));
+            }
+        }
+        Ok(chats)
+    }
+
+    /// The identity a session token (by its hash) stands for, whichever node issued it.
+    pub async fn load_session(&self, key: &str) -> Result<Option<User>, BusError> {
+        let mut conn = self.connection()?;
+        let json: Option<String> = timed(redis::cmd("GET").arg(keys::session(key)).query_async(&mut conn)).await?;
+        Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
+    }
+
+    /// The live nodes and what each last reported.
+    pub async fn nodes(&self) -> Result<Vec<(Uuid, super::event::NodeLoad)>, BusError> {
+        let mut conn = self.connection()?;
+        let mut found = Vec::new();
+        for name in scan(&mut conn, &format!("{}*", keys::NODE_PREFIX)).await? {
+            let Ok(id) = Uuid::parse_str(&name[keys::NODE_PREFIX.len()..]) else { continue };
+            let load: Option<String> = timed(redis::cmd("GET").arg(&name).query_async(&mut conn)).await?;
+            if let Some(load) = load {
+                found.push((id, serde_json::from_str(&load).unwrap_or_default()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Records a session's identity now (a new session must be findable by the next node
+    /// its client reaches, even if this one dies right after).
+    pub async fn save_session_now(&self, key: &str, user: &User) -> Result<(), BusError> {
+        let mut conn = self.connection()?;
+        let cmd = session_cmd(key, user)?;
+        timed(cmd.query_async::<()>(&mut conn)).await
+    }
+}
+
+/// The command that drops `id` from `room`'s presence if `node` wrote the entry.
+pub(super) fn forget_cmd(room: &str, id: Uuid, node: Uuid) -> redis::Cmd {
+    redis::cmd("EVAL")
+        .arg(FORGET_SCRIPT)
+        .arg(1)
+        .arg(keys::presence(room))
+        .arg(id.to_string())
+        .arg(super::event::PresenceEntry::prefix(node))
+        .clone()
+}
+
+fn session_cmd(key: &str, user: &User) -> Result<redis::Cmd, serde_json::Error> {
+    let user = User { cursor: None, ..user.clone() };
+    Ok(redis::cmd("SET").arg(keys::session(key)).arg(serde_json::to_string(&user)?).arg("EX").arg(SESSION_TTL_SECS).clone())
+}
+
+/// A Redis call bounded by [`REDIS_TIMEOUT`].
+pub(super) async fn timed<T>(call: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, BusError> {
+    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(BusError::Timeout),
+    }
+}
+
+/// Sends what the rooms queue, one pipeline per batch. While a batch is in flight the
+/// next one gathers, so under load a room's moves of many ticks go out as one event.
+pub async fn publish(link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let items = batch.len() as u64;
+        let pipe = pipeline(link.node, batch.drain(..));
+        let sent = match link.connection() {
+            Ok(mut conn) => timed(pipe.query_async::<()>(&mut conn)).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = sent {
+            tracing::debug!("bus batch of {items} dropped: {err}");
+            metrics::counter!(BUS_DROPPED).increment(items);
+        }
+    }
+}
+
+/// The Redis commands for one batch: events and presence in the order they happened, then
+/// one `cursors` event per room with each user's latest move.
+fn pipeline(node: Uuid, items: impl Iterator<Item = Outgoing>) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    let mut moves: HashMap<String, HashMap<Uuid, Move>> = HashMap::new();
+    let publish = |pipe: &mut redis::Pipeline, room: &str, event: BusEvent| {
+        let envelope = Envelope { node, event };
+        // Envelopes hold only strings, numbers, UUIDs and JSON objects: they serialize.
+        if let Ok(json) = serde_json::to_string(&envelope) {
+            pipe.cmd("PUBLISH").arg(keys::room_channel(room)).arg(json).ignore();
+        }
+    };
+    for item in items {
+        match item {
+            Outgoing::Event { room, event, presence } => {
+                match presence {
+                    Some(PresenceChange::Put(user)) => {
+                        let entry = super::event::PresenceEntry { node, user: User { cursor: None, ..user } };
+                        if let Ok(json) = serde_json::to_string(&entry) {
+                            pipe.cmd("HSET").arg(keys::presence(&room)).arg(entry.user.id.to_string()).arg(json).ignore();
+                        }
+                    }
+                    Some(PresenceChange::Remove(id)) => {
+                        pipe.add_command(forget_cmd(&room, id, node)).ignore();
+                    }
+                    None => {}
+                }
+                publish(&mut pipe, &room, event);
+            }
+            Outgoing::Move { room, mv } => {
+                moves.entry(room).or_default().insert(mv.id, mv);
+            }
+            Outgoing::Session { key, user } => {
+                if let Ok(cmd) = session_cmd(&key, &user) {
+                    pipe.add_command(cmd).ignore();
+                }
+            }
+        }
+    }
+    for (room, moves) in moves {
+        publish(&mut pipe, &room, BusEvent::Cursors { moves: moves.into_values().collect() });
+    }
+    pipe
+}
+
+/// Keys per SCAN round.
+const SCAN_COUNT: usize = 500;
+
+/// Every key matching `pattern` (SCAN, so Redis is never blocked by a big keyspace).
+pub(super) async fn scan(conn: &mut MultiplexedConnection, pattern: &str) -> Result<Vec<String>, BusError> {
+    let mut found = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let cmd = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_COUNT).clone();
+        let (next, keys): (u64, Vec<String>) = timed(cmd.query_async(conn)).await?;
+        found.extend(keys);
+        if next == 0 {
+            return Ok(found);
+        }
+        cursor = next;
+    }
+}

@@ -1,0 +1,235 @@
+//! Keeps a node in the cluster: connects to Redis (and reconnects with backoff after an
+//! outage), resynchronises on every connect, applies the other nodes' events in the order
+//! Redis delivers them, and runs the heartbeat that tells live nodes from dead ones.
+//!
+//! Liveness: every node refreshes `flock:node:<id>` every `ttl / 5`, with an expiry of two
+//! such beats. A node whose key has been missing for two beats is dead: its users are
+//! announced `left` here and dropped from Redis. In the worst case that is `ttl` after it
+//! stopped. After an outage every known node gets two beats of grace again, so a node
+//! that lost Redis too (or a Redis that restarted empty) is not mistaken for a dead one.
+
+use super::event::{Envelope, NodeLoad, PresenceEntry};
+use super::link::{forget_cmd, publish, scan, timed, BusError, Link, REDIS_TIMEOUT};
+use super::{keys, Outgoing};
+use crate::server::hub::Hub;
+use crate::server::store::Store;
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between reconnects: short next to the liveness grace, so a node that
+/// lost Redis is back before the others could count it dead.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Starts the publisher and the supervisor of `link`'s node.
+pub fn spawn(link: Arc<Link>, queue: mpsc::Receiver<Outgoing>, hub: Arc<Hub>, store: Arc<Store>, ttl: Duration) {
+    tokio::spawn(publish(link.clone(), queue));
+    tokio::spawn(supervise(Node { link, hub, store, beat: ttl / 5, seen: HashMap::new() }));
+}
+
+/// What the supervisor works with.
+struct Node {
+    link: Arc<Link>,
+    hub: Arc<Hub>,
+    store: Arc<Store>,
+    /// The heartbeat period.
+    beat: Duration,
+    /// When each other node was last seen alive.
+    seen: HashMap<Uuid, Instant>,
+}
+
+async fn supervise(mut node: Node) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        if let Err(err) = node.connected(&mut backoff).await {
+            tracing::warn!("cluster bus down: {err}; reconnecting in {backoff:?}");
+        }
+        node.link.set_connection(None);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+impl Node {
+    /// One connection's life: subscribe, resynchronise, then apply events and beat until
+    /// Redis fails.
+    async fn connected(&mut self, backoff: &mut Duration) -> Result<(), BusError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT));
+        let mut conn = self.link.client.get_multiplexed_async_connection_with_config(&config).await?;
+        let mut pubsub = timed(self.link.client.get_async_pubsub()).await?;
+        // Subscribed before the snapshot, so nothing falls between the two: what arrives
+        // meanwhile waits in the stream and is applied after (events are idempotent).
+        timed(pubsub.psubscribe(keys::ROOM_CHANNELS)).await?;
+        let mut messages = pubsub.into_on_message();
+        self.resync(&mut conn).await?;
+        self.link.set_connection(Some(conn.clone()));
+        *backoff = MIN_BACKOFF;
+        tracing::info!(node = %self.link.node, "cluster bus up");
+        let mut beat = tokio::time::interval(self.beat);
+        loop {
+            tokio::select! {
+                msg = messages.next() => {
+                    let msg = msg.ok_or(BusError::Down)?;
+                    self.on_message(msg.get_channel_name(), msg.get_payload_bytes()).await;
+                }
+                _ = beat.tick() => {
+                    self.heartbeat(&mut conn).await?;
+                    self.sweep(&mut conn).await?;
+                }
+            }
+        }
+    }
+
+    /// Applies one pub/sub message. A chat past a gap (one this node missed) first gets
+    /// the chats before it from the room's stream, so members see every seq in order.
+    async fn on_message(&self, channel: &str, payload: &[u8]) {
+        let Some(room) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else { return };
+        let envelope = match Envelope::decode(payload) {
+            Ok(envelope) => envelope,
+            Err(err) => return tracing::warn!(channel, "unreadable bus message: {err}"),
+        };
+        if let super::event::BusEvent::Chat { seq, .. } = &envelope.event {
+            let latest = self.hub.latest_seq(room);
+            if *seq > latest + 1 {
+                self.catch_up(room, latest + 1, seq - 1).await;
+            }
+        }
+        self.hub.apply_remote(room, envelope);
+    }
+
+    /// Delivers the chats `from..=to` of `room` from its stream (what Redis still has).
+    async fn catch_up(&self, room: &str, from: u64, to: u64) {
+        match self.link.range(room, from, to).await {
+            Ok(chats) => {
+                for (chat, reference) in chats {
+                    self.hub.deliver_chat(room, chat, reference.as_deref());
+                }
+            }
+            Err(err) => tracing::warn!(room, "cannot catch up on chats {from}..={to}: {err}"),
+        }
+    }
+
+    /// After (re)connecting: announce this node and all its users in one transaction (a
+    /// node's entries never exist without its live key), make sure no room's seq counter
+    /// is behind this node's store, catch up on chats missed, and merge the other nodes'
+    /// presence.
+    async fn resync(&mut self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
+        let me = self.link.node;
+        let mut pipe = redis::pipe();
+        pipe.atomic().add_command(self.heartbeat_cmd()).ignore();
+        for (room, user) in self.hub.local_presence() {
+            let entry = PresenceEntry { node: me, user: crate::protocol::User { cursor: None, ..user } };
+            pipe.cmd("HSET").arg(keys::presence(&room)).arg(entry.user.id.to_string()).arg(serde_json::to_string(&entry)?).ignore();
+        }
+        timed(pipe.query_async::<()>(conn)).await?;
+
+        let heads = self.store.room_heads().unwrap_or_else(|err| {
+            tracing::error!("cannot read the rooms' latest seqs: {err}");
+            Vec::new()
+        });
+        if !heads.is_empty() {
+            let mut pipe = redis::pipe();
+            for (room, seq) in &heads {
+                let mut call = self.link.floor_script.key(keys::seq(room));
+                call.arg(*seq);
+                pipe.invoke_script(&call).ignore();
+            }
+            timed(pipe.query_async::<()>(conn)).await?;
+        }
+        for stream in scan(conn, &format!("{}*", keys::STREAM_PREFIX)).await? {
+            let room = &stream[keys::STREAM_PREFIX.len()..];
+            self.catch_up(room, self.hub.latest_seq(room) + 1, u64::MAX).await;
+        }
+
+        let mut snapshot = Vec::new();
+        for hash in scan(conn, &format!("{}*", keys::PRESENCE_PREFIX)).await? {
+            let room = hash[keys::PRESENCE_PREFIX.len()..].to_owned();
+            let entries: HashMap<String, String> = timed(redis::cmd("HGETALL").arg(&hash).query_async(conn)).await?;
+            for json in entries.values() {
+                match serde_json::from_str::<PresenceEntry>(json) {
+                    Ok(entry) => snapshot.push((room.clone(), entry)),
+                    Err(err) => tracing::warn!(room, "unreadable presence entry: {err}"),
+                }
+            }
+        }
+        let nodes: HashSet<Uuid> = snapshot.iter().map(|(_, e)| e.node).filter(|n| *n != me).collect();
+        let alive = self.alive(conn, &nodes).await?;
+        // Entries of nodes that are gone are ghosts: forget them (a restarted node has a
+        // new id, so it never brings its old users back).
+        let (live, ghosts): (Vec<_>, Vec<_>) =
+            snapshot.into_iter().partition(|(_, e)| e.node == me || alive.contains(&e.node));
+        if !ghosts.is_empty() {
+            let mut pipe = redis::pipe();
+            for (room, entry) in &ghosts {
+                pipe.add_command(forget_cmd(room, entry.user.id, entry.node)).ignore();
+            }
+            timed(pipe.query_async::<()>(conn)).await?;
+        }
+        self.hub.merge_presence(live, &alive);
+        let now = Instant::now();
+        self.seen = self.hub.remote_nodes().into_iter().map(|n| (n, now)).collect();
+        Ok(())
+    }
+
+    fn heartbeat_cmd(&self) -> redis::Cmd {
+        let load = NodeLoad { connections: crate::server::metrics::connections() };
+        let json = serde_json::to_string(&load).unwrap_or_default();
+        let expiry = (self.beat * 2).as_millis() as u64;
+        redis::cmd("SET").arg(keys::node(self.link.node)).arg(json).arg("PX").arg(expiry).clone()
+    }
+
+    async fn heartbeat(&self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
+        timed(self.heartbeat_cmd().query_async::<()>(conn)).await
+    }
+
+    /// Which of `nodes` have their heartbeat key now.
+    async fn alive(&self, conn: &mut MultiplexedConnection, nodes: &HashSet<Uuid>) -> Result<HashSet<Uuid>, BusError> {
+        let nodes: Vec<Uuid> = nodes.iter().copied().collect();
+        if nodes.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut pipe = redis::pipe();
+        for node in &nodes {
+            pipe.cmd("EXISTS").arg(keys::node(*node));
+        }
+        let exists: Vec<bool> = timed(pipe.query_async(conn)).await?;
+        Ok(nodes.into_iter().zip(exists).filter(|(_, up)| *up).map(|(n, _)| n).collect())
+    }
+
+    /// Announces the users of nodes that stopped beating as `left`.
+    async fn sweep(&mut self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
+        let nodes = self.hub.remote_nodes();
+        let alive = self.alive(conn, &nodes).await?;
+        let now = Instant::now();
+        let grace = self.beat * 2;
+        let mut dead = Vec::new();
+        for node in nodes {
+            let seen = self.seen.entry(node).or_insert(now);
+            if alive.contains(&node) {
+                *seen = now;
+            } else if now.duration_since(*seen) >= grace {
+                dead.push(node);
+            }
+        }
+        self.seen.retain(|n, _| !dead.contains(n));
+        for node in dead {
+            let gone = self.hub.drop_node(node);
+            tracing::info!(%node, users = gone.len(), "node stopped beating: its users left");
+            let mut pipe = redis::pipe();
+            for (room, id) in &gone {
+                pipe.add_command(forget_cmd(room, *id, node)).ignore();
+            }
+            timed(pipe.query_async::<()>(conn)).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! What the other nodes of a cluster tell this hub: their users joining, leaving, moving,
+//! changing, and every chat (this node's own included, since the bus numbers them), plus
+//! what the [`crate::server::bus::supervisor`] needs to resynchronise after an outage.
+//!
+//! A remote user is a [`Member`] with `node` set: listed in `welcome`, counted in
+//! `/api/rooms`, a valid direct-chat target, but with no outbox here.
+
+use super::{close_replaced, remove, Hub, Registry};
+use crate::protocol::{ChatMessage, ServerMsg, User};
+use crate::server::bus::event::{BusEvent, Envelope, PresenceEntry};
+use crate::server::metrics::NODE_LEFT;
+use crate::server::room::{fan_out, Audience, Member, Room};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use uuid::Uuid;
+
+impl Hub {
+    /// Applies one event of `room` from the bus. This node's own events were applied when
+    /// they happened, all but chats, which only the bus numbers and delivers.
+    pub fn apply_remote(&self, room: &str, envelope: Envelope) {
+        let Envelope { node, event } = envelope;
+        let from_here = self.bus.node() == Some(node);
+        match event {
+            BusEvent::Chat { chat, reference, .. } => self.deliver_chat(room, chat, reference.as_deref()),
+            _ if from_here => {}
+            BusEvent::Joined { user } => self.remote_joined(room, node, user),
+            BusEvent::Left { id } => {
+                let Some(room) = self.live(room) else { return };
+                remove(&mut self.lock(), &room, id, |m| m.node == Some(node), false);
+            }
+            BusEvent::State { id, state } => self.update_remote(room, node, id, |user| {
+                user.state = state.clone();
+                ServerMsg::State { id, state }
+            }),
+            BusEvent::Renamed { id, username } => self.update_remote(room, node, id, |user| {
+                user.username = username.clone();
+                ServerMsg::Renamed { id, username }
+            }),
+            BusEvent::Cursors { moves } => {
+                if let Some(room) = self.live(room) {
+                    room.remote_moves(node, &moves);
+                }
+            }
+        }
+    }
+
+    /// Stores a numbered chat and delivers it to this node's members of the room. With no
+    /// one here, it is only stored, so a client that comes here later can resume from it.
+    pub fn deliver_chat(&self, room_name: &str, chat: ChatMessage, reference: Option<&str>) {
+        let registry = self.lock();
+        match registry.rooms.get(room_name).cloned() {
+            Some(room) => {
+                let members = room.lock();
+                drop(registry);
+                room.deliver(&members, chat, reference);
+            }
+            // The registry stays locked, so the room cannot appear (and read the store's
+            // latest seq) halfway through.
+            None => {
+                if let Err(err) = self.store.append(room_name, &chat, reference) {
+                    tracing::error!(room = room_name, seq = chat.seq, "cannot store a delivered chat: {err}");
+                }
+            }
+        }
+    }
+
+    /// The latest chat seq this node has of `room`.
+    pub fn latest_seq(&self, room: &str) -> u64 {
+        self.store.latest_seq(room).unwrap_or(0)
+    }
+
+    /// `user` is now on `node`: a newcomer is announced; one this node held has resumed
+    /// there, so its connection here (if any) is closed as replaced, without a `left`.
+    fn remote_joined(&self, room_name: &str, node: Uuid, user: User) {
+        let id = user.id;
+        let mut registry = self.lock();
+        if let Some(old) = registry.whereabouts.get(&id).filter(|r| r.name() != room_name).cloned() {
+            remove(&mut registry, &old, id, |m| m.is_here(), true);
+        }
+        let room = self.room_in(&mut registry, room_name);
+        let mut members = room.lock();
+        match members.get_mut(&id) {
+            Some(member) => {
+                if member.is_here() {
+                    if let Some(old) = member.outbox.take() {
+                        close_replaced(&old);
+                    }
+                    member.conn = 0;
+                    if registry.whereabouts.get(&id).is_some_and(|r| Arc::ptr_eq(r, &room)) {
+                        registry.whereabouts.remove(&id);
+                    }
+                }
+                member.node = Some(node);
+                let cursor = member.user.cursor;
+                let old = std::mem::replace(&mut member.user, User { cursor, ..user });
+                let new = member.user.clone();
+                if old.username != new.username {
+                    fan_out(&members, Audience::Others(id), &ServerMsg::Renamed { id, username: new.username });
+                }
+                if old.state != new.state {
+                    fan_out(&members, Audience::Others(id), &ServerMsg::State { id, state: new.state });
+                }
+            }
+            None => {
+                fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
+                members.insert(id, Member { user, outbox: None, conn: 0, node: Some(node) });
+            }
+        }
+    }
+
+    /// Changes a user `node` holds and tells this node's members what changed.
+    fn update_remote(&self, room: &str, node: Uuid, id: Uuid, change: impl FnOnce(&mut User) -> ServerMsg) {
+        let Some(room) = self.live(room) else { return };
+        let mut members = room.lock();
+        let Some(member) = members.get_mut(&id).filter(|m| m.node == Some(node)) else { return };
+        let msg = change(&mut member.user);
+        fan_out(&members, Audience::Room, &msg);
+    }
+
+    fn live(&self, room: &str) -> Option<Arc<Room>> {
+        self.lock().rooms.get(room).cloned()
+    }
+
+    /// Announces every user of a stopped `node` as `left`; returns them by room, so their
+    /// presence entries can be removed from Redis too.
+    pub fn drop_node(&self, node: Uuid) -> Vec<(String, Uuid)> {
+        let mut registry = self.lock();
+        let gone = of_node(&registry, |n| n == Some(node));
+        for (room, id) in &gone {
+            if let Some(room) = registry.rooms.get(room).cloned() {
+                remove(&mut registry, &room, *id, |m| m.node == Some(node), false);
+            }
+        }
+        metrics::counter!(NODE_LEFT).increment(gone.len() as u64);
+        gone
+    }
+
+    /// The nodes other than this one that hold some member.
+    pub fn remote_nodes(&self) -> HashSet<Uuid> {
+        let registry = self.lock();
+        registry.rooms.values().flat_map(|r| r.lock().values().filter_map(|m| m.node).collect::<Vec<_>>()).collect()
+    }
+
+    /// This node's users (away ones included) by room, to republish after an outage.
+    pub fn local_presence(&self) -> Vec<(String, User)> {
+        let registry = self.lock();
+        let mut users = Vec::new();
+        for room in registry.rooms.values() {
+            let members = room.lock();
+            users.extend(members.values().filter(|m| m.is_here()).map(|m| (room.name().to_owned(), m.user.clone())));
+        }
+        users
+    }
+
+    /// Brings the other nodes' users in line with a presence snapshot read after (re)joining
+    /// the bus: everyone in it is added or updated, and a member of a live node (`alive`)
+    /// missing from it has left meanwhile. Members of nodes not known alive are left to
+    /// the heartbeat sweep, which gives a node that lost Redis too time to come back.
+    pub fn merge_presence(&self, snapshot: Vec<(String, PresenceEntry)>, alive: &HashSet<Uuid>) {
+        let here = self.bus.node();
+        let listed: HashSet<(String, Uuid)> = snapshot.iter().map(|(room, e)| (room.clone(), e.user.id)).collect();
+        for (room, entry) in snapshot.into_iter().filter(|(_, e)| Some(e.node) != here) {
+            self.remote_joined(&room, entry.node, entry.user);
+        }
+        let mut registry = self.lock();
+        let stale = of_node(&registry, |n| n.is_some_and(|n| alive.contains(&n)));
+        for (room_name, id) in stale.into_iter().filter(|key| !listed.contains(key)) {
+            if let Some(room) = registry.rooms.get(&room_name).cloned() {
+                remove(&mut registry, &room, id, |m| m.node.is_some_and(|n| alive.contains(&n)), false);
+            }
+        }
+    }
+}
+
+/// The members whose `node` matches, by room.
+fn of_node(registry: &Registry, matches: impl Fn(Option<Uuid>) -> bool) -> Vec<(String, Uuid)> {
+    let mut found: HashMap<String, Vec<Uuid>> = HashMap::new();
+    for room in registry.rooms.values() {
+        let members = room.lock();
+        let ids = members.iter().filter(|(_, m)| matches(m.node)).map(|(id, _)| *id);
+        found.entry(room.name().to_owned()).or_default().extend(ids);
+    }
+    found.into_iter().flat_map(|(room, ids)| ids.into_iter().map(move |id| (room.clone(), id))).collect()
+}
