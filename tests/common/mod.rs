@@ -14,6 +14,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
+pub mod redis_server;
+
 /// How long a test waits for an expected frame before failing.
 pub const WAIT: Duration = Duration::from_secs(5);
 
@@ -220,6 +222,24 @@ pub async fn rooms(addr: SocketAddr) -> flock::protocol::RoomList {
 /// Users of `room` whose connection dropped and whose place is held for the grace period.
 pub async fn away_in(addr: SocketAddr, room: &str) -> usize {
     rooms(addr).await.rooms.into_iter().find(|r| r.name == room).map_or(0, |r| r.away)
+}
+
+/// Polls `check` (every 20 ms, for at most 10 s) until it holds: for states that no event
+/// announces to a test client, like a node reaching Redis.
+pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `GET /healthz`'s body.
+pub async fn health(addr: SocketAddr) -> String {
+    match reqwest::get(format!("http://{addr}/healthz")).await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(err) => format!("unreachable: {err}"),
+    }
 }
 
 /// The seqs of the chats in `msgs` (live ones) whose text satisfies `keep`.

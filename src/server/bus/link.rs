@@ -51,7 +51,7 @@ return {seq, 0}
 
 /// Raises a room's seq counter to at least ARGV[1]: after Redis lost its data, the nodes'
 /// stores still know how far each room got, and seqs must never be handed out twice.
-const FLOOR_SCRIPT: &str = r#"
+pub(super) const FLOOR_SCRIPT: &str = r#"
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return 0
@@ -98,7 +98,6 @@ pub struct Link {
     /// Chats kept per room stream.
     keep: u64,
     chat_script: redis::Script,
-    pub(super) floor_script: redis::Script,
 }
 
 impl Link {
@@ -115,7 +114,6 @@ impl Link {
             tx,
             keep,
             chat_script: redis::Script::new(CHAT_SCRIPT),
-            floor_script: redis::Script::new(FLOOR_SCRIPT),
         };
         Ok((Arc::new(link), rx))
     }

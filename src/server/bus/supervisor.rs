@@ -8,8 +8,8 @@
 //! stopped. After an outage every known node gets two beats of grace again, so a node
 //! that lost Redis too (or a Redis that restarted empty) is not mistaken for a dead one.
 
-use super::event::{Envelope, NodeLoad, PresenceEntry};
-use super::link::{forget_cmd, publish, scan, timed, BusError, Link, REDIS_TIMEOUT};
+use super::event::{BusEvent, Envelope, NodeLoad, PresenceEntry};
+use super::link::{forget_cmd, publish, scan, timed, BusError, Link, FLOOR_SCRIPT, REDIS_TIMEOUT};
 use super::{keys, Outgoing};
 use crate::server::hub::Hub;
 use crate::server::store::Store;
@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`].
+/// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`] or one beat,
+/// whichever is shorter: a node that lost Redis must be back well inside the two beats of
+/// grace the others give it, or they would count it dead.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// The longest wait between reconnects: short next to the liveness grace, so a node that
-/// lost Redis is back before the others could count it dead.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Starts the publisher and the supervisor of `link`'s node.
@@ -53,7 +53,7 @@ async fn supervise(mut node: Node) {
         }
         node.link.set_connection(None);
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff = (backoff * 2).min(MAX_BACKOFF).min(node.beat);
     }
 }
 
@@ -97,7 +97,7 @@ impl Node {
             Ok(envelope) => envelope,
             Err(err) => return tracing::warn!(channel, "unreadable bus message: {err}"),
         };
-        if let super::event::BusEvent::Chat { seq, .. } = &envelope.event {
+        if let BusEvent::Chat { seq, .. } = &envelope.event {
             let latest = self.hub.latest_seq(room);
             if *seq > latest + 1 {
                 self.catch_up(room, latest + 1, seq - 1).await;
@@ -119,7 +119,8 @@ impl Node {
     }
 
     /// After (re)connecting: announce this node and all its users in one transaction (a
-    /// node's entries never exist without its live key), make sure no room's seq counter
+    /// node's entries never exist without its live key; the other nodes upsert them, which
+    /// brings them what changed here while the bus was down), make sure no room's seq counter
     /// is behind this node's store, catch up on chats missed, and merge the other nodes'
     /// presence.
     async fn resync(&mut self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
@@ -129,6 +130,8 @@ impl Node {
         for (room, user) in self.hub.local_presence() {
             let entry = PresenceEntry { node: me, user: crate::protocol::User { cursor: None, ..user } };
             pipe.cmd("HSET").arg(keys::presence(&room)).arg(entry.user.id.to_string()).arg(serde_json::to_string(&entry)?).ignore();
+            let joined = Envelope { node: me, event: BusEvent::Joined { user: entry.user } };
+            pipe.cmd("PUBLISH").arg(keys::room_channel(&room)).arg(serde_json::to_string(&joined)?).ignore();
         }
         timed(pipe.query_async::<()>(conn)).await?;
 
@@ -139,9 +142,8 @@ impl Node {
         if !heads.is_empty() {
             let mut pipe = redis::pipe();
             for (room, seq) in &heads {
-                let mut call = self.link.floor_script.key(keys::seq(room));
-                call.arg(*seq);
-                pipe.invoke_script(&call).ignore();
+                // EVAL, not EVALSHA: a Redis that just restarted has no scripts loaded.
+                pipe.cmd("EVAL").arg(FLOOR_SCRIPT).arg(1).arg(keys::seq(room)).arg(*seq).ignore();
             }
             timed(pipe.query_async::<()>(conn)).await?;
         }

@@ -1,0 +1,227 @@
+//! Several real `flock` processes sharing rooms through a real Redis (`--bus`): every
+//! message kind crosses nodes, a killed node's users leave and resume elsewhere, and a
+//! Redis outage loses nothing that was acknowledged.
+
+mod common;
+
+use common::redis_server::RedisServer;
+use common::{connect, eventually, health, resume, spawn_server, Client, Process};
+use flock::protocol::{ChatTarget, ClientMsg, ErrorCode, ServerMsg, UserState};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Presence TTL for these tests: short, so a dead node is noticed quickly.
+const TTL_SECS: u64 = 3;
+
+/// A node of the cluster on `redis`, with a store of its own; returns once it is on the bus.
+async fn node(redis: &RedisServer) -> Process {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let ttl = TTL_SECS.to_string();
+    let node = spawn_server(&dir, &[("FLOCK_BUS", &redis.url()), ("FLOCK_PRESENCE_TTL_SECS", &ttl)]).await;
+    let addr = node.addr;
+    eventually("the node reaches Redis", || async move { health(addr).await == "ok" }).await;
+    node
+}
+
+/// A room name no other test uses.
+fn fresh_room() -> String {
+    format!("c-{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// Waits until `client` knows `id` is in the room (from its welcome or a later `joined`).
+async fn sees(client: &mut Client, id: Uuid) {
+    if !client.users.iter().any(|u| u.id == id) {
+        client.recv_until(|m| matches!(m, ServerMsg::Joined { user } if user.id == id).then_some(())).await;
+    }
+}
+
+/// Sends a chat with `reference` and returns its ack's seq (failing on an `error`).
+async fn chat_acked(client: &mut Client, text: &str, to: ChatTarget, reference: &str) -> u64 {
+    chat_acked_seeing(client, text, to, reference).await.0
+}
+
+/// [`chat_acked`], also returning what arrived before the ack.
+async fn chat_acked_seeing(client: &mut Client, text: &str, to: ChatTarget, reference: &str) -> (u64, Vec<ServerMsg>) {
+    client.send(&ClientMsg::Chat { text: text.into(), to, reference: Some(reference.into()) }).await;
+    client
+        .recv_until(|m| match m {
+            ServerMsg::Ack { reference: r, seq } if r == reference => Some(*seq),
+            ServerMsg::Error { reference: Some(r), message, .. } if r == reference => panic!("refused: {message}"),
+            _ => None,
+        })
+        .await
+}
+
+/// Waits for the chat with `text` and returns its seq.
+async fn chat_seq(client: &mut Client, text: &str) -> u64 {
+    client.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == text).then(|| chat_of(m).seq)).await.0
+}
+
+fn chat_of(msg: &ServerMsg) -> &flock::protocol::ChatMessage {
+    match msg {
+        ServerMsg::Chat(chat) => chat,
+        _ => unreachable!("only called on chats"),
+    }
+}
+
+fn texts(msgs: &[ServerMsg]) -> Vec<String> {
+    msgs.iter().filter_map(|m| matches!(m, ServerMsg::Chat(_)).then(|| chat_of(m).text.clone())).collect()
+}
+
+#[tokio::test]
+async fn every_message_kind_crosses_nodes_and_rooms_stay_apart() {
+    let redis = RedisServer::start().await;
+    let (n1, n2) = (node(&redis).await, node(&redis).await);
+    let room = fresh_room();
+    let mut ann = connect(n1.addr, &room, "ann").await;
+    let mut bob = connect(n2.addr, &room, "bob").await;
+    sees(&mut bob, ann.id).await;
+    sees(&mut ann, bob.id).await;
+    let mut cat = connect(n2.addr, &room, "cat").await;
+    sees(&mut cat, ann.id).await;
+    sees(&mut ann, cat.id).await;
+    assert_eq!(
+        common::rooms(n1.addr).await.rooms.iter().find(|r| r.name == room).map(|r| r.users),
+        Some(3),
+        "/api/rooms counts the users of every node"
+    );
+    let mut dan = connect(n2.addr, &fresh_room(), "dan").await;
+
+    bob.send(&ClientMsg::Cursor { x: 0.25, y: 0.75 }).await;
+    let (mv, _) = ann
+        .recv_until(|m| match m {
+            ServerMsg::Cursors { moves } => moves.iter().find(|mv| mv.id == bob.id).copied(),
+            _ => None,
+        })
+        .await;
+    assert_eq!((mv.x, mv.y), (0.25, 0.75));
+
+    let state: UserState = serde_json::from_value(json!({"mood": "busy"})).unwrap();
+    ann.send(&ClientMsg::State { state: state.clone() }).await;
+    let (got, _) =
+        bob.recv_until(|m| matches!(m, ServerMsg::State { id, .. } if *id == ann.id).then(|| m.clone())).await;
+    assert_eq!(got, ServerMsg::State { id: ann.id, state });
+
+    bob.send(&ClientMsg::Rename { username: "robert".into() }).await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Renamed { id, username } if *id == bob.id && username == "robert").then_some(()))
+        .await;
+
+    // Chats of every target, numbered by one counter for the room whichever node takes them.
+    let (s1, mut seen_by_ann) = chat_acked_seeing(&mut ann, "to all", ChatTarget::Room, "a1").await;
+    let (s2, mut seen_by_bob) = chat_acked_seeing(&mut bob, "to the others", ChatTarget::Others, "b1").await;
+    let (s3, more) = chat_acked_seeing(&mut ann, "to bob only", ChatTarget::User(bob.id), "a2").await;
+    seen_by_ann.extend(more);
+    assert_eq!((s2, s3), (s1 + 1, s1 + 2), "seqs are gap-free across nodes");
+    seen_by_bob.extend(bob.drain().await);
+    seen_by_ann.extend(ann.drain().await);
+    let seen_by_cat = cat.drain().await;
+    let real = |msgs: &[ServerMsg]| texts(msgs).into_iter().filter(|t| !t.starts_with("marker")).collect::<Vec<_>>();
+    assert_eq!(real(&seen_by_ann), ["to all", "to the others", "to bob only"]);
+    assert_eq!(real(&seen_by_bob), ["to all", "to bob only"], "an others chat skips its sender");
+    assert_eq!(real(&seen_by_cat), ["to all", "to the others"], "cat gets no direct message");
+
+    let seen_by_dan = dan.drain().await;
+    assert!(
+        seen_by_dan.iter().all(|m| !matches!(m, ServerMsg::Chat(_) | ServerMsg::Joined { .. } | ServerMsg::Cursors { .. })),
+        "another room hears nothing: {seen_by_dan:?}"
+    );
+
+    let bob_id = bob.id;
+    bob.goodbye().await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == bob_id).then_some(())).await;
+}
+
+#[tokio::test]
+async fn a_killed_nodes_users_leave_within_the_ttl_and_resume_on_a_survivor_missing_nothing() {
+    let redis = RedisServer::start().await;
+    let (n1, n2) = (node(&redis).await, node(&redis).await);
+    let room = fresh_room();
+    let mut ann = connect(n1.addr, &room, "ann").await;
+    let mut bob = connect(n2.addr, &room, "bob").await;
+    sees(&mut bob, ann.id).await;
+    sees(&mut ann, bob.id).await;
+    chat_acked(&mut bob, "from bob", ChatTarget::Room, "b1").await;
+    chat_acked(&mut ann, "from ann", ChatTarget::Room, "a1").await;
+    let last_seen = chat_seq(&mut bob, "from ann").await;
+
+    n2.signal("KILL");
+    let killed = Instant::now();
+    let while_down = chat_acked(&mut ann, "while bob's node is down", ChatTarget::Room, "a2").await;
+    let direct = chat_acked(&mut ann, "for bob", ChatTarget::User(bob.id), "a3").await;
+    let mut left = false;
+    while !left {
+        let msg = tokio::time::timeout(Duration::from_secs(TTL_SECS + 2), ann.recv()).await.expect("bob never left");
+        left = matches!(msg, ServerMsg::Left { id } if id == bob.id);
+    }
+    let after = killed.elapsed();
+    assert!(after <= Duration::from_secs(TTL_SECS) + Duration::from_millis(700), "left after {after:?}");
+
+    let back = resume(n1.addr, &room, &bob.session, last_seen).await;
+    assert_eq!(back.id, bob.id, "the session is known on every node");
+    let replayed: Vec<(u64, &str)> = back.history.iter().map(|c| (c.seq, c.text.as_str())).collect();
+    assert_eq!(replayed, [(while_down, "while bob's node is down"), (direct, "for bob")]);
+    sees(&mut ann, bob.id).await;
+}
+
+#[tokio::test]
+async fn a_redis_outage_keeps_local_rooms_flowing_and_loses_no_acknowledged_chat() {
+    let mut redis = RedisServer::start().await;
+    let (n1, n2) = (node(&redis).await, node(&redis).await);
+    let room = fresh_room();
+    let mut ann = connect(n1.addr, &room, "ann").await;
+    let mut cat = connect(n1.addr, &room, "cat").await;
+    let mut bob = connect(n2.addr, &room, "bob").await;
+    let (ann_id, bob_id, cat_id) = (ann.id, bob.id, cat.id);
+    sees(&mut ann, bob_id).await;
+    sees(&mut bob, ann_id).await;
+    sees(&mut bob, cat_id).await;
+    sees(&mut cat, bob_id).await;
+    let before = chat_acked(&mut ann, "before", ChatTarget::Room, "a1").await;
+    chat_seq(&mut bob, "before").await;
+
+    redis.stop();
+    for addr in [n1.addr, n2.addr] {
+        eventually("the node reports degraded", || async move { health(addr).await.starts_with("degraded") }).await;
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", n1.addr)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("flock_bus_up 0"), "{metrics}");
+
+    // The node's own room goes on: cursors and state between ann and cat.
+    ann.send(&ClientMsg::Cursor { x: 0.5, y: 0.5 }).await;
+    cat.recv_until(|m| matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == ann.id)).then_some(()))
+        .await;
+    let state: UserState = serde_json::from_value(json!({"away": "lunch"})).unwrap();
+    bob.send(&ClientMsg::State { state: state.clone() }).await;
+    bob.recv_until(|m| matches!(m, ServerMsg::State { id, .. } if *id == bob_id).then_some(())).await;
+    // A chat cannot be numbered without Redis: refused as retryable, with its ref.
+    ann.send(&ClientMsg::Chat { text: "during".into(), to: ChatTarget::Room, reference: Some("a2".into()) }).await;
+    let (code, _) = ann
+        .recv_until(|m| match m {
+            ServerMsg::Error { code, reference: Some(r), .. } if r == "a2" => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(code, ErrorCode::Unavailable);
+    assert!(code.is_retryable());
+
+    // Redis comes back empty (it keeps nothing on disk).
+    redis.restart().await;
+    for addr in [n1.addr, n2.addr] {
+        eventually("the node is back on the bus", || async move { health(addr).await == "ok" }).await;
+    }
+    // Presence converges: what changed on bob's node during the outage reaches ann.
+    ann.recv_until(|m| matches!(m, ServerMsg::State { id, state: s } if *id == bob_id && *s == state).then_some(()))
+        .await;
+    // The client resends what was refused, and (having missed the ack, say) the old one.
+    let during = chat_acked(&mut ann, "during", ChatTarget::Room, "a2").await;
+    assert_eq!(during, before + 1, "seqs go on from the nodes' stores, not from an empty Redis");
+    assert_eq!(chat_acked(&mut ann, "before", ChatTarget::Room, "a1").await, before, "a resend is not stored twice");
+    let (after, mut seen) = chat_acked_seeing(&mut bob, "after", ChatTarget::Room, "b1").await;
+    assert_eq!(after, during + 1);
+    seen.extend(bob.drain().await);
+    assert_eq!(texts(&seen)[..2], ["during", "after"], "bob gets each chat once: {seen:?}");
+    let fresh = resume(n2.addr, &room, &bob.session, 0).await;
+    let history: Vec<&str> = fresh.history.iter().filter(|c| !c.text.starts_with("marker")).map(|c| c.text.as_str()).collect();
+    assert_eq!(history, ["before", "during", "after"], "every acknowledged chat once, in order");
+}
