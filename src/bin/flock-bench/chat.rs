@@ -68,7 +68,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
         epoch: Instant::now(),
         total,
     });
-    let probe = ServerProbe::start(common.server_pid);
+    let probe = ServerProbe::start(&common.server_pid);
     let running = ProgressBar::new_spinner().with_message("chatting");
     running.enable_steady_tick(Duration::from_millis(200));
     // Receivers stop SETTLE after the last send (a starved sender may run past `secs`).

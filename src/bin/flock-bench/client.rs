@@ -34,14 +34,16 @@ pub struct Connected {
     pub id: Uuid,
 }
 
-/// Connects user number `n` to `/ws?{query}`, from source address 127.0.0.(1 + n % source_ips).
+/// Connects user number `n` to `/ws?{query}` on server n mod count, from source address
+/// 127.0.0.(1 + n % source_ips).
 pub async fn connect(common: &Common, n: usize, query: String) -> Result<Connected, ConnectError> {
     let source = Ipv4Addr::new(127, 0, 0, 1 + (n % usize::from(common.source_ips.max(1))) as u8);
+    let server = *common.server.get(n % common.server.len().max(1)).ok_or(ConnectError::Usage("no --server".into()))?;
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let stream = socket.connect(common.server).await?;
+    let stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
-    let url = format!("ws://{}/ws?{query}", common.server);
+    let url = format!("ws://{server}/ws?{query}");
     let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.map_err(|err| match err {
         tungstenite::Error::Http(response) => ConnectError::Refused(response.status().as_u16()),
         other => ConnectError::Ws(other),

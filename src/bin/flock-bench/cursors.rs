@@ -93,7 +93,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
         total,
         late_us: params.late_ms * 1000,
     });
-    let probe = ServerProbe::start(common.server_pid);
+    let probe = ServerProbe::start(&common.server_pid);
     let running = ProgressBar::new(params.secs).with_message("moving");
     let ticker = {
         let running = running.clone();

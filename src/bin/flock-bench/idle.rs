@@ -22,7 +22,7 @@ pub struct Params {
 }
 
 pub async fn run(common: &Common, params: Params) -> Result<Report, crate::client::ConnectError> {
-    let rss_before = common.server_pid.and_then(rss_kib);
+    let rss_before = crate::report::total(&common.server_pid, rss_kib);
     let progress = ProgressBar::new(params.connections as u64).with_message("connecting");
     let started = Instant::now();
     let rooms = params.rooms.max(1);
@@ -37,7 +37,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, crate::clien
         .map(|c| tokio::spawn(async move { c.socket.for_each(|_| async {}).await }))
         .collect();
     tokio::time::sleep(Duration::from_secs(params.hold_secs)).await;
-    let rss_after = common.server_pid.and_then(rss_kib);
+    let rss_after = crate::report::total(&common.server_pid, rss_kib);
 
     let mut report = Report::new("idle");
     report.add("connections", params.connections);

@@ -28,12 +28,14 @@ struct Cli {
 /// Settings every scenario shares.
 #[derive(Args, Clone, Debug)]
 pub struct Common {
-    /// The server's address.
-    #[arg(long, global = true, default_value = "127.0.0.1:3000")]
-    pub server: SocketAddr,
-    /// The server's process id: its CPU time and memory are read from /proc and reported.
-    #[arg(long, global = true)]
-    pub server_pid: Option<u32>,
+    /// The server's address; for a cluster, the nodes' addresses separated by commas:
+    /// user n connects to node n mod count, so every room is split over the nodes.
+    #[arg(long, global = true, default_value = "127.0.0.1:3000", value_delimiter = ',')]
+    pub server: Vec<SocketAddr>,
+    /// The server's process id (several, comma-separated, for a cluster): CPU time and
+    /// memory are read from /proc and reported, summed over the processes.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Print the summary as one JSON object instead of a table.
     #[arg(long, global = true)]
     pub json: bool,

@@ -67,7 +67,7 @@ impl Report {
 
 /// The server process's CPU time and memory, read from /proc (Linux).
 pub struct ServerProbe {
-    pid: u32,
+    pids: Vec<u32>,
     cpu_start: Duration,
     wall_start: Instant,
 }
@@ -76,21 +76,30 @@ pub struct ServerProbe {
 const USER_HZ: f64 = 100.0;
 
 impl ServerProbe {
-    pub fn start(pid: Option<u32>) -> Option<Self> {
-        let pid = pid?;
-        Some(ServerProbe { pid, cpu_start: cpu_time(pid)?, wall_start: Instant::now() })
+    /// Watches the server processes `pids` (`None` without any).
+    pub fn start(pids: &[u32]) -> Option<Self> {
+        if pids.is_empty() {
+            return None;
+        }
+        let cpu_start = total(pids, cpu_time)?;
+        Some(ServerProbe { pids: pids.to_vec(), cpu_start, wall_start: Instant::now() })
     }
 
-    /// Adds the server's CPU use since `start` (in cores) and its resident memory.
+    /// Adds the servers' CPU use since `start` (in cores) and their resident memory, summed.
     pub fn report(&self, report: &mut Report) {
-        if let Some(cpu) = cpu_time(self.pid) {
+        if let Some(cpu) = total(&self.pids, cpu_time) {
             let cores = (cpu - self.cpu_start).as_secs_f64() / self.wall_start.elapsed().as_secs_f64();
             report.add("server_cpu_cores", (cores * 100.0).round() / 100.0);
         }
-        if let Some(rss) = rss_kib(self.pid) {
+        if let Some(rss) = total(&self.pids, rss_kib) {
             report.add("server_rss_kib", rss);
         }
     }
+}
+
+/// `read(pid)` summed over `pids`; `None` if any cannot be read.
+pub fn total<T: std::iter::Sum<T>>(pids: &[u32], read: impl Fn(u32) -> Option<T>) -> Option<T> {
+    pids.iter().map(|pid| read(*pid)).sum()
 }
 
 /// User plus system CPU time of `pid`.
