@@ -2,7 +2,8 @@
 # Installs what Flock needs on a fresh Debian machine, skipping whatever is already there:
 # the wasm32-unknown-unknown Rust target, cargo-leptos, the wasm-bindgen CLI matching the
 # version pinned in Cargo.toml, the npm packages in end2end/ (Playwright and binaryen's
-# wasm-opt), and, with --browser, Debian's chromium for the browser tests.
+# wasm-opt), and, with --tests, what only the tests need: Debian's chromium for the
+# browser tests and redis-server for the cluster tests (--browser is the old name).
 # Nothing here downloads a prebuilt binary from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,10 +37,23 @@ if [ ! -x end2end/node_modules/.bin/playwright ] || [ end2end/package-lock.json 
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
-  step "installing Debian's chromium"
-  sudo=""
+apt_install() {
+  local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "$@"
+}
+
+for_tests=false
+case "${1:-}" in --tests|--browser) for_tests=true ;; esac
+
+if $for_tests && [ ! -x /usr/bin/chromium ]; then
+  step "installing Debian's chromium"
+  apt_install chromium
+fi
+
+# The cluster tests start private Redis servers of their own.
+if $for_tests && ! command -v redis-server >/dev/null; then
+  step "installing Debian's redis-server"
+  apt_install redis-server
 fi

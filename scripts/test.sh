@@ -3,7 +3,7 @@
 # then the browser tests with Playwright in Debian's chromium against a real build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh --browser
+./scripts/setup.sh --tests
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 echo; echo "== cargo test (the server half, with the flock-bench load generator)"

@@ -272,4 +272,6 @@ test('the admin page shows live connections, message rates and the busiest rooms
     return Number(await admin.getByTestId('admin-in').textContent());
   }).toBeGreaterThan(0);
   await expect(admin.locator('figure.chart polyline').first()).toHaveAttribute('points', /,/);
+  await expect(admin.getByTestId('admin-bus')).toHaveText('single node');
+  await expect(admin.getByTestId('admin-nodes')).toContainText('(this one)');
 });

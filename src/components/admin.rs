@@ -1,8 +1,9 @@
 //! `/admin`: the server live: connections, rooms and messages per second over the last
-//! minutes, and the busiest rooms. Polls `/metrics` and `/api/rooms` once a second.
+//! minutes, the busiest rooms (users of every node of a cluster) and the cluster's nodes.
+//! Polls `/metrics`, `/api/rooms` and `/api/cluster` once a second.
 
 use crate::client::metrics_feed::{parse_totals, rates, Totals};
-use crate::protocol::RoomList;
+use crate::protocol::{ClusterInfo, RoomList};
 use leptos::leptos_dom::helpers::set_interval_with_handle;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -29,6 +30,7 @@ struct Point {
 pub fn AdminPage() -> impl IntoView {
     let history = RwSignal::new(VecDeque::<Point>::new());
     let busiest = RwSignal::new(RoomList::default());
+    let cluster = RwSignal::new(ClusterInfo::default());
     let error = RwSignal::new(None::<String>);
     let last = StoredValue::new(None::<(f64, Totals)>);
 
@@ -56,8 +58,11 @@ pub fn AdminPage() -> impl IntoView {
                     }
                     Err(err) => error.set(Some(err)),
                 }
-                if let Ok(list) = fetch_rooms().await {
+                if let Ok(list) = fetch_json::<RoomList>("/api/rooms").await {
                     busiest.set(list);
+                }
+                if let Ok(info) = fetch_json::<ClusterInfo>("/api/cluster").await {
+                    cluster.set(info);
                 }
             })
         };
@@ -90,6 +95,16 @@ pub fn AdminPage() -> impl IntoView {
                         <span class="count">{r.users} " in, " {r.away} " away"</span></li>
                 }).collect_view()}
             </ol>
+            <h2>"Nodes " <span class="bus" data-testid="admin-bus">{move || bus_label(&cluster.get().bus)}</span></h2>
+            <ul class="nodes" data-testid="admin-nodes">
+                {move || cluster.get().nodes.into_iter().map(|n| view! {
+                    <li>
+                        {n.id.map_or_else(|| "this node".to_owned(), |id| id.to_string()[..8].to_owned())}
+                        {n.here.then_some(" (this one)")}
+                        <span class="count">{n.connections} " connections"</span>
+                    </li>
+                }).collect_view()}
+            </ul>
         </section>
     }
 }
@@ -138,7 +153,17 @@ async fn fetch_totals() -> Result<Totals, String> {
     Ok(parse_totals(&response.text().await.map_err(|e| e.to_string())?))
 }
 
-async fn fetch_rooms() -> Result<RoomList, String> {
-    let response = gloo_net::http::Request::get("/api/rooms").send().await.map_err(|e| e.to_string())?;
-    response.json::<RoomList>().await.map_err(|e| e.to_string())
+async fn fetch_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, String> {
+    let response = gloo_net::http::Request::get(path).send().await.map_err(|e| e.to_string())?;
+    response.json::<T>().await.map_err(|e| e.to_string())
+}
+
+/// What the bus status means to an operator.
+fn bus_label(bus: &str) -> &'static str {
+    match bus {
+        "local" => "single node",
+        "up" => "cluster: linked through Redis",
+        "down" => "cluster: Redis unreachable, serving this node's rooms only",
+        _ => "",
+    }
 }
