@@ -87,6 +87,12 @@ async fn every_message_kind_crosses_nodes_and_rooms_stay_apart() {
         "/api/rooms counts the users of every node"
     );
     let mut dan = connect(n2.addr, &fresh_room(), "dan").await;
+    let cluster: serde_json::Value =
+        reqwest::get(format!("http://{}/api/cluster", n2.addr)).await.unwrap().json().await.unwrap();
+    assert_eq!(cluster["bus"], "up");
+    let nodes = cluster["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 2, "both nodes are listed: {cluster}");
+    assert_eq!(nodes[0]["here"], true);
 
     bob.send(&ClientMsg::Cursor { x: 0.25, y: 0.75 }).await;
     let (mv, _) = ann
@@ -224,4 +230,40 @@ async fn a_redis_outage_keeps_local_rooms_flowing_and_loses_no_acknowledged_chat
     let fresh = resume(n2.addr, &room, &bob.session, 0).await;
     let history: Vec<&str> = fresh.history.iter().filter(|c| !c.text.starts_with("marker")).map(|c| c.text.as_str()).collect();
     assert_eq!(history, ["before", "during", "after"], "every acknowledged chat once, in order");
+}
+
+#[tokio::test]
+async fn a_bus_that_is_not_a_redis_url_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_flock"))
+        .env("FLOCK_ADDR", "127.0.0.1:0")
+        .env("FLOCK_DATA_DIR", dir.path())
+        .env("FLOCK_BUS", "http://not-redis")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run flock");
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(log.contains("bad --bus"), "{log}");
+}
+
+#[tokio::test]
+async fn a_node_started_before_redis_serves_its_rooms_and_joins_when_redis_comes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let url = format!("redis://127.0.0.1:{port}");
+    let n1 = spawn_server(&dir, &[("FLOCK_BUS", &url)]).await;
+    assert!(health(n1.addr).await.starts_with("degraded"));
+    let room = fresh_room();
+    let mut ann = connect(n1.addr, &room, "ann").await;
+    let cat = connect(n1.addr, &room, "cat").await;
+    sees(&mut ann, cat.id).await;
+    let redis = RedisServer::start_on(port).await;
+    let addr = n1.addr;
+    eventually("the node joins the cluster", || async move { health(addr).await == "ok" }).await;
+    let n2 = node(&redis).await;
+    let mut bob = connect(n2.addr, &room, "bob").await;
+    sees(&mut bob, ann.id).await;
+    sees(&mut bob, cat.id).await;
+    sees(&mut ann, bob.id).await;
 }

@@ -255,10 +255,17 @@ async fn api_rooms_lists_live_rooms_with_head_counts() {
 }
 
 #[tokio::test]
-async fn healthz_answers_ok() {
+async fn healthz_answers_ok_and_a_single_node_is_its_own_cluster() {
     let addr = start().await;
     let response = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+    let _ann = connect(addr, "counted", "Ann").await;
+    let cluster: serde_json::Value = reqwest::get(format!("http://{addr}/api/cluster")).await.unwrap().json().await.unwrap();
+    assert_eq!(cluster["bus"], "local");
+    assert_eq!(cluster["nodes"].as_array().map(Vec::len), Some(1));
+    assert_eq!(cluster["nodes"][0]["here"], true);
+    assert!(cluster["nodes"][0]["connections"].as_u64() >= Some(1), "{cluster}");
 }
 
 #[tokio::test]

@@ -20,7 +20,8 @@ impl RedisServer {
         Self::start_on(port).await
     }
 
-    async fn start_on(port: u16) -> RedisServer {
+    /// Starts a Redis on `port`.
+    pub async fn start_on(port: u16) -> RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
