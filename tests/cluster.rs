@@ -210,15 +210,19 @@ async fn a_redis_outage_keeps_local_rooms_flowing_and_loses_no_acknowledged_chat
         .await;
     assert_eq!(code, ErrorCode::Unavailable);
     assert!(code.is_retryable());
+    // Cat leaves while no node can tell the others.
+    cat.goodbye().await;
 
     // Redis comes back empty (it keeps nothing on disk).
     redis.restart().await;
     for addr in [n1.addr, n2.addr] {
         eventually("the node is back on the bus", || async move { health(addr).await == "ok" }).await;
     }
-    // Presence converges: what changed on bob's node during the outage reaches ann.
+    // Presence converges: what changed on bob's node during the outage reaches ann, and
+    // cat's leaving reaches bob (from ann's node's roster of its users).
     ann.recv_until(|m| matches!(m, ServerMsg::State { id, state: s } if *id == bob_id && *s == state).then_some(()))
         .await;
+    bob.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == cat_id).then_some(())).await;
     // The client resends what was refused, and (having missed the ack, say) the old one.
     let during = chat_acked(&mut ann, "during", ChatTarget::Room, "a2").await;
     assert_eq!(during, before + 1, "seqs go on from the nodes' stores, not from an empty Redis");

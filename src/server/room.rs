@@ -108,10 +108,11 @@ pub struct Room {
     pending_acks: Mutex<Vec<PendingAck>>,
 }
 
-/// An ack to send once the room has delivered chat `seq`.
+/// An ack to send once the room has delivered chat `seq`, to the connection that sent it
+/// (even if it has moved to another room meanwhile).
 struct PendingAck {
     seq: u64,
-    to: Uuid,
+    to: Arc<Outbox>,
     reference: String,
 }
 
@@ -322,30 +323,34 @@ impl Room {
         ts: u64,
         reference: Option<&str>,
     ) -> Result<u64, ChatError> {
-        let (draft, floor) = {
+        let (draft, floor, outbox) = {
             let members = self.lock();
             let Some(sender) = members.get(&id) else { return Ok(0) };
+            let outbox = sender.outbox.clone();
             // A ref this node has stored (it may predate what Redis remembers).
             if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
-                self.ack_after(&members, seq, id, reference);
+                self.ack_after(&members, seq, outbox, reference);
                 return Ok(seq);
             }
             check_target(to, &members)?;
             let draft = ChatMessage { seq: 0, from: id, username: sender.user.username.clone(), text, to, ts };
-            (draft, self.latest_seq()?)
+            (draft, self.latest_seq()?, outbox)
         };
         let numbered = link.chat(&self.name, &draft, reference, floor).await?;
-        self.ack_after(&self.lock(), numbered.seq, id, reference);
+        self.ack_after(&self.lock(), numbered.seq, outbox, reference);
         Ok(numbered.seq)
     }
 
-    /// Acks `reference` to `to` once chat `seq` has been delivered here (now, if it has).
-    fn ack_after(&self, members: &HashMap<Uuid, Member>, seq: u64, to: Uuid, reference: Option<&str>) {
-        let Some(reference) = reference else { return };
-        if seq <= self.seq.load(Ordering::Relaxed) || self.seq.load(Ordering::Relaxed) == SEQ_UNKNOWN {
-            send_ack(members, to, reference.to_owned(), seq);
+    /// Acks `reference` on `outbox` once chat `seq` has been delivered here (now, if it
+    /// has). The members guard proves the room lock is held, which orders this against
+    /// [`Room::deliver`].
+    fn ack_after(&self, _locked: &HashMap<Uuid, Member>, seq: u64, outbox: Option<Arc<Outbox>>, reference: Option<&str>) {
+        let (Some(reference), Some(outbox)) = (reference, outbox) else { return };
+        let delivered = self.seq.load(Ordering::Relaxed);
+        if seq <= delivered || delivered == SEQ_UNKNOWN {
+            outbox.push(encode(&ServerMsg::Ack { reference: reference.to_owned(), seq }));
         } else {
-            let pending = PendingAck { seq, to, reference: reference.to_owned() };
+            let pending = PendingAck { seq, to: outbox, reference: reference.to_owned() };
             self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).push(pending);
         }
     }
@@ -354,7 +359,12 @@ impl Room {
     /// delivered; then sends the acks that waited for it. Called in seq order.
     pub(super) fn deliver(&self, members: &HashMap<Uuid, Member>, chat: ChatMessage, reference: Option<&str>) {
         let seq = chat.seq;
-        if self.seq.load(Ordering::Relaxed) != SEQ_UNKNOWN && seq <= self.seq.load(Ordering::Relaxed) {
+        let delivered = self.seq.load(Ordering::Relaxed);
+        if delivered != SEQ_UNKNOWN && seq <= delivered {
+            // Already fanned out, or an older one filling a hole in the store (OR IGNORE).
+            if let Err(err) = self.store.append(&self.name, &chat, reference) {
+                tracing::error!(room = self.name, seq, "cannot store a replayed chat: {err}");
+            }
             return;
         }
         if let Err(err) = self.store.append(&self.name, &chat, reference) {
@@ -369,16 +379,9 @@ impl Room {
             if ack.seq > seq {
                 return true;
             }
-            send_ack(members, ack.to, ack.reference.clone(), ack.seq);
+            ack.to.push(encode(&ServerMsg::Ack { reference: ack.reference.clone(), seq: ack.seq }));
             false
         });
-    }
-}
-
-/// Queues an `ack` for a member connected here.
-fn send_ack(members: &HashMap<Uuid, Member>, to: Uuid, reference: String, seq: u64) {
-    if let Some(outbox) = members.get(&to).and_then(|m| m.outbox.as_ref()) {
-        outbox.push(encode(&ServerMsg::Ack { reference, seq }));
     }
 }
 

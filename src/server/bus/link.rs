@@ -28,8 +28,11 @@ const REF_TTL_SECS: u64 = 24 * 3600;
 const SESSION_TTL_SECS: u64 = 30 * 24 * 3600;
 
 /// Numbers, stores and publishes one chat atomically, so every node receives a room's
-/// chats in seq order. KEYS: seq counter, stream, ref key. ARGV: floor (the caller's
-/// latest seq, in case Redis lost its counter), the chat as JSON with seq 0, node id,
+/// chats in seq order. The next seq is past the counter, the caller's floor and the
+/// stream's newest entry, so neither a lost counter nor a stale floor hands a seq out
+/// twice, and XADD cannot fail after the counter moved. Seqs are formatted with %d (Lua's
+/// default turns 1e14 into "1e+14"). KEYS: seq counter, stream, ref key. ARGV: floor (the
+/// caller's latest seq, in case Redis lost its counter), the chat as JSON with seq 0, node id,
 /// stream length, whether there is a ref, ref TTL, channel, the ref as JSON. Returns
 /// {seq, duplicate}.
 const CHAT_SCRIPT: &str = r#"
@@ -40,13 +43,18 @@ end
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
 if seq < floor then seq = floor end
-seq = seq + 1
+local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+if top then
+  local newest = tonumber(string.match(top[1], '%-(%d+)$'))
+  if newest and seq < newest then seq = newest end
+end
+seq = string.format('%d', seq + 1)
 redis.call('SET', KEYS[1], seq)
 local payload = '{"node":"' .. ARGV[3] .. '","kind":"chat","seq":' .. seq .. ',"chat":' .. ARGV[2] .. ',"ref":' .. ARGV[8] .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 'm', payload)
 if ARGV[5] == '1' then redis.call('SET', KEYS[3], seq, 'EX', ARGV[6]) end
 redis.call('PUBLISH', ARGV[7], payload)
-return {seq, 0}
+return {tonumber(seq), 0}
 "#;
 
 /// Raises a room's seq counter to at least ARGV[1]: after Redis lost its data, the nodes'
@@ -164,11 +172,16 @@ impl Link {
     }
 
     /// The chats of `room` numbered `from..=to` that the stream still holds, in order, each
-    /// with its sender's ref.
-    pub async fn range(&self, room: &str, from: u64, to: u64) -> Result<Vec<(ChatMessage, Option<String>)>, BusError> {
-        let mut conn = self.connection()?;
+    /// with its sender's ref. Takes the supervisor's connection: it reads while resyncing,
+    /// before the link is up for everyone else.
+    pub async fn range(
+        conn: &mut MultiplexedConnection,
+        room: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(ChatMessage, Option<String>)>, BusError> {
         let cmd = redis::cmd("XRANGE").arg(keys::stream(room)).arg(format!("0-{from}")).arg(format!("0-{to}")).clone();
-        let reply: redis::streams::StreamRangeReply = timed(cmd.query_async(&mut conn)).await?;
+        let reply: redis::streams::StreamRangeReply = timed(cmd.query_async(conn)).await?;
         let mut chats = Vec::with_capacity(reply.ids.len());
         for entry in reply.ids {
             let Some(payload) = entry.get::<Vec<u8>>("m") else { continue };
@@ -240,6 +253,9 @@ pub async fn publish(link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>) {
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let items = batch.len() as u64;
         let pipe = pipeline(link.node, batch.drain(..));
+        if pipe.is_empty() {
+            continue;
+        }
         let sent = match link.connection() {
             Ok(mut conn) => timed(pipe.query_async::<()>(&mut conn)).await,
             Err(err) => Err(err),

@@ -2,15 +2,18 @@
 //! outage), resynchronises on every connect, applies the other nodes' events in the order
 //! Redis delivers them, and runs the heartbeat that tells live nodes from dead ones.
 //!
-//! Liveness: every node refreshes `flock:node:<id>` every `ttl / 5`, with an expiry of two
-//! such beats. A node whose key has been missing for two beats is dead: its users are
-//! announced `left` here and dropped from Redis. In the worst case that is `ttl` after it
-//! stopped. After an outage every known node gets two beats of grace again, so a node
-//! that lost Redis too (or a Redis that restarted empty) is not mistaken for a dead one.
+//! Liveness: every node refreshes `flock:node:<id>` every `ttl / 5` (its own task, so a
+//! slow catch-up cannot starve it), with an expiry of two such beats. A node whose key
+//! has been missing for two beats is dead: its users are announced `left` here and dropped
+//! from Redis. In the worst case that is `ttl` after it stopped. After an outage every
+//! known node gets two beats of grace again, so a node that lost Redis too (or a Redis
+//! that restarted empty) is not mistaken for a dead one. Each beat every node also sends
+//! each room's roster of its users, which heals any `joined` or `left` that got lost.
 
 use super::event::{BusEvent, Envelope, NodeLoad, PresenceEntry};
 use super::link::{forget_cmd, publish, scan, timed, BusError, Link, FLOOR_SCRIPT, REDIS_TIMEOUT};
 use super::{keys, Outgoing};
+use crate::protocol::User;
 use crate::server::hub::Hub;
 use crate::server::store::Store;
 use futures_util::StreamExt;
@@ -19,7 +22,7 @@ use redis::AsyncConnectionConfig;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use uuid::Uuid;
 
 /// The first wait before reconnecting; it doubles up to [`MAX_BACKOFF`] or one beat,
@@ -27,6 +30,18 @@ use uuid::Uuid;
 /// grace the others give it, or they would count it dead.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Puts a user's presence entry in place and announces them, unless the entry names
+/// another node (the user resumed there while this node was cut off: that node keeps
+/// them, and the snapshot merge lets go here). KEYS: presence hash. ARGV: user id, entry,
+/// this node's entry prefix, channel, `joined` envelope.
+const CLAIM_SCRIPT: &str = r#"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, string.len(ARGV[3])) ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+"#;
 
 /// Starts the publisher and the supervisor of `link`'s node.
 pub fn spawn(link: Arc<Link>, queue: mpsc::Receiver<Outgoing>, hub: Arc<Hub>, store: Arc<Store>, ttl: Duration) {
@@ -74,64 +89,87 @@ impl Node {
         self.link.set_connection(Some(conn.clone()));
         *backoff = MIN_BACKOFF;
         tracing::info!(node = %self.link.node, "cluster bus up");
+        let expired = Arc::new(Notify::new());
+        let heart = Heart { conn: conn.clone(), node: self.link.node, beat: self.beat, expired: expired.clone() };
+        let mut heart = AbortOnDrop(tokio::spawn(heart.run()));
         let mut beat = tokio::time::interval(self.beat);
         loop {
             tokio::select! {
                 msg = messages.next() => {
                     let msg = msg.ok_or(BusError::Down)?;
-                    self.on_message(msg.get_channel_name(), msg.get_payload_bytes()).await;
+                    self.on_message(&mut conn, msg.get_channel_name(), msg.get_payload_bytes()).await?;
                 }
                 _ = beat.tick() => {
-                    self.heartbeat(&mut conn).await?;
                     self.sweep(&mut conn).await?;
+                    self.hub.publish_rosters();
                 }
+                () = expired.notified() => {
+                    tracing::warn!("this node's heartbeat had expired: announcing its users again");
+                    self.resync(&mut conn).await?;
+                }
+                () = &mut heart => return Err(BusError::Down),
             }
         }
     }
 
     /// Applies one pub/sub message. A chat past a gap (one this node missed) first gets
-    /// the chats before it from the room's stream, so members see every seq in order.
-    async fn on_message(&self, channel: &str, payload: &[u8]) {
-        let Some(room) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else { return };
+    /// the chats before it from the room's stream, so members see every seq in order; if
+    /// the stream cannot be read, the connection is dropped and the resync catches up.
+    async fn on_message(&self, conn: &mut MultiplexedConnection, channel: &str, payload: &[u8]) -> Result<(), BusError> {
+        let Some(room) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else { return Ok(()) };
         let envelope = match Envelope::decode(payload) {
             Ok(envelope) => envelope,
-            Err(err) => return tracing::warn!(channel, "unreadable bus message: {err}"),
+            Err(err) => {
+                tracing::warn!(channel, "unreadable bus message: {err}");
+                return Ok(());
+            }
         };
         if let BusEvent::Chat { seq, .. } = &envelope.event {
             let latest = self.hub.latest_seq(room);
             if *seq > latest + 1 {
-                self.catch_up(room, latest + 1, seq - 1).await;
+                self.catch_up(conn, room, latest + 1, seq - 1).await?;
             }
         }
         self.hub.apply_remote(room, envelope);
+        Ok(())
     }
 
-    /// Delivers the chats `from..=to` of `room` from its stream (what Redis still has).
-    async fn catch_up(&self, room: &str, from: u64, to: u64) {
-        match self.link.range(room, from, to).await {
-            Ok(chats) => {
-                for (chat, reference) in chats {
-                    self.hub.deliver_chat(room, chat, reference.as_deref());
-                }
-            }
-            Err(err) => tracing::warn!(room, "cannot catch up on chats {from}..={to}: {err}"),
+    /// Delivers the chats `from..=to` of `room` that its stream still holds.
+    async fn catch_up(&self, conn: &mut MultiplexedConnection, room: &str, from: u64, to: u64) -> Result<(), BusError> {
+        let chats = Link::range(conn, room, from, to).await?;
+        if chats.first().is_some_and(|(c, _)| c.seq > from) || (chats.is_empty() && to != u64::MAX) {
+            // Only after more than --history-keep chats while this node was cut off.
+            tracing::warn!(room, "chats from {from} on are no longer in the stream: this node's history has a hole");
         }
+        for (chat, reference) in chats {
+            self.hub.deliver_chat(room, chat, reference.as_deref());
+        }
+        Ok(())
     }
 
-    /// After (re)connecting: announce this node and all its users in one transaction (a
-    /// node's entries never exist without its live key; the other nodes upsert them, which
-    /// brings them what changed here while the bus was down), make sure no room's seq counter
-    /// is behind this node's store, catch up on chats missed, and merge the other nodes'
-    /// presence.
+    /// After (re)connecting: announce this node and its users in one transaction (a node's
+    /// entries never exist without its live key; the other nodes upsert them, which brings
+    /// them what changed here while the bus was down), make sure no room's seq counter is
+    /// behind this node's store, catch up on chats missed, and merge the other nodes'
+    /// presence, forgetting entries of this node for users it no longer holds.
     async fn resync(&mut self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
         let me = self.link.node;
+        let local = self.hub.local_presence();
         let mut pipe = redis::pipe();
-        pipe.atomic().add_command(self.heartbeat_cmd()).ignore();
-        for (room, user) in self.hub.local_presence() {
-            let entry = PresenceEntry { node: me, user: crate::protocol::User { cursor: None, ..user } };
-            pipe.cmd("HSET").arg(keys::presence(&room)).arg(entry.user.id.to_string()).arg(serde_json::to_string(&entry)?).ignore();
-            let joined = Envelope { node: me, event: BusEvent::Joined { user: entry.user } };
-            pipe.cmd("PUBLISH").arg(keys::room_channel(&room)).arg(serde_json::to_string(&joined)?).ignore();
+        pipe.atomic().add_command(heartbeat_cmd(me, self.beat)).ignore();
+        for (room, user) in &local {
+            let entry = PresenceEntry { node: me, user: User { cursor: None, ..user.clone() } };
+            let joined = Envelope { node: me, event: BusEvent::Joined { user: entry.user.clone() } };
+            pipe.cmd("EVAL")
+                .arg(CLAIM_SCRIPT)
+                .arg(1)
+                .arg(keys::presence(room))
+                .arg(user.id.to_string())
+                .arg(serde_json::to_string(&entry)?)
+                .arg(PresenceEntry::prefix(me))
+                .arg(keys::room_channel(room))
+                .arg(serde_json::to_string(&joined)?)
+                .ignore();
         }
         timed(pipe.query_async::<()>(conn)).await?;
 
@@ -149,9 +187,39 @@ impl Node {
         }
         for stream in scan(conn, &format!("{}*", keys::STREAM_PREFIX)).await? {
             let room = &stream[keys::STREAM_PREFIX.len()..];
-            self.catch_up(room, self.hub.latest_seq(room) + 1, u64::MAX).await;
+            self.catch_up(conn, room, self.hub.latest_seq(room) + 1, u64::MAX).await?;
         }
 
+        let snapshot = self.snapshot(conn).await?;
+        let nodes: HashSet<Uuid> = snapshot.iter().map(|(_, e)| e.node).filter(|n| *n != me).collect();
+        let alive = self.alive(conn, &nodes).await?;
+        let held: HashSet<(&str, Uuid)> = local.iter().map(|(room, u)| (room.as_str(), u.id)).collect();
+        let mut forget = redis::pipe();
+        let mut live = Vec::new();
+        for (room, entry) in snapshot {
+            if entry.node == me && !held.contains(&(room.as_str(), entry.user.id)) {
+                // Left while the bus was down: the `left` never went out.
+                let left = Envelope { node: me, event: BusEvent::Left { id: entry.user.id } };
+                forget.add_command(forget_cmd(&room, entry.user.id, me)).ignore();
+                forget.cmd("PUBLISH").arg(keys::room_channel(&room)).arg(serde_json::to_string(&left)?).ignore();
+            } else if entry.node != me && !alive.contains(&entry.node) {
+                // A ghost of a node that is gone (a restarted node has a new id).
+                forget.add_command(forget_cmd(&room, entry.user.id, entry.node)).ignore();
+            } else if entry.node != me {
+                live.push((room, entry));
+            }
+        }
+        if !forget.is_empty() {
+            timed(forget.query_async::<()>(conn)).await?;
+        }
+        self.hub.merge_presence(live, &alive);
+        let now = Instant::now();
+        self.seen = self.hub.remote_nodes().into_iter().map(|n| (n, now)).collect();
+        Ok(())
+    }
+
+    /// Every presence entry in Redis, by room.
+    async fn snapshot(&self, conn: &mut MultiplexedConnection) -> Result<Vec<(String, PresenceEntry)>, BusError> {
         let mut snapshot = Vec::new();
         for hash in scan(conn, &format!("{}*", keys::PRESENCE_PREFIX)).await? {
             let room = hash[keys::PRESENCE_PREFIX.len()..].to_owned();
@@ -163,34 +231,7 @@ impl Node {
                 }
             }
         }
-        let nodes: HashSet<Uuid> = snapshot.iter().map(|(_, e)| e.node).filter(|n| *n != me).collect();
-        let alive = self.alive(conn, &nodes).await?;
-        // Entries of nodes that are gone are ghosts: forget them (a restarted node has a
-        // new id, so it never brings its old users back).
-        let (live, ghosts): (Vec<_>, Vec<_>) =
-            snapshot.into_iter().partition(|(_, e)| e.node == me || alive.contains(&e.node));
-        if !ghosts.is_empty() {
-            let mut pipe = redis::pipe();
-            for (room, entry) in &ghosts {
-                pipe.add_command(forget_cmd(room, entry.user.id, entry.node)).ignore();
-            }
-            timed(pipe.query_async::<()>(conn)).await?;
-        }
-        self.hub.merge_presence(live, &alive);
-        let now = Instant::now();
-        self.seen = self.hub.remote_nodes().into_iter().map(|n| (n, now)).collect();
-        Ok(())
-    }
-
-    fn heartbeat_cmd(&self) -> redis::Cmd {
-        let load = NodeLoad { connections: crate::server::metrics::connections() };
-        let json = serde_json::to_string(&load).unwrap_or_default();
-        let expiry = (self.beat * 2).as_millis() as u64;
-        redis::cmd("SET").arg(keys::node(self.link.node)).arg(json).arg("PX").arg(expiry).clone()
-    }
-
-    async fn heartbeat(&self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
-        timed(self.heartbeat_cmd().query_async::<()>(conn)).await
+        Ok(snapshot)
     }
 
     /// Which of `nodes` have their heartbeat key now.
@@ -230,8 +271,59 @@ impl Node {
             for (room, id) in &gone {
                 pipe.add_command(forget_cmd(room, *id, node)).ignore();
             }
-            timed(pipe.query_async::<()>(conn)).await?;
+            if !pipe.is_empty() {
+                timed(pipe.query_async::<()>(conn)).await?;
+            }
         }
         Ok(())
+    }
+}
+
+/// This node's heartbeat: the key with its load, expiring after two beats.
+fn heartbeat_cmd(node: Uuid, beat: Duration) -> redis::Cmd {
+    let load = NodeLoad { connections: crate::server::metrics::connections() };
+    let json = serde_json::to_string(&load).unwrap_or_default();
+    let expiry = (beat * 2).as_millis() as u64;
+    redis::cmd("SET").arg(keys::node(node)).arg(json).arg("PX").arg(expiry).arg("GET").clone()
+}
+
+/// Beats on its own task, so nothing the supervisor awaits can make this node look dead.
+struct Heart {
+    conn: MultiplexedConnection,
+    node: Uuid,
+    beat: Duration,
+    /// Told when a beat finds the key gone: the others may have counted this node dead.
+    expired: Arc<Notify>,
+}
+
+impl Heart {
+    /// Beats until Redis fails.
+    async fn run(mut self) {
+        let mut every = tokio::time::interval(self.beat);
+        loop {
+            every.tick().await;
+            match timed(heartbeat_cmd(self.node, self.beat).query_async::<Option<String>>(&mut self.conn)).await {
+                Ok(Some(_)) => {}
+                Ok(None) => self.expired.notify_one(),
+                Err(err) => return tracing::debug!("heartbeat failed: {err}"),
+            }
+        }
+    }
+}
+
+/// A task that stops with its owner; awaiting it waits for the task to end.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl std::future::Future for AbortOnDrop {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -41,6 +41,49 @@ impl Hub {
                     room.remote_moves(node, &moves);
                 }
             }
+            BusEvent::Roster { users } => self.apply_roster(room, node, users),
+        }
+    }
+
+    /// Sends every room's roster of this node's users: under the room's lock, so it is
+    /// queued in order with the room's `joined` and `left` events.
+    pub fn publish_rosters(&self) {
+        let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
+        for room in rooms {
+            let members = room.lock();
+            let users = members.values().filter(|m| m.is_here()).map(|m| m.user.clone()).collect();
+            self.bus.publish(room.name(), BusEvent::Roster { users }, None);
+        }
+    }
+
+    /// Adds the users of `node`'s roster this hub does not know in the room (never taking
+    /// one from another holder: a roster may be older than a move), and drops the members
+    /// of `node` it no longer lists.
+    fn apply_roster(&self, room_name: &str, node: Uuid, users: Vec<User>) {
+        let listed: HashSet<Uuid> = users.iter().map(|u| u.id).collect();
+        let mut registry = self.lock();
+        let room = match registry.rooms.get(room_name) {
+            Some(room) => room.clone(),
+            None if users.is_empty() => return,
+            None => self.room_in(&mut registry, room_name),
+        };
+        let mut members = room.lock();
+        for user in users {
+            if members.contains_key(&user.id) || registry.whereabouts.contains_key(&user.id) {
+                continue;
+            }
+            fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
+            members.insert(user.id, Member { user, outbox: None, conn: 0, node: Some(node) });
+        }
+        let stale: Vec<Uuid> =
+            members.iter().filter(|(id, m)| m.node == Some(node) && !listed.contains(id)).map(|(id, _)| *id).collect();
+        drop(members);
+        for id in stale {
+            remove(&mut registry, &room, id, |m| m.node == Some(node), false);
+        }
+        // A roster of no one may have been the only reason the room exists here.
+        if room.head_count() == 0 && registry.rooms.get(room_name).is_some_and(|r| Arc::ptr_eq(r, &room)) {
+            registry.rooms.remove(room_name);
         }
     }
 
