@@ -112,7 +112,11 @@ impl Link {
     /// A link to the Redis at `url` (not connected yet: the supervisor connects it) and the
     /// receiving end of its queue, for [`publish`].
     pub fn new(url: &str, keep: u64) -> Result<(Arc<Link>, mpsc::Receiver<Outgoing>), BusError> {
-        let client = redis::Client::open(url)?;
+        use redis::IntoConnectionInfo;
+        // Without TCP_NODELAY a small publish can wait for the previous one's ACK (up to
+        // 40 ms with delayed ACKs): the publisher already batches, so send at once.
+        let info = url.into_connection_info()?.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let link = Link {
             node: Uuid::new_v4(),
