@@ -3,6 +3,7 @@
 //! what the rooms queue.
 
 use super::event::{BusEvent, Envelope};
+use super::scripts::{CHAT_SCRIPT, FORGET_SCRIPT};
 use super::{keys, Outgoing, PresenceChange};
 use crate::protocol::{ChatMessage, Move, User};
 use crate::server::metrics::{BUS_DROPPED, BUS_UP};
@@ -26,53 +27,6 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 const REF_TTL_SECS: u64 = 24 * 3600;
 /// Sessions unused this long are forgotten, as in the SQLite store.
 const SESSION_TTL_SECS: u64 = 30 * 24 * 3600;
-
-/// Numbers, stores and publishes one chat atomically, so every node receives a room's
-/// chats in seq order. The next seq is past the counter, the caller's floor and the
-/// stream's newest entry, so neither a lost counter nor a stale floor hands a seq out
-/// twice, and XADD cannot fail after the counter moved. Seqs are formatted with %d (Lua's
-/// default turns 1e14 into "1e+14"). KEYS: seq counter, stream, ref key. ARGV: floor (the
-/// caller's latest seq, in case Redis lost its counter), the chat as JSON with seq 0, node id,
-/// stream length, whether there is a ref, ref TTL, channel, the ref as JSON. Returns
-/// {seq, duplicate}.
-const CHAT_SCRIPT: &str = r#"
-if ARGV[5] == '1' then
-  local prev = redis.call('GET', KEYS[3])
-  if prev then return {tonumber(prev), 1} end
-end
-local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
-local floor = tonumber(ARGV[1])
-if seq < floor then seq = floor end
-local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-if top then
-  local newest = tonumber(string.match(top[1], '%-(%d+)$'))
-  if newest and seq < newest then seq = newest end
-end
-seq = string.format('%d', seq + 1)
-redis.call('SET', KEYS[1], seq)
-local payload = '{"node":"' .. ARGV[3] .. '","kind":"chat","seq":' .. seq .. ',"chat":' .. ARGV[2] .. ',"ref":' .. ARGV[8] .. '}'
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 'm', payload)
-if ARGV[5] == '1' then redis.call('SET', KEYS[3], seq, 'EX', ARGV[6]) end
-redis.call('PUBLISH', ARGV[7], payload)
-return {tonumber(seq), 0}
-"#;
-
-/// Raises a room's seq counter to at least ARGV[1]: after Redis lost its data, the nodes'
-/// stores still know how far each room got, and seqs must never be handed out twice.
-pub(super) const FLOOR_SCRIPT: &str = r#"
-local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
-if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-return 0
-"#;
-
-/// Removes a user's presence entry only if it names this node: a user who has since moved
-/// to another node keeps the entry that node wrote. KEYS: presence hash. ARGV: user id,
-/// the entry prefix naming the node.
-pub(super) const FORGET_SCRIPT: &str = r#"
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v and string.sub(v, 1, string.len(ARGV[2])) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 0
-"#;
 
 /// Why the bus could not do something now; the caller refuses or retries, never crashes.
 #[derive(Debug, thiserror::Error)]

@@ -13,8 +13,10 @@
 //! bus one message per batch, not one per move).
 
 pub mod event;
+pub mod heart;
 pub mod keys;
 pub mod link;
+pub mod scripts;
 pub mod supervisor;
 
 use crate::protocol::{Move, User};

@@ -10,8 +10,10 @@
 //! that restarted empty) is not mistaken for a dead one. Each beat every node also sends
 //! each room's roster of its users, which heals any `joined` or `left` that got lost.
 
-use super::event::{BusEvent, Envelope, NodeLoad, PresenceEntry};
-use super::link::{forget_cmd, publish, scan, timed, BusError, Link, FLOOR_SCRIPT, REDIS_TIMEOUT};
+use super::event::{BusEvent, Envelope, PresenceEntry};
+use super::heart::{heartbeat_cmd, AbortOnDrop, Heart};
+use super::link::{forget_cmd, publish, scan, timed, BusError, Link, REDIS_TIMEOUT};
+use super::scripts::{CLAIM_SCRIPT, FLOOR_SCRIPT};
 use super::{keys, Outgoing};
 use crate::protocol::User;
 use crate::server::hub::Hub;
@@ -30,18 +32,6 @@ use uuid::Uuid;
 /// grace the others give it, or they would count it dead.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-/// Puts a user's presence entry in place and announces them, unless the entry names
-/// another node (the user resumed there while this node was cut off: that node keeps
-/// them, and the snapshot merge lets go here). KEYS: presence hash. ARGV: user id, entry,
-/// this node's entry prefix, channel, `joined` envelope.
-const CLAIM_SCRIPT: &str = r#"
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v and string.sub(v, 1, string.len(ARGV[3])) ~= ARGV[3] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
-"#;
 
 /// Starts the publisher and the supervisor of `link`'s node.
 pub fn spawn(link: Arc<Link>, queue: mpsc::Receiver<Outgoing>, hub: Arc<Hub>, store: Arc<Store>, ttl: Duration) {
@@ -276,54 +266,5 @@ impl Node {
             }
         }
         Ok(())
-    }
-}
-
-/// This node's heartbeat: the key with its load, expiring after two beats.
-fn heartbeat_cmd(node: Uuid, beat: Duration) -> redis::Cmd {
-    let load = NodeLoad { connections: crate::server::metrics::connections() };
-    let json = serde_json::to_string(&load).unwrap_or_default();
-    let expiry = (beat * 2).as_millis() as u64;
-    redis::cmd("SET").arg(keys::node(node)).arg(json).arg("PX").arg(expiry).arg("GET").clone()
-}
-
-/// Beats on its own task, so nothing the supervisor awaits can make this node look dead.
-struct Heart {
-    conn: MultiplexedConnection,
-    node: Uuid,
-    beat: Duration,
-    /// Told when a beat finds the key gone: the others may have counted this node dead.
-    expired: Arc<Notify>,
-}
-
-impl Heart {
-    /// Beats until Redis fails.
-    async fn run(mut self) {
-        let mut every = tokio::time::interval(self.beat);
-        loop {
-            every.tick().await;
-            match timed(heartbeat_cmd(self.node, self.beat).query_async::<Option<String>>(&mut self.conn)).await {
-                Ok(Some(_)) => {}
-                Ok(None) => self.expired.notify_one(),
-                Err(err) => return tracing::debug!("heartbeat failed: {err}"),
-            }
-        }
-    }
-}
-
-/// A task that stops with its owner; awaiting it waits for the task to end.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl std::future::Future for AbortOnDrop {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -14,13 +14,16 @@
 //! A room's members include users connected to other nodes ([`Member::node`]): they are
 //! listed and addressed like the others, but have no outbox here.
 
+mod relayed;
+mod welcome;
+
 use super::bus::event::BusEvent;
-use super::bus::link::{BusError, Link};
+use super::bus::link::BusError;
 use super::bus::{Bus, PresenceChange};
 use super::metrics::{count_out, FANOUT_SECONDS, MOVES_COALESCED};
 use super::outbox::{serialize_move, Outbox};
 use super::store::{Store, StoreError};
-use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState, HISTORY_LEN};
+use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -167,59 +170,6 @@ impl Room {
         self.lock().get(&id).map(|m| m.user.clone())
     }
 
-    /// Queues `you`'s `welcome` (after a `reset` when `since` cannot be honoured). Called
-    /// with the members lock held, so no chat can fall between the snapshot and live ones.
-    pub(super) fn send_welcome(
-        &self,
-        members: &HashMap<Uuid, Member>,
-        outbox: &Outbox,
-        you: Uuid,
-        session: &str,
-        since: Option<u64>,
-    ) {
-        let seq = self.latest_seq().unwrap_or(0);
-        let (reset, history) = match since {
-            None => (false, self.store.newest(&self.name, you, HISTORY_LEN)),
-            Some(since) if since > seq || self.pruned_after(since) => {
-                (true, self.store.newest(&self.name, you, HISTORY_LEN))
-            }
-            Some(since) => (false, self.store.after(&self.name, you, since)),
-        };
-        let history = history.unwrap_or_else(|err| {
-            tracing::error!(room = self.name, "cannot read the history: {err}");
-            Vec::new()
-        });
-        if reset {
-            outbox.push(encode(&ServerMsg::Reset));
-        }
-        let users = members.values().map(|m| m.user.clone()).collect();
-        let welcome =
-            ServerMsg::Welcome { you, room: self.name.clone(), users, seq, history, session: session.to_owned() };
-        outbox.push(encode(&welcome));
-    }
-
-    /// The latest seq, re-read from the store if it could not be read before (called with
-    /// the members lock held).
-    fn latest_seq(&self) -> Result<u64, StoreError> {
-        match self.seq.load(Ordering::Relaxed) {
-            SEQ_UNKNOWN => {
-                let seq = self.store.latest_seq(&self.name)?;
-                self.seq.store(seq, Ordering::Relaxed);
-                Ok(seq)
-            }
-            seq => Ok(seq),
-        }
-    }
-
-    /// Whether some chat after `since` is no longer kept.
-    fn pruned_after(&self, since: u64) -> bool {
-        match self.store.oldest_seq(&self.name) {
-            Ok(Some(oldest)) => oldest > since + 1,
-            Ok(None) => since < self.latest_seq().unwrap_or(0),
-            Err(_) => true,
-        }
-    }
-
     /// Moves `id`'s cursor and tells everyone else, coalesced per recipient.
     pub fn cursor(&self, id: Uuid, point: Point) {
         let mut members = self.lock();
@@ -236,19 +186,6 @@ impl Room {
         metrics::counter!(MOVES_COALESCED).increment(coalesced);
         metrics::histogram!(FANOUT_SECONDS).record(started.elapsed().as_secs_f64());
         self.bus.moved(&self.name, Move { id, x: point.x, y: point.y });
-    }
-
-    /// Moves other nodes' users (those `node` holds) and tells this node's members.
-    pub(super) fn remote_moves(&self, node: Uuid, moves: &[Move]) {
-        let mut members = self.lock();
-        for mv in moves {
-            let Some(member) = members.get_mut(&mv.id).filter(|m| m.node == Some(node)) else { continue };
-            member.user.cursor = Some(Point { x: mv.x, y: mv.y });
-            let serialized = serialize_move(mv);
-            for outbox in members.values().filter_map(|m| m.outbox.as_ref()) {
-                outbox.push_move(mv.id, serialized.clone());
-            }
-        }
     }
 
     /// Replaces `id`'s state and tells the whole room.
@@ -310,78 +247,6 @@ impl Room {
         fan_out(&members, audience, &ServerMsg::Chat(msg));
         ack(seq);
         Ok(seq)
-    }
-
-    /// A cluster node's chat: the bus numbers and publishes it; it is stored and fanned
-    /// out here when the bus delivers it back, and acked after that.
-    async fn chat_via(
-        &self,
-        link: &Link,
-        id: Uuid,
-        text: String,
-        to: ChatTarget,
-        ts: u64,
-        reference: Option<&str>,
-    ) -> Result<u64, ChatError> {
-        let (draft, floor, outbox) = {
-            let members = self.lock();
-            let Some(sender) = members.get(&id) else { return Ok(0) };
-            let outbox = sender.outbox.clone();
-            // A ref this node has stored (it may predate what Redis remembers).
-            if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
-                self.ack_after(&members, seq, outbox, reference);
-                return Ok(seq);
-            }
-            check_target(to, &members)?;
-            let draft = ChatMessage { seq: 0, from: id, username: sender.user.username.clone(), text, to, ts };
-            (draft, self.latest_seq()?, outbox)
-        };
-        let numbered = link.chat(&self.name, &draft, reference, floor).await?;
-        self.ack_after(&self.lock(), numbered.seq, outbox, reference);
-        Ok(numbered.seq)
-    }
-
-    /// Acks `reference` on `outbox` once chat `seq` has been delivered here (now, if it
-    /// has). The members guard proves the room lock is held, which orders this against
-    /// [`Room::deliver`].
-    fn ack_after(&self, _locked: &HashMap<Uuid, Member>, seq: u64, outbox: Option<Arc<Outbox>>, reference: Option<&str>) {
-        let (Some(reference), Some(outbox)) = (reference, outbox) else { return };
-        let delivered = self.seq.load(Ordering::Relaxed);
-        if seq <= delivered || delivered == SEQ_UNKNOWN {
-            outbox.push(encode(&ServerMsg::Ack { reference: reference.to_owned(), seq }));
-        } else {
-            let pending = PendingAck { seq, to: outbox, reference: reference.to_owned() };
-            self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).push(pending);
-        }
-    }
-
-    /// Stores and fans out a chat the bus numbered (on any node), unless it was already
-    /// delivered; then sends the acks that waited for it. Called in seq order.
-    pub(super) fn deliver(&self, members: &HashMap<Uuid, Member>, chat: ChatMessage, reference: Option<&str>) {
-        let seq = chat.seq;
-        let delivered = self.seq.load(Ordering::Relaxed);
-        if delivered != SEQ_UNKNOWN && seq <= delivered {
-            // Already fanned out, or an older one filling a hole in the store (OR IGNORE).
-            if let Err(err) = self.store.append(&self.name, &chat, reference) {
-                tracing::error!(room = self.name, seq, "cannot store a replayed chat: {err}");
-            }
-            return;
-        }
-        if let Err(err) = self.store.append(&self.name, &chat, reference) {
-            // Redis holds it and every member gets it now; only a later replay from this
-            // node's store would miss it.
-            tracing::error!(room = self.name, seq, "cannot store a delivered chat: {err}");
-        }
-        self.seq.store(seq, Ordering::Relaxed);
-        fan_out(members, Audience::of_chat(chat.from, chat.to), &ServerMsg::Chat(chat));
-        let mut pending = self.pending_acks.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|ack| {
-            if ack.seq > seq {
-                return true;
-            }
-            ack.to.push(encode(&ServerMsg::Ack { reference: ack.reference.clone(), seq: ack.seq }));
-            false
-        });
     }
 }
 

@@ -1,0 +1,98 @@
+//! A room on a cluster node: chats the bus numbers and delivers (this node's own
+//! included), the acks that wait for them, and the other nodes' cursor moves.
+
+use super::{check_target, encode, fan_out, Audience, ChatError, Member, PendingAck, Room, SEQ_UNKNOWN};
+use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg};
+use crate::server::bus::link::Link;
+use crate::server::outbox::{serialize_move, Outbox};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use uuid::Uuid;
+
+impl Room {
+    /// Moves other nodes' users (those `node` holds) and tells this node's members.
+    pub(in crate::server) fn remote_moves(&self, node: Uuid, moves: &[Move]) {
+        let mut members = self.lock();
+        for mv in moves {
+            let Some(member) = members.get_mut(&mv.id).filter(|m| m.node == Some(node)) else { continue };
+            member.user.cursor = Some(Point { x: mv.x, y: mv.y });
+            let serialized = serialize_move(mv);
+            for outbox in members.values().filter_map(|m| m.outbox.as_ref()) {
+                outbox.push_move(mv.id, serialized.clone());
+            }
+        }
+    }
+
+    /// A cluster node's chat: the bus numbers and publishes it; it is stored and fanned
+    /// out here when the bus delivers it back, and acked after that.
+    pub(super) async fn chat_via(
+        &self,
+        link: &Link,
+        id: Uuid,
+        text: String,
+        to: ChatTarget,
+        ts: u64,
+        reference: Option<&str>,
+    ) -> Result<u64, ChatError> {
+        let (draft, floor, outbox) = {
+            let members = self.lock();
+            let Some(sender) = members.get(&id) else { return Ok(0) };
+            let outbox = sender.outbox.clone();
+            // A ref this node has stored (it may predate what Redis remembers).
+            if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
+                self.ack_after(&members, seq, outbox, reference);
+                return Ok(seq);
+            }
+            check_target(to, &members)?;
+            let draft = ChatMessage { seq: 0, from: id, username: sender.user.username.clone(), text, to, ts };
+            (draft, self.latest_seq()?, outbox)
+        };
+        let numbered = link.chat(&self.name, &draft, reference, floor).await?;
+        self.ack_after(&self.lock(), numbered.seq, outbox, reference);
+        Ok(numbered.seq)
+    }
+
+    /// Acks `reference` on `outbox` once chat `seq` has been delivered here (now, if it
+    /// has). The members guard proves the room lock is held, which orders this against
+    /// [`Room::deliver`].
+    fn ack_after(&self, _locked: &HashMap<Uuid, Member>, seq: u64, outbox: Option<Arc<Outbox>>, reference: Option<&str>) {
+        let (Some(reference), Some(outbox)) = (reference, outbox) else { return };
+        let delivered = self.seq.load(Ordering::Relaxed);
+        if seq <= delivered || delivered == SEQ_UNKNOWN {
+            outbox.push(encode(&ServerMsg::Ack { reference: reference.to_owned(), seq }));
+        } else {
+            let pending = PendingAck { seq, to: outbox, reference: reference.to_owned() };
+            self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).push(pending);
+        }
+    }
+
+    /// Stores and fans out a chat the bus numbered (on any node), unless it was already
+    /// delivered; then sends the acks that waited for it. Called in seq order.
+    pub(in crate::server) fn deliver(&self, members: &HashMap<Uuid, Member>, chat: ChatMessage, reference: Option<&str>) {
+        let seq = chat.seq;
+        let delivered = self.seq.load(Ordering::Relaxed);
+        if delivered != SEQ_UNKNOWN && seq <= delivered {
+            // Already fanned out, or an older one filling a hole in the store (OR IGNORE).
+            if let Err(err) = self.store.append(&self.name, &chat, reference) {
+                tracing::error!(room = self.name, seq, "cannot store a replayed chat: {err}");
+            }
+            return;
+        }
+        if let Err(err) = self.store.append(&self.name, &chat, reference) {
+            // Redis holds it and every member gets it now; only a later replay from this
+            // node's store would miss it.
+            tracing::error!(room = self.name, seq, "cannot store a delivered chat: {err}");
+        }
+        self.seq.store(seq, Ordering::Relaxed);
+        fan_out(members, Audience::of_chat(chat.from, chat.to), &ServerMsg::Chat(chat));
+        let mut pending = self.pending_acks.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|ack| {
+            if ack.seq > seq {
+                return true;
+            }
+            ack.to.push(encode(&ServerMsg::Ack { reference: ack.reference.clone(), seq: ack.seq }));
+            false
+        });
+    }
+}

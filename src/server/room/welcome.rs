@@ -1,0 +1,65 @@
+//! What a member is sent on entering: the snapshot of the room and the chats it missed,
+//! or a `reset` first when those are no longer all kept.
+
+use super::{encode, Member, Room, SEQ_UNKNOWN};
+use crate::protocol::{ServerMsg, HISTORY_LEN};
+use crate::server::outbox::Outbox;
+use crate::server::store::StoreError;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use uuid::Uuid;
+
+impl Room {
+    /// Queues `you`'s `welcome` (after a `reset` when `since` cannot be honoured). Called
+    /// with the members lock held, so no chat can fall between the snapshot and live ones.
+    pub(in crate::server) fn send_welcome(
+        &self,
+        members: &HashMap<Uuid, Member>,
+        outbox: &Outbox,
+        you: Uuid,
+        session: &str,
+        since: Option<u64>,
+    ) {
+        let seq = self.latest_seq().unwrap_or(0);
+        let (reset, history) = match since {
+            None => (false, self.store.newest(&self.name, you, HISTORY_LEN)),
+            Some(since) if since > seq || self.pruned_after(since) => {
+                (true, self.store.newest(&self.name, you, HISTORY_LEN))
+            }
+            Some(since) => (false, self.store.after(&self.name, you, since)),
+        };
+        let history = history.unwrap_or_else(|err| {
+            tracing::error!(room = self.name, "cannot read the history: {err}");
+            Vec::new()
+        });
+        if reset {
+            outbox.push(encode(&ServerMsg::Reset));
+        }
+        let users = members.values().map(|m| m.user.clone()).collect();
+        let welcome =
+            ServerMsg::Welcome { you, room: self.name.clone(), users, seq, history, session: session.to_owned() };
+        outbox.push(encode(&welcome));
+    }
+
+    /// The latest seq, re-read from the store if it could not be read before (called with
+    /// the members lock held).
+    pub(super) fn latest_seq(&self) -> Result<u64, StoreError> {
+        match self.seq.load(Ordering::Relaxed) {
+            SEQ_UNKNOWN => {
+                let seq = self.store.latest_seq(&self.name)?;
+                self.seq.store(seq, Ordering::Relaxed);
+                Ok(seq)
+            }
+            seq => Ok(seq),
+        }
+    }
+
+    /// Whether some chat after `since` is no longer kept.
+    fn pruned_after(&self, since: u64) -> bool {
+        match self.store.oldest_seq(&self.name) {
+            Ok(Some(oldest)) => oldest > since + 1,
+            Ok(None) => since < self.latest_seq().unwrap_or(0),
+            Err(_) => true,
+        }
+    }
+}
