@@ -65,19 +65,36 @@ fn chat_of(msg: &ServerMsg) -> &flock::protocol::ChatMessage {
     }
 }
 
+/// Two nodes on one Redis, Ann on node 1 and Bob on node 2 in one room, each seeing the other.
+struct Pair {
+    redis: RedisServer,
+    n1: Process,
+    n2: Process,
+    room: String,
+    ann: Client,
+    bob: Client,
+}
+
+impl Pair {
+    async fn start() -> Pair {
+        let redis = RedisServer::start().await;
+        let (n1, n2) = (node(&redis).await, node(&redis).await);
+        let room = fresh_room();
+        let mut ann = connect(n1.addr, &room, "ann").await;
+        let mut bob = connect(n2.addr, &room, "bob").await;
+        sees(&mut bob, ann.id).await;
+        sees(&mut ann, bob.id).await;
+        Pair { redis, n1, n2, room, ann, bob }
+    }
+}
+
 fn texts(msgs: &[ServerMsg]) -> Vec<String> {
     msgs.iter().filter_map(|m| matches!(m, ServerMsg::Chat(_)).then(|| chat_of(m).text.clone())).collect()
 }
 
 #[tokio::test]
 async fn every_message_kind_crosses_nodes_and_rooms_stay_apart() {
-    let redis = RedisServer::start().await;
-    let (n1, n2) = (node(&redis).await, node(&redis).await);
-    let room = fresh_room();
-    let mut ann = connect(n1.addr, &room, "ann").await;
-    let mut bob = connect(n2.addr, &room, "bob").await;
-    sees(&mut bob, ann.id).await;
-    sees(&mut ann, bob.id).await;
+    let Pair { redis: _redis, n1, n2, room, mut ann, mut bob } = Pair::start().await;
     let mut cat = connect(n2.addr, &room, "cat").await;
     sees(&mut cat, ann.id).await;
     sees(&mut ann, cat.id).await;
@@ -140,13 +157,7 @@ async fn every_message_kind_crosses_nodes_and_rooms_stay_apart() {
 
 #[tokio::test]
 async fn a_killed_nodes_users_leave_within_the_ttl_and_resume_on_a_survivor_missing_nothing() {
-    let redis = RedisServer::start().await;
-    let (n1, n2) = (node(&redis).await, node(&redis).await);
-    let room = fresh_room();
-    let mut ann = connect(n1.addr, &room, "ann").await;
-    let mut bob = connect(n2.addr, &room, "bob").await;
-    sees(&mut bob, ann.id).await;
-    sees(&mut ann, bob.id).await;
+    let Pair { redis: _redis, n1, n2, room, mut ann, mut bob } = Pair::start().await;
     chat_acked(&mut bob, "from bob", ChatTarget::Room, "b1").await;
     chat_acked(&mut ann, "from ann", ChatTarget::Room, "a1").await;
     let last_seen = chat_seq(&mut bob, "from ann").await;
