@@ -282,3 +282,14 @@ async fn a_node_started_before_redis_serves_its_rooms_and_joins_when_redis_comes
     sees(&mut bob, cat.id).await;
     sees(&mut ann, bob.id).await;
 }
+
+#[tokio::test]
+async fn a_chat_sent_just_before_moving_rooms_is_still_acknowledged() {
+    let redis = RedisServer::start().await;
+    let n1 = node(&redis).await;
+    let mut ann = connect(n1.addr, &fresh_room(), "ann").await;
+    // Alone in the room: moving empties it, possibly before the bus delivers the chat back.
+    ann.send(&ClientMsg::Chat { text: "bye".into(), to: ChatTarget::Room, reference: Some("r1".into()) }).await;
+    ann.send(&ClientMsg::join(fresh_room())).await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Ack { reference, .. } if reference == "r1").then_some(())).await;
+}

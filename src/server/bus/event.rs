@@ -45,8 +45,13 @@ pub enum BusEvent {
 impl Envelope {
     /// Reads a pub/sub payload or a stream entry; a chat gets its seq back in place.
     pub fn decode(payload: &[u8]) -> Result<Envelope, serde_json::Error> {
+        use serde::de::Error;
         let mut envelope: Envelope = serde_json::from_slice(payload)?;
         if let BusEvent::Chat { seq, chat, .. } = &mut envelope.event {
+            // The store keeps seqs as SQLite integers (i64).
+            if *seq > i64::MAX as u64 {
+                return Err(serde_json::Error::custom(format!("chat seq {seq} is out of range")));
+            }
             chat.seq = *seq;
         }
         Ok(envelope)

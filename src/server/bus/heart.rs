@@ -28,16 +28,25 @@ pub struct Heart {
 }
 
 impl Heart {
-    /// Beats until Redis fails.
+    /// Beats until Redis fails twice in a row (one slow answer is not an outage). The
+    /// first beat of a connection finds no key as a rule: the resync announces the node.
     pub async fn run(mut self) {
         let mut every = tokio::time::interval(self.beat);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let (mut first, mut failed) = (true, false);
         loop {
             every.tick().await;
             match timed(heartbeat_cmd(self.node, self.beat).query_async::<Option<String>>(&mut self.conn)).await {
-                Ok(Some(_)) => {}
-                Ok(None) => self.expired.notify_one(),
-                Err(err) => return tracing::debug!("heartbeat failed: {err}"),
+                Ok(Some(_)) => failed = false,
+                Ok(None) if first => failed = false,
+                Ok(None) => {
+                    failed = false;
+                    self.expired.notify_one();
+                }
+                Err(err) if failed => return tracing::debug!("heartbeat failed twice: {err}"),
+                Err(_) => failed = true,
             }
+            first = false;
         }
     }
 }

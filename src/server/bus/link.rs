@@ -143,8 +143,11 @@ impl Link {
         let mut chats = Vec::with_capacity(reply.ids.len());
         for entry in reply.ids {
             let Some(payload) = entry.get::<Vec<u8>>("m") else { continue };
-            if let BusEvent::Chat { chat, reference, .. } = Envelope::decode(&payload)?.event {
-                chats.push((chat, reference));
+            match Envelope::decode(&payload) {
+                Ok(Envelope { event: BusEvent::Chat { chat, reference, .. }, .. }) => chats.push((chat, reference)),
+                Ok(_) => {}
+                // One bad entry (another version's, say) must not keep the node out.
+                Err(err) => tracing::warn!(room, entry = entry.id, "unreadable chat in the stream: {err}"),
             }
         }
         Ok(chats)
@@ -180,14 +183,25 @@ impl Link {
     }
 }
 
+/// Whose entry [`forget_cmd`] removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forget {
+    /// One this node wrote.
+    Mine,
+    /// One a node counted dead wrote, unless that node is beating again.
+    OfDeadNode,
+}
+
 /// The command that drops `id` from `room`'s presence if `node` wrote the entry.
-pub(super) fn forget_cmd(room: &str, id: Uuid, node: Uuid) -> redis::Cmd {
+pub(super) fn forget_cmd(room: &str, id: Uuid, node: Uuid, whose: Forget) -> redis::Cmd {
     redis::cmd("EVAL")
         .arg(FORGET_SCRIPT)
-        .arg(1)
+        .arg(2)
         .arg(keys::presence(room))
+        .arg(keys::node(node))
         .arg(id.to_string())
         .arg(super::event::PresenceEntry::prefix(node))
+        .arg(if whose == Forget::OfDeadNode { "1" } else { "0" })
         .clone()
 }
 
@@ -248,7 +262,7 @@ fn pipeline(node: Uuid, items: impl Iterator<Item = Outgoing>) -> redis::Pipelin
                         }
                     }
                     Some(PresenceChange::Remove(id)) => {
-                        pipe.add_command(forget_cmd(&room, id, node)).ignore();
+                        pipe.add_command(forget_cmd(&room, id, node, Forget::Mine)).ignore();
                     }
                     None => {}
                 }

@@ -39,10 +39,13 @@ if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return 0
 "#;
 
-/// Removes a user's presence entry only if it names this node: a user who has since moved
-/// to another node keeps the entry that node wrote. KEYS: presence hash. ARGV: user id,
-/// the entry prefix naming the node.
+/// Removes a user's presence entry only if it names the given node: a user who has since
+/// moved to another node keeps the entry that node wrote. For a node counted dead, only if
+/// its heartbeat key is still missing (it may have come back and claimed its users again).
+/// KEYS: presence hash, the node's heartbeat key. ARGV: user id, the entry prefix naming
+/// the node, '1' if the node must be dead.
 pub const FORGET_SCRIPT: &str = r#"
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v and string.sub(v, 1, string.len(ARGV[2])) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0

@@ -12,7 +12,7 @@
 
 use super::event::{BusEvent, Envelope, PresenceEntry};
 use super::heart::{heartbeat_cmd, AbortOnDrop, Heart};
-use super::link::{forget_cmd, publish, scan, timed, BusError, Link, REDIS_TIMEOUT};
+use super::link::{forget_cmd, publish, scan, timed, BusError, Forget, Link, REDIS_TIMEOUT};
 use super::scripts::{CLAIM_SCRIPT, FLOOR_SCRIPT};
 use super::{keys, Outgoing};
 use crate::protocol::User;
@@ -32,6 +32,8 @@ use uuid::Uuid;
 /// grace the others give it, or they would count it dead.
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Beats without a node's roster of a room after which its members there are dropped.
+const ROSTER_BEATS: u32 = 3;
 
 /// Starts the publisher and the supervisor of `link`'s node.
 pub fn spawn(link: Arc<Link>, queue: mpsc::Receiver<Outgoing>, hub: Arc<Hub>, store: Arc<Store>, ttl: Duration) {
@@ -75,14 +77,16 @@ impl Node {
         // meanwhile waits in the stream and is applied after (events are idempotent).
         timed(pubsub.psubscribe(keys::ROOM_CHANNELS)).await?;
         let mut messages = pubsub.into_on_message();
+        // Beating from the start: a long catch-up must not let the key expire.
+        let expired = Arc::new(Notify::new());
+        let heart = Heart { conn: conn.clone(), node: self.link.node, beat: self.beat, expired: expired.clone() };
+        let mut heart = AbortOnDrop(tokio::spawn(heart.run()));
         self.resync(&mut conn).await?;
         self.link.set_connection(Some(conn.clone()));
         *backoff = MIN_BACKOFF;
         tracing::info!(node = %self.link.node, "cluster bus up");
-        let expired = Arc::new(Notify::new());
-        let heart = Heart { conn: conn.clone(), node: self.link.node, beat: self.beat, expired: expired.clone() };
-        let mut heart = AbortOnDrop(tokio::spawn(heart.run()));
         let mut beat = tokio::time::interval(self.beat);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
                 msg = messages.next() => {
@@ -92,6 +96,7 @@ impl Node {
                 _ = beat.tick() => {
                     self.sweep(&mut conn).await?;
                     self.hub.publish_rosters();
+                    self.hub.drop_unvouched(self.beat * ROSTER_BEATS);
                 }
                 () = expired.notified() => {
                     tracing::warn!("this node's heartbeat had expired: announcing its users again");
@@ -183,6 +188,8 @@ impl Node {
         let snapshot = self.snapshot(conn).await?;
         let nodes: HashSet<Uuid> = snapshot.iter().map(|(_, e)| e.node).filter(|n| *n != me).collect();
         let alive = self.alive(conn, &nodes).await?;
+        // Read again now: someone may have joined while the catch-up ran.
+        let local = self.hub.local_presence();
         let held: HashSet<(&str, Uuid)> = local.iter().map(|(room, u)| (room.as_str(), u.id)).collect();
         let mut forget = redis::pipe();
         let mut live = Vec::new();
@@ -190,11 +197,11 @@ impl Node {
             if entry.node == me && !held.contains(&(room.as_str(), entry.user.id)) {
                 // Left while the bus was down: the `left` never went out.
                 let left = Envelope { node: me, event: BusEvent::Left { id: entry.user.id } };
-                forget.add_command(forget_cmd(&room, entry.user.id, me)).ignore();
+                forget.add_command(forget_cmd(&room, entry.user.id, me, Forget::Mine)).ignore();
                 forget.cmd("PUBLISH").arg(keys::room_channel(&room)).arg(serde_json::to_string(&left)?).ignore();
             } else if entry.node != me && !alive.contains(&entry.node) {
                 // A ghost of a node that is gone (a restarted node has a new id).
-                forget.add_command(forget_cmd(&room, entry.user.id, entry.node)).ignore();
+                forget.add_command(forget_cmd(&room, entry.user.id, entry.node, Forget::OfDeadNode)).ignore();
             } else if entry.node != me {
                 live.push((room, entry));
             }
@@ -203,6 +210,7 @@ impl Node {
             timed(forget.query_async::<()>(conn)).await?;
         }
         self.hub.merge_presence(live, &alive);
+        self.hub.vouch_all_now();
         let now = Instant::now();
         self.seen = self.hub.remote_nodes().into_iter().map(|n| (n, now)).collect();
         Ok(())
@@ -259,7 +267,7 @@ impl Node {
             tracing::info!(%node, users = gone.len(), "node stopped beating: its users left");
             let mut pipe = redis::pipe();
             for (room, id) in &gone {
-                pipe.add_command(forget_cmd(room, *id, node)).ignore();
+                pipe.add_command(forget_cmd(room, *id, node, Forget::OfDeadNode)).ignore();
             }
             if !pipe.is_empty() {
                 timed(pipe.query_async::<()>(conn)).await?;

@@ -54,6 +54,10 @@ pub struct Hub {
     store: Arc<Store>,
     grace: Duration,
     bus: Bus,
+    /// When another node last vouched for its users in a room (a roster or a `joined`):
+    /// a node that stops sending a room's roster holds no one there any more. Taken on its
+    /// own or last (after the registry), never before the registry.
+    vouched: Mutex<HashMap<(String, Uuid), std::time::Instant>>,
 }
 
 #[derive(Default)]
@@ -66,7 +70,7 @@ struct Registry {
 
 impl Hub {
     pub fn new(store: Arc<Store>, grace: Duration, bus: Bus) -> Self {
-        Hub { registry: Mutex::new(Registry::default()), store, grace, bus }
+        Hub { registry: Mutex::new(Registry::default()), store, grace, bus, vouched: Mutex::default() }
     }
 
     /// The bus this node's rooms publish to.
@@ -206,6 +210,7 @@ fn remove(
     // Only drop the map's entry if it is still this room, not a newer namesake.
     if members.is_empty() && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
         registry.rooms.remove(room.name());
+        room.flush_acks();
         metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
     }
     Some(member.user)

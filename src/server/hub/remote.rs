@@ -12,6 +12,7 @@ use crate::server::metrics::NODE_LEFT;
 use crate::server::room::{fan_out, Audience, Member, Room};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 use uuid::Uuid;
 
 impl Hub {
@@ -45,14 +46,54 @@ impl Hub {
         }
     }
 
-    /// Sends every room's roster of this node's users: under the room's lock, so it is
-    /// queued in order with the room's `joined` and `left` events.
+    /// Sends the roster of this node's users of every room it holds someone in: under the
+    /// room's lock, so it is queued in order with the room's `joined` and `left` events.
     pub fn publish_rosters(&self) {
         let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
         for room in rooms {
             let members = room.lock();
-            let users = members.values().filter(|m| m.is_here()).map(|m| m.user.clone()).collect();
-            self.bus.publish(room.name(), BusEvent::Roster { users }, None);
+            let users: Vec<User> = members.values().filter(|m| m.is_here()).map(|m| m.user.clone()).collect();
+            if !users.is_empty() {
+                self.bus.publish(room.name(), BusEvent::Roster { users }, None);
+            }
+        }
+    }
+
+    fn vouch(&self, room: &str, node: Uuid) {
+        self.vouched.lock().unwrap_or_else(|p| p.into_inner()).insert((room.to_owned(), node), Instant::now());
+    }
+
+    /// Counts every other node's users as vouched for now: after an outage, rosters need a
+    /// few beats to come in again.
+    pub fn vouch_all_now(&self) {
+        let now = Instant::now();
+        let pairs: HashSet<(String, Uuid)> = {
+            let registry = self.lock();
+            registry
+                .rooms
+                .values()
+                .flat_map(|r| r.lock().values().filter_map(|m| m.node).map(|n| (r.name().to_owned(), n)).collect::<Vec<_>>())
+                .collect()
+        };
+        // Taken alone, never with the registry: see `vouched`.
+        *self.vouched.lock().unwrap_or_else(|p| p.into_inner()) = pairs.into_iter().map(|pair| (pair, now)).collect();
+    }
+
+    /// Drops the members of other nodes whose node has not vouched for them in the room
+    /// for `max_age` (its `left` got lost and it holds no one there any more).
+    pub fn drop_unvouched(&self, max_age: std::time::Duration) {
+        let now = Instant::now();
+        let mut registry = self.lock();
+        let remote = of_node(&registry, |node| node.is_some());
+        let vouched = self.vouched.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for (room_name, id) in remote {
+            let Some(room) = registry.rooms.get(&room_name).cloned() else { continue };
+            let Some(node) = room.lock().get(&id).and_then(|m| m.node) else { continue };
+            let fresh = vouched.get(&(room_name.clone(), node)).is_some_and(|at| now.duration_since(*at) < max_age);
+            if !fresh {
+                tracing::info!(room = room_name, %id, %node, "dropping a user no roster lists any more");
+                remove(&mut registry, &room, id, |m| m.node == Some(node), false);
+            }
         }
     }
 
@@ -60,6 +101,7 @@ impl Hub {
     /// one from another holder: a roster may be older than a move), and drops the members
     /// of `node` it no longer lists.
     fn apply_roster(&self, room_name: &str, node: Uuid, users: Vec<User>) {
+        self.vouch(room_name, node);
         let listed: HashSet<Uuid> = users.iter().map(|u| u.id).collect();
         let mut registry = self.lock();
         let room = match registry.rooms.get(room_name) {
@@ -84,6 +126,7 @@ impl Hub {
         // A roster of no one may have been the only reason the room exists here.
         if room.head_count() == 0 && registry.rooms.get(room_name).is_some_and(|r| Arc::ptr_eq(r, &room)) {
             registry.rooms.remove(room_name);
+            room.flush_acks();
         }
     }
 
@@ -115,6 +158,7 @@ impl Hub {
     /// `user` is now on `node`: a newcomer is announced; one this node held has resumed
     /// there, so its connection here (if any) is closed as replaced, without a `left`.
     fn remote_joined(&self, room_name: &str, node: Uuid, user: User) {
+        self.vouch(room_name, node);
         let id = user.id;
         let mut registry = self.lock();
         if let Some(old) = registry.whereabouts.get(&id).filter(|r| r.name() != room_name).cloned() {

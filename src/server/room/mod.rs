@@ -173,7 +173,8 @@ impl Room {
     /// Moves `id`'s cursor and tells everyone else, coalesced per recipient.
     pub fn cursor(&self, id: Uuid, point: Point) {
         let mut members = self.lock();
-        let Some(member) = members.get_mut(&id) else { return };
+        // A member another node has taken over is no longer this connection's to change.
+        let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
         member.user.cursor = Some(point);
         let started = Instant::now();
         let serialized = serialize_move(&Move { id, x: point.x, y: point.y });
@@ -191,7 +192,8 @@ impl Room {
     /// Replaces `id`'s state and tells the whole room.
     pub fn set_state(&self, id: Uuid, state: UserState) {
         let mut members = self.lock();
-        let Some(member) = members.get_mut(&id) else { return };
+        // A member another node has taken over is no longer this connection's to change.
+        let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
         member.user.state = state.clone();
         let user = member.user.clone();
         fan_out(&members, Audience::Room, &ServerMsg::State { id, state: state.clone() });
@@ -201,7 +203,8 @@ impl Room {
     /// Renames `id` and tells the whole room.
     pub fn rename(&self, id: Uuid, username: String) {
         let mut members = self.lock();
-        let Some(member) = members.get_mut(&id) else { return };
+        // A member another node has taken over is no longer this connection's to change.
+        let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
         member.user.username = username.clone();
         let user = member.user.clone();
         fan_out(&members, Audience::Room, &ServerMsg::Renamed { id, username: username.clone() });
@@ -228,7 +231,7 @@ impl Room {
     /// A single node's chat: numbered, stored and fanned out under the room lock.
     fn chat_here(&self, id: Uuid, text: String, to: ChatTarget, ts: u64, reference: Option<&str>) -> Result<u64, ChatError> {
         let members = self.lock();
-        let Some(sender) = members.get(&id) else { return Ok(0) };
+        let Some(sender) = members.get(&id).filter(|m| m.is_here()) else { return Ok(0) };
         let ack = |seq: u64| {
             if let (Some(reference), Some(outbox)) = (reference, &sender.outbox) {
                 outbox.push(encode(&ServerMsg::Ack { reference: reference.to_owned(), seq }));

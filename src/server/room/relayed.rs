@@ -37,7 +37,7 @@ impl Room {
     ) -> Result<u64, ChatError> {
         let (draft, floor, outbox) = {
             let members = self.lock();
-            let Some(sender) = members.get(&id) else { return Ok(0) };
+            let Some(sender) = members.get(&id).filter(|m| m.is_here()) else { return Ok(0) };
             let outbox = sender.outbox.clone();
             // A ref this node has stored (it may predate what Redis remembers).
             if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
@@ -64,6 +64,15 @@ impl Room {
         } else {
             let pending = PendingAck { seq, to: outbox, reference: reference.to_owned() };
             self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).push(pending);
+        }
+    }
+
+    /// Sends every ack still waiting: the room is being dropped, so its last members (the
+    /// senders among them) have left it and order no longer matters; the chats are
+    /// numbered, and this node stores them when they arrive.
+    pub(in crate::server) fn flush_acks(&self) {
+        for ack in self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            ack.to.push(encode(&ServerMsg::Ack { reference: ack.reference, seq: ack.seq }));
         }
     }
 
