@@ -5,6 +5,7 @@
 mod common;
 
 use common::redis_server::RedisServer;
+use common::tcp_proxy::TcpProxy;
 use common::{connect, eventually, health, resume, spawn_server, Client, Process};
 use flock::protocol::{ChatTarget, ClientMsg, ErrorCode, ServerMsg, UserState};
 use serde_json::json;
@@ -292,4 +293,59 @@ async fn a_chat_sent_just_before_moving_rooms_is_still_acknowledged() {
     ann.send(&ClientMsg::Chat { text: "bye".into(), to: ChatTarget::Room, reference: Some("r1".into()) }).await;
     ann.send(&ClientMsg::join(fresh_room())).await;
     ann.recv_until(|m| matches!(m, ServerMsg::Ack { reference, .. } if reference == "r1").then_some(())).await;
+}
+
+#[tokio::test]
+async fn after_a_partition_in_which_two_nodes_took_one_user_the_later_take_wins() {
+    let redis = RedisServer::start().await;
+    let proxy = TcpProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let ttl = TTL_SECS.to_string();
+    // Node 1 reaches Redis through a relay the test can cut; node 2 holds a dropped user
+    // for 30 s.
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let n1 = spawn_server(&dir, &[("FLOCK_BUS", &format!("redis://{}", proxy.addr)), ("FLOCK_PRESENCE_TTL_SECS", &ttl)]).await;
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let n2 = spawn_server(
+        &dir,
+        &[("FLOCK_BUS", &redis.url()), ("FLOCK_PRESENCE_TTL_SECS", &ttl), ("FLOCK_LEAVE_GRACE_SECS", "30")],
+    )
+    .await;
+    for addr in [n1.addr, n2.addr] {
+        eventually("the node reaches Redis", || async move { health(addr).await == "ok" }).await;
+    }
+    let room = fresh_room();
+    let mut ann = connect(n2.addr, &room, "ann").await;
+    // Bob starts on node 1 (which keeps his session) and moves to node 2...
+    let mut first = connect(n1.addr, &room, "bob").await;
+    sees(&mut ann, first.id).await;
+    let on_n2 = resume(n2.addr, &room, &first.session, 0).await;
+    assert_eq!(first.closed_with().await, 4001, "node 1 lets go when node 2 takes bob");
+    // ...where his socket dies: node 2 keeps his place.
+    drop(on_n2);
+    let n2_addr = n2.addr;
+    let away_on_n2 = |n: usize| {
+        let room = room.clone();
+        move || {
+            let room = room.clone();
+            async move { common::away_in(n2_addr, &room).await == n }
+        }
+    };
+    eventually("bob is away on node 2", away_on_n2(1)).await;
+
+    proxy.cut();
+    let n1_addr = n1.addr;
+    eventually("node 1 is cut off", || async move { health(n1_addr).await.starts_with("degraded") }).await;
+    // Bob comes back on node 1, which cannot tell anyone.
+    let mut bob = resume(n1.addr, &room, &first.session, 0).await;
+    assert_eq!(bob.id, first.id, "node 1 knows the session from its own store");
+    proxy.heal();
+    eventually("node 1 is back", || async move { health(n1_addr).await == "ok" }).await;
+
+    // Node 1's take is the later one: node 2 lets go of its away copy, bob's connection on
+    // node 1 stays, and ann never sees him leave.
+    eventually("node 2 no longer holds bob", away_on_n2(0)).await;
+    let (_, seen) = chat_acked_seeing(&mut bob, "still here", ChatTarget::Room, "s1").await;
+    assert!(!seen.iter().any(|m| matches!(m, ServerMsg::Error { .. })), "{seen:?}");
+    let (_, before) = ann.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "still here").then_some(())).await;
+    assert!(!before.iter().any(|m| matches!(m, ServerMsg::Left { .. })), "ann saw a leave: {before:?}");
 }

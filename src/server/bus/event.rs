@@ -20,8 +20,13 @@ pub struct Envelope {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BusEvent {
-    /// The user is now connected to the sending node (new, or taken over from another).
-    Joined { user: User },
+    /// The user is now connected to the sending node (new, or taken over from another)
+    /// since `taken_at` (unix ms): of two nodes holding the same user, the later take wins.
+    Joined {
+        user: User,
+        #[serde(default)]
+        taken_at: u64,
+    },
     Left { id: Uuid },
     State { id: Uuid, state: UserState },
     Renamed { id: Uuid, username: String },
@@ -62,6 +67,9 @@ impl Envelope {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct PresenceEntry {
     pub node: Uuid,
+    /// When that node took the user (unix ms; see [`BusEvent::Joined`]).
+    #[serde(default)]
+    pub taken_at: u64,
     pub user: User,
 }
 
@@ -117,7 +125,7 @@ mod tests {
             cursor: None,
             state: Default::default(),
         };
-        let json = serde_json::to_string(&PresenceEntry { node, user }).unwrap();
+        let json = serde_json::to_string(&PresenceEntry { node, taken_at: 1, user }).unwrap();
         assert!(json.starts_with(&PresenceEntry::prefix(node)));
     }
 

@@ -255,8 +255,8 @@ fn pipeline(node: Uuid, items: impl Iterator<Item = Outgoing>) -> redis::Pipelin
         match item {
             Outgoing::Event { room, event, presence } => {
                 match presence {
-                    Some(PresenceChange::Put(user)) => {
-                        let entry = super::event::PresenceEntry { node, user: User { cursor: None, ..user } };
+                    Some(PresenceChange::Put(user, taken_at)) => {
+                        let entry = super::event::PresenceEntry { node, taken_at, user: User { cursor: None, ..user } };
                         if let Ok(json) = serde_json::to_string(&entry) {
                             pipe.cmd("HSET").arg(keys::presence(&room)).arg(entry.user.id.to_string()).arg(json).ignore();
                         }

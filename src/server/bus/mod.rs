@@ -38,8 +38,8 @@ pub enum Bus {
 /// How an event changes a room's presence hash in Redis.
 #[derive(Debug, Clone)]
 pub enum PresenceChange {
-    /// The user is (still) here, as this.
-    Put(User),
+    /// The user is (still) here, as this, since the given time (unix ms).
+    Put(User, u64),
     Remove(Uuid),
 }
 

@@ -52,12 +52,17 @@ return 0
 "#;
 
 /// Puts a user's presence entry in place and announces them, unless the entry names
-/// another node (the user resumed there while this node was cut off: that node keeps
-/// them, and the snapshot merge lets go here). KEYS: presence hash. ARGV: user id, entry,
-/// this node's entry prefix, channel, `joined` envelope.
+/// another node that took the user later (it resumed there while this node was cut off:
+/// that node keeps them, and the snapshot merge lets go here). An earlier take elsewhere
+/// loses: both nodes took the user during a partition, and the later one is the user's
+/// real connection. KEYS: presence hash. ARGV: user id, entry, this node's entry prefix,
+/// channel, `joined` envelope, when this node took the user (unix ms).
 pub const CLAIM_SCRIPT: &str = r#"
 local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v and string.sub(v, 1, string.len(ARGV[3])) ~= ARGV[3] then return 0 end
+if v and string.sub(v, 1, string.len(ARGV[3])) ~= ARGV[3] then
+  local ok, other = pcall(cjson.decode, v)
+  if not ok or (tonumber(other.taken_at) or 0) >= tonumber(ARGV[6]) then return 0 end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1

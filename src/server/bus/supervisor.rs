@@ -152,9 +152,10 @@ impl Node {
         let local = self.hub.local_presence();
         let mut pipe = redis::pipe();
         pipe.atomic().add_command(heartbeat_cmd(me, self.beat)).ignore();
-        for (room, user) in &local {
-            let entry = PresenceEntry { node: me, user: User { cursor: None, ..user.clone() } };
-            let joined = Envelope { node: me, event: BusEvent::Joined { user: entry.user.clone() } };
+        for (room, user, taken_at) in &local {
+            let taken_at = *taken_at;
+            let entry = PresenceEntry { node: me, taken_at, user: User { cursor: None, ..user.clone() } };
+            let joined = Envelope { node: me, event: BusEvent::Joined { user: entry.user.clone(), taken_at } };
             pipe.cmd("EVAL")
                 .arg(CLAIM_SCRIPT)
                 .arg(1)
@@ -164,6 +165,7 @@ impl Node {
                 .arg(PresenceEntry::prefix(me))
                 .arg(keys::room_channel(room))
                 .arg(serde_json::to_string(&joined)?)
+                .arg(taken_at)
                 .ignore();
         }
         timed(pipe.query_async::<()>(conn)).await?;
@@ -190,7 +192,7 @@ impl Node {
         let alive = self.alive(conn, &nodes).await?;
         // Read again now: someone may have joined while the catch-up ran.
         let local = self.hub.local_presence();
-        let held: HashSet<(&str, Uuid)> = local.iter().map(|(room, u)| (room.as_str(), u.id)).collect();
+        let held: HashSet<(&str, Uuid)> = local.iter().map(|(room, u, _)| (room.as_str(), u.id)).collect();
         let mut forget = redis::pipe();
         let mut live = Vec::new();
         for (room, entry) in snapshot {

@@ -8,6 +8,7 @@
 mod remote;
 
 use super::bus::event::BusEvent;
+use super::clock::now_ms;
 use super::bus::{Bus, PresenceChange};
 use super::invite::Gate;
 use super::outbox::Outbox;
@@ -118,6 +119,8 @@ impl Hub {
                     close_replaced(&old);
                 }
                 member.conn = conn;
+                let taken_at = now_ms();
+                member.taken_at = taken_at;
                 let taken_over = member.node.take().is_some();
                 // A private room's invitation may name the user differently than before.
                 let renamed = member.user.username != user.username;
@@ -128,13 +131,16 @@ impl Hub {
                     fan_out(&members, Audience::Others(id), &renamed);
                 }
                 if taken_over || renamed {
-                    self.bus.publish(room_name, BusEvent::Joined { user: user.clone() }, Some(PresenceChange::Put(user)));
+                    let presence = Some(PresenceChange::Put(user.clone(), taken_at));
+                    self.bus.publish(room_name, BusEvent::Joined { user, taken_at }, presence);
                 }
             }
             None => {
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
-                self.bus.publish(room_name, BusEvent::Joined { user: user.clone() }, Some(PresenceChange::Put(user.clone())));
-                members.insert(id, Member { user, outbox: Some(outbox.clone()), conn, node: None });
+                let taken_at = now_ms();
+                let presence = Some(PresenceChange::Put(user.clone(), taken_at));
+                self.bus.publish(room_name, BusEvent::Joined { user: user.clone(), taken_at }, presence);
+                members.insert(id, Member { user, outbox: Some(outbox.clone()), conn, node: None, taken_at });
             }
         }
         room.send_welcome(&members, &outbox, id, &session, since);

@@ -24,7 +24,7 @@ impl Hub {
         match event {
             BusEvent::Chat { chat, reference, .. } => self.deliver_chat(room, chat, reference.as_deref()),
             _ if from_here => {}
-            BusEvent::Joined { user } => self.remote_joined(room, node, user),
+            BusEvent::Joined { user, taken_at } => self.remote_joined(room, node, user, taken_at),
             BusEvent::Left { id } => {
                 let Some(room) = self.live(room) else { return };
                 remove(&mut self.lock(), &room, id, |m| m.node == Some(node), false);
@@ -115,7 +115,8 @@ impl Hub {
                 continue;
             }
             fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
-            members.insert(user.id, Member { user, outbox: None, conn: 0, node: Some(node) });
+            // A roster says who is there, not since when: the oldest claim.
+            members.insert(user.id, Member { user, outbox: None, conn: 0, node: Some(node), taken_at: 0 });
         }
         let stale: Vec<Uuid> =
             members.iter().filter(|(id, m)| m.node == Some(node) && !listed.contains(id)).map(|(id, _)| *id).collect();
@@ -155,18 +156,23 @@ impl Hub {
         self.store.latest_seq(room).unwrap_or(0)
     }
 
-    /// `user` is now on `node`: a newcomer is announced; one this node held has resumed
-    /// there, so its connection here (if any) is closed as replaced, without a `left`.
-    fn remote_joined(&self, room_name: &str, node: Uuid, user: User) {
+    /// `user` is on `node` since `taken_at`: a newcomer is announced; one this node held
+    /// has resumed there, so its connection here (if any) is closed as replaced, without a
+    /// `left`. A claim older than the current hold (here or on a third node) is stale, as
+    /// after a partition in which both nodes took the user: the later take wins.
+    fn remote_joined(&self, room_name: &str, node: Uuid, user: User, taken_at: u64) {
         self.vouch(room_name, node);
         let id = user.id;
         let mut registry = self.lock();
         if let Some(old) = registry.whereabouts.get(&id).filter(|r| r.name() != room_name).cloned() {
-            remove(&mut registry, &old, id, |m| m.is_here(), true);
+            remove(&mut registry, &old, id, |m| m.is_here() && m.taken_at <= taken_at, true);
         }
         let room = self.room_in(&mut registry, room_name);
         let mut members = room.lock();
         match members.get_mut(&id) {
+            Some(member) if member.node != Some(node) && member.taken_at > taken_at => {
+                tracing::debug!(room = room_name, %id, %node, "ignoring an older claim on a user");
+            }
             Some(member) => {
                 if member.is_here() {
                     if let Some(old) = member.outbox.take() {
@@ -178,6 +184,7 @@ impl Hub {
                     }
                 }
                 member.node = Some(node);
+                member.taken_at = taken_at;
                 let cursor = member.user.cursor;
                 let old = std::mem::replace(&mut member.user, User { cursor, ..user });
                 let new = member.user.clone();
@@ -190,7 +197,7 @@ impl Hub {
             }
             None => {
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
-                members.insert(id, Member { user, outbox: None, conn: 0, node: Some(node) });
+                members.insert(id, Member { user, outbox: None, conn: 0, node: Some(node), taken_at });
             }
         }
     }
@@ -228,13 +235,15 @@ impl Hub {
         registry.rooms.values().flat_map(|r| r.lock().values().filter_map(|m| m.node).collect::<Vec<_>>()).collect()
     }
 
-    /// This node's users (away ones included) by room, to republish after an outage.
-    pub fn local_presence(&self) -> Vec<(String, User)> {
+    /// This node's users (away ones included) by room, with when each was taken, to
+    /// republish after an outage.
+    pub fn local_presence(&self) -> Vec<(String, User, u64)> {
         let registry = self.lock();
         let mut users = Vec::new();
         for room in registry.rooms.values() {
             let members = room.lock();
-            users.extend(members.values().filter(|m| m.is_here()).map(|m| (room.name().to_owned(), m.user.clone())));
+            let here = members.values().filter(|m| m.is_here());
+            users.extend(here.map(|m| (room.name().to_owned(), m.user.clone(), m.taken_at)));
         }
         users
     }
@@ -247,7 +256,7 @@ impl Hub {
         let here = self.bus.node();
         let listed: HashSet<(String, Uuid)> = snapshot.iter().map(|(room, e)| (room.clone(), e.user.id)).collect();
         for (room, entry) in snapshot.into_iter().filter(|(_, e)| Some(e.node) != here) {
-            self.remote_joined(&room, entry.node, entry.user);
+            self.remote_joined(&room, entry.node, entry.user, entry.taken_at);
         }
         let mut registry = self.lock();
         let stale = of_node(&registry, |n| n.is_some_and(|n| alive.contains(&n)));

@@ -74,6 +74,9 @@ pub struct Member {
     /// The node this member is connected to when it is not this one (then there is no
     /// outbox here: that node delivers to it).
     pub node: Option<Uuid>,
+    /// When the node holding this member took the user (unix ms). Two nodes may both hold
+    /// a user after a partition: the later take wins.
+    pub taken_at: u64,
 }
 
 impl Member {
@@ -195,9 +198,9 @@ impl Room {
         // A member another node has taken over is no longer this connection's to change.
         let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
         member.user.state = state.clone();
-        let user = member.user.clone();
+        let (user, taken_at) = (member.user.clone(), member.taken_at);
         fan_out(&members, Audience::Room, &ServerMsg::State { id, state: state.clone() });
-        self.bus.publish(&self.name, BusEvent::State { id, state }, Some(PresenceChange::Put(user)));
+        self.bus.publish(&self.name, BusEvent::State { id, state }, Some(PresenceChange::Put(user, taken_at)));
     }
 
     /// Renames `id` and tells the whole room.
@@ -206,9 +209,9 @@ impl Room {
         // A member another node has taken over is no longer this connection's to change.
         let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
         member.user.username = username.clone();
-        let user = member.user.clone();
+        let (user, taken_at) = (member.user.clone(), member.taken_at);
         fan_out(&members, Audience::Room, &ServerMsg::Renamed { id, username: username.clone() });
-        self.bus.publish(&self.name, BusEvent::Renamed { id, username }, Some(PresenceChange::Put(user)));
+        self.bus.publish(&self.name, BusEvent::Renamed { id, username }, Some(PresenceChange::Put(user, taken_at)));
     }
 
     /// Numbers, stores and delivers a chat from `id`; the server sets sender, name and
