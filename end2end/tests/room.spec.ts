@@ -273,5 +273,6 @@ test('the admin page shows live connections, message rates and the busiest rooms
   }).toBeGreaterThan(0);
   await expect(admin.locator('figure.chart polyline').first()).toHaveAttribute('points', /,/);
   await expect(admin.getByTestId('admin-bus')).toHaveText('single node');
+  await expect.poll(async () => Number(await admin.getByTestId('admin-cluster-connections').textContent())).toBeGreaterThan(0);
   await expect(admin.getByTestId('admin-nodes')).toContainText('(this one)');
 });

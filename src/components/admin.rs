@@ -72,6 +72,7 @@ pub fn AdminPage() -> impl IntoView {
         }
     });
 
+    let cluster_connections = move || cluster.with(|c| c.nodes.iter().map(|n| n.connections as f64).sum::<f64>());
     let series = move |pick: fn(&Point) -> f64| Signal::derive(move || history.with(|h| h.iter().map(pick).collect()));
     let now = move |pick: fn(&Point) -> f64| move || history.with(|h| h.back().map(pick).unwrap_or(0.0).round());
     view! {
@@ -79,7 +80,8 @@ pub fn AdminPage() -> impl IntoView {
             <h1>"Flock server"</h1>
             <p class="error" role="alert">{move || error.get()}</p>
             <div class="figures">
-                <Figure label="connections" testid="admin-connections" value=now(|p| p.connections)/>
+                <Figure label="connections here" testid="admin-connections" value=now(|p| p.connections)/>
+                <Figure label="connections, all nodes" testid="admin-cluster-connections" value=cluster_connections/>
                 <Figure label="rooms" testid="admin-rooms" value=now(|p| p.rooms)/>
                 <Figure label="messages in / s" testid="admin-in" value=now(|p| p.in_per_sec)/>
                 <Figure label="messages out / s" testid="admin-out" value=now(|p| p.out_per_sec)/>
