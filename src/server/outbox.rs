@@ -14,6 +14,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -61,7 +62,13 @@ pub struct Outbox {
     /// even while its writer is stuck on a peer that does not read.
     overflow: Notify,
     capacity: usize,
+    /// Counts [`Outbox::forget_all_moves`]: a move taken for this connection before it left
+    /// a room carries the older count and is dropped, even if it is pushed after.
+    room_epoch: AtomicU64,
 }
+
+/// Where a move may be pushed: an outbox and its room epoch when the move was taken.
+pub type Recipient = (Arc<Outbox>, u64);
 
 impl Outbox {
     /// A queue that holds at most `capacity` ordered frames.
@@ -71,6 +78,7 @@ impl Outbox {
             wake: Notify::new(),
             overflow: Notify::new(),
             capacity: capacity.max(1),
+            room_epoch: AtomicU64::new(0),
         }
     }
 
@@ -101,8 +109,19 @@ impl Outbox {
     /// Records `mover`'s latest position, replacing any move of theirs not yet sent;
     /// true if it replaced one (the caller counts those once per fan-out).
     pub fn push_move(&self, mover: Uuid, serialized: Arc<RawValue>) -> bool {
+        self.push_move_in(self.room_epoch(), mover, serialized)
+    }
+
+    /// This connection's room epoch now (see [`Recipient`]).
+    pub fn room_epoch(&self) -> u64 {
+        self.room_epoch.load(Ordering::Acquire)
+    }
+
+    /// [`Outbox::push_move`] for a move taken while the connection was in room epoch
+    /// `epoch`: dropped if it has left that room since.
+    pub fn push_move_in(&self, epoch: u64, mover: Uuid, serialized: Arc<RawValue>) -> bool {
         let mut pending = self.lock();
-        if pending.close.is_some() || pending.finished {
+        if pending.close.is_some() || pending.finished || self.room_epoch.load(Ordering::Acquire) != epoch {
             return false;
         }
         let replaced = pending.moves.insert(mover, serialized).is_some();
@@ -119,7 +138,9 @@ impl Outbox {
     /// Drops every move not yet sent: the connection is leaving the room they belong to,
     /// so none may arrive after its next `welcome`.
     pub fn forget_all_moves(&self) {
-        self.lock().moves.clear();
+        let mut pending = self.lock();
+        pending.moves.clear();
+        self.room_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Asks the writer to send `close` after what is already queued, and stop.

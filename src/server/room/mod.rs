@@ -21,7 +21,7 @@ use super::bus::event::BusEvent;
 use super::bus::link::BusError;
 use super::bus::{Bus, PresenceChange};
 use super::metrics::{count_out, FANOUT_SECONDS, MOVES_COALESCED};
-use super::outbox::{serialize_move, Outbox};
+use super::outbox::{serialize_move, Outbox, Recipient};
 use super::store::{Store, StoreError};
 use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState};
 use axum::extract::ws::Utf8Bytes;
@@ -174,18 +174,28 @@ impl Room {
     }
 
     /// Moves `id`'s cursor and tells everyone else, coalesced per recipient.
+    ///
+    /// Only the list of recipients is taken under the room lock; the pushes (one per
+    /// recipient, the O(members²) part of a busy room) happen after it, so the movers'
+    /// reader tasks push in parallel on every core instead of queueing for one lock. A
+    /// recipient that leaves the room meanwhile drops the move ([`Recipient`]).
     pub fn cursor(&self, id: Uuid, point: Point) {
-        let mut members = self.lock();
-        // A member another node has taken over is no longer this connection's to change.
-        let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
-        member.user.cursor = Some(point);
+        let recipients: Vec<Recipient> = {
+            let mut members = self.lock();
+            // A member another node has taken over is no longer this connection's to change.
+            let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
+            member.user.cursor = Some(point);
+            members
+                .iter()
+                .filter(|(other, _)| **other != id)
+                .filter_map(|(_, m)| m.outbox.as_ref().map(|o| (o.clone(), o.room_epoch())))
+                .collect()
+        };
         let started = Instant::now();
         let serialized = serialize_move(&Move { id, x: point.x, y: point.y });
         let mut coalesced = 0u64;
-        for (other, member) in members.iter() {
-            if let Some(outbox) = member.outbox.as_ref().filter(|_| *other != id) {
-                coalesced += u64::from(outbox.push_move(id, serialized.clone()));
-            }
+        for (outbox, epoch) in &recipients {
+            coalesced += u64::from(outbox.push_move_in(*epoch, id, serialized.clone()));
         }
         metrics::counter!(MOVES_COALESCED).increment(coalesced);
         metrics::histogram!(FANOUT_SECONDS).record(started.elapsed().as_secs_f64());
