@@ -213,13 +213,22 @@ fn remove(
     if registry.whereabouts.get(&id).is_some_and(|r| Arc::ptr_eq(r, room)) {
         registry.whereabouts.remove(&id);
     }
-    // Only drop the map's entry if it is still this room, not a newer namesake.
-    if members.is_empty() && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
+    let emptied = members.is_empty();
+    drop(members);
+    if emptied {
+        drop_if_empty(registry, room);
+    }
+    Some(member.user)
+}
+
+/// Drops `room` from the registry if no one (on any node) is in it, unless the map's entry
+/// is already a newer namesake. Acks still waiting there go out: their senders have left.
+fn drop_if_empty(registry: &mut Registry, room: &Arc<Room>) {
+    if room.head_count() == 0 && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
         registry.rooms.remove(room.name());
         room.flush_acks();
         metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
     }
-    Some(member.user)
 }
 
 /// Ends a connection whose session now lives on a newer one.

@@ -5,12 +5,12 @@
 //! A remote user is a [`Member`] with `node` set: listed in `welcome`, counted in
 //! `/api/rooms`, a valid direct-chat target, but with no outbox here.
 
-use super::{close_replaced, remove, Hub, Registry};
+use super::{close_replaced, drop_if_empty, remove, Hub, Registry};
 use crate::protocol::{ChatMessage, ServerMsg, User};
 use crate::server::bus::event::{BusEvent, Envelope, PresenceEntry};
 use crate::server::metrics::NODE_LEFT;
 use crate::server::room::{fan_out, Audience, Member, Room};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
@@ -67,14 +67,8 @@ impl Hub {
     /// few beats to come in again.
     pub fn vouch_all_now(&self) {
         let now = Instant::now();
-        let pairs: HashSet<(String, Uuid)> = {
-            let registry = self.lock();
-            registry
-                .rooms
-                .values()
-                .flat_map(|r| r.lock().values().filter_map(|m| m.node).map(|n| (r.name().to_owned(), n)).collect::<Vec<_>>())
-                .collect()
-        };
+        let pairs: HashSet<(String, Uuid)> =
+            remote_members(&self.lock()).into_iter().map(|(room, _, node)| (room, node)).collect();
         // Taken alone, never with the registry: see `vouched`.
         *self.vouched.lock().unwrap_or_else(|p| p.into_inner()) = pairs.into_iter().map(|pair| (pair, now)).collect();
     }
@@ -84,11 +78,10 @@ impl Hub {
     pub fn drop_unvouched(&self, max_age: std::time::Duration) {
         let now = Instant::now();
         let mut registry = self.lock();
-        let remote = of_node(&registry, |node| node.is_some());
+        let remote = remote_members(&registry);
         let vouched = self.vouched.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for (room_name, id) in remote {
+        for (room_name, id, node) in remote {
             let Some(room) = registry.rooms.get(&room_name).cloned() else { continue };
-            let Some(node) = room.lock().get(&id).and_then(|m| m.node) else { continue };
             let fresh = vouched.get(&(room_name.clone(), node)).is_some_and(|at| now.duration_since(*at) < max_age);
             if !fresh {
                 tracing::info!(room = room_name, %id, %node, "dropping a user no roster lists any more");
@@ -125,10 +118,7 @@ impl Hub {
             remove(&mut registry, &room, id, |m| m.node == Some(node), false);
         }
         // A roster of no one may have been the only reason the room exists here.
-        if room.head_count() == 0 && registry.rooms.get(room_name).is_some_and(|r| Arc::ptr_eq(r, &room)) {
-            registry.rooms.remove(room_name);
-            room.flush_acks();
-        }
+        drop_if_empty(&mut registry, &room);
     }
 
     /// Stores a numbered chat and delivers it to this node's members of the room. With no
@@ -219,7 +209,8 @@ impl Hub {
     /// presence entries can be removed from Redis too.
     pub fn drop_node(&self, node: Uuid) -> Vec<(String, Uuid)> {
         let mut registry = self.lock();
-        let gone = of_node(&registry, |n| n == Some(node));
+        let gone: Vec<(String, Uuid)> =
+            remote_members(&registry).into_iter().filter(|(_, _, n)| *n == node).map(|(room, id, _)| (room, id)).collect();
         for (room, id) in &gone {
             if let Some(room) = registry.rooms.get(room).cloned() {
                 remove(&mut registry, &room, *id, |m| m.node == Some(node), false);
@@ -231,8 +222,7 @@ impl Hub {
 
     /// The nodes other than this one that hold some member.
     pub fn remote_nodes(&self) -> HashSet<Uuid> {
-        let registry = self.lock();
-        registry.rooms.values().flat_map(|r| r.lock().values().filter_map(|m| m.node).collect::<Vec<_>>()).collect()
+        remote_members(&self.lock()).into_iter().map(|(_, _, node)| node).collect()
     }
 
     /// This node's users (away ones included) by room, with when each was taken, to
@@ -259,8 +249,8 @@ impl Hub {
             self.remote_joined(&room, entry.node, entry.user, entry.taken_at);
         }
         let mut registry = self.lock();
-        let stale = of_node(&registry, |n| n.is_some_and(|n| alive.contains(&n)));
-        for (room_name, id) in stale.into_iter().filter(|key| !listed.contains(key)) {
+        let stale = remote_members(&registry).into_iter().filter(|(_, _, node)| alive.contains(node));
+        for (room_name, id) in stale.map(|(room, id, _)| (room, id)).filter(|key| !listed.contains(key)) {
             if let Some(room) = registry.rooms.get(&room_name).cloned() {
                 remove(&mut registry, &room, id, |m| m.node.is_some_and(|n| alive.contains(&n)), false);
             }
@@ -268,13 +258,12 @@ impl Hub {
     }
 }
 
-/// The members whose `node` matches, by room.
-fn of_node(registry: &Registry, matches: impl Fn(Option<Uuid>) -> bool) -> Vec<(String, Uuid)> {
-    let mut found: HashMap<String, Vec<Uuid>> = HashMap::new();
+/// Every member held by another node: room, user id and node.
+fn remote_members(registry: &Registry) -> Vec<(String, Uuid, Uuid)> {
+    let mut found = Vec::new();
     for room in registry.rooms.values() {
         let members = room.lock();
-        let ids = members.iter().filter(|(_, m)| matches(m.node)).map(|(id, _)| *id);
-        found.entry(room.name().to_owned()).or_default().extend(ids);
+        found.extend(members.iter().filter_map(|(id, m)| m.node.map(|node| (room.name().to_owned(), *id, node))));
     }
-    found.into_iter().flat_map(|(room, ids)| ids.into_iter().map(move |id| (room.clone(), id))).collect()
+    found
 }
