@@ -1,13 +1,15 @@
-//! The hub's hot paths, measured apart from sockets: decoding a client frame, and one
-//! coalescing tick of a busy room (every mover's move queued, then the `cursors` frame
-//! a recipient gets), and committing one chat to the store. Run with
+//! The hub's hot paths, measured apart from sockets: decoding a client frame, one
+//! coalescing tick of a busy room (every mover's move put on the room's board, then the
+//! `cursors` frame a recipient gets), and committing one chat to the store. Run with
 //! `cargo bench --features ssr`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flock::protocol::{decode_client_msg, ChatMessage, ChatTarget, Move};
-use flock::server::outbox::{serialize_move, Outbox};
+use flock::server::board::{Board, Encoding};
+use flock::server::outbox::Outbox;
 use flock::server::store::Store;
 use std::hint::black_box;
+use std::sync::Arc;
 use uuid::Uuid;
 
 fn decode(c: &mut Criterion) {
@@ -25,27 +27,27 @@ fn decode(c: &mut Criterion) {
 fn tick(c: &mut Criterion) {
     let mut group = c.benchmark_group("cursor_tick");
     for movers in [30usize, 200, 500] {
-        let moves: Vec<(Uuid, Move)> = (0..movers)
-            .map(|i| {
-                let id = Uuid::new_v4();
-                (id, Move { id, x: i as f64 / movers as f64, y: 0.5 })
-            })
-            .collect();
+        let moves: Vec<Move> =
+            (0..movers).map(|i| Move { id: Uuid::new_v4(), x: i as f64 / movers as f64, y: 0.5 }).collect();
         group.throughput(Throughput::Elements(movers as u64));
-        // One recipient's tick: each mover's move serialized once and queued (the
-        // serialization is shared by every recipient in the real fan-out), then the
-        // writer takes one frame carrying all of them.
-        group.bench_with_input(BenchmarkId::from_parameter(movers), &moves, |b, moves| {
-            let outbox = Outbox::new(1024);
-            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
-            b.iter(|| {
-                for (id, mv) in moves {
-                    outbox.push_move(*id, serialize_move(mv));
-                }
-                let batch = runtime.block_on(outbox.next_batch());
-                black_box(batch.frames.len())
+        // One tick of a busy room as one recipient sees it: each mover's move serialized
+        // once and put on the room's board (shared by every recipient), then the
+        // recipient's writer takes one frame carrying all of them.
+        for (name, encoding) in [("json", Encoding::Json), ("compact", Encoding::Compact)] {
+            group.bench_with_input(BenchmarkId::new(name, movers), &moves, |b, moves| {
+                let board = Arc::new(Board::default());
+                let outbox = Outbox::new(1024, encoding);
+                outbox.follow(board.clone(), Uuid::nil());
+                let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+                b.iter(|| {
+                    for mv in moves {
+                        board.put(mv);
+                    }
+                    let batch = runtime.block_on(outbox.next_batch());
+                    black_box(batch.frames.len())
+                });
             });
-        });
+        }
     }
     group.finish();
 }

@@ -296,3 +296,53 @@ async fn metrics_are_served_in_prometheus_text_format() {
     }
     assert!(body.contains("# TYPE flock_fanout_seconds histogram"), "{body}");
 }
+
+#[tokio::test]
+async fn a_users_cursor_never_arrives_before_their_joined_or_after_their_left() {
+    let addr = start().await;
+    let mut cat = connect(addr, "order", "Cat").await;
+    let mut dan = connect(addr, "order", "Dan").await;
+    for i in 0..200 {
+        dan.send(&ClientMsg::Cursor { x: f64::from(i) / 200.0, y: 0.5 }).await;
+    }
+    let dan_id = dan.id;
+    dan.goodbye().await;
+    let (_, before) = cat.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == dan_id).then_some(())).await;
+    let joined_at = before.iter().position(|m| matches!(m, ServerMsg::Joined { user } if user.id == dan_id));
+    let first_cursor = before.iter().position(|m| matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == dan_id)));
+    assert!(joined_at.is_some() && joined_at < first_cursor, "{before:?}");
+    let after = cat.drain().await;
+    let late = after.iter().any(|m| matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == dan_id)));
+    assert!(!late, "a cursor after its user's left: {after:?}");
+}
+
+#[tokio::test]
+async fn compact_clients_get_binary_cursors_and_json_clients_json_in_the_same_room() {
+    let addr = start().await;
+    let mut ann = connect(addr, "compact", "Ann").await;
+    let mut bob = try_connect(addr, "room=compact&username=Bob&encoding=compact").await.expect("compact connect");
+    ann.drain().await;
+
+    ann.send(&ClientMsg::Cursor { x: 0.25, y: 0.75 }).await;
+    let (moves, _) = bob.recv_until(|m| if let ServerMsg::Cursors { moves } = m { Some(moves.clone()) } else { None }).await;
+    assert_eq!(moves, vec![Move { id: ann.id, x: 0.25, y: 0.75 }]);
+    assert_eq!(bob.binary_frames, 1, "a compact client gets cursors as binary frames");
+
+    bob.send(&ClientMsg::Cursor { x: 0.5, y: 0.125 }).await;
+    let (moves, _) = ann.recv_until(|m| if let ServerMsg::Cursors { moves } = m { Some(moves.clone()) } else { None }).await;
+    assert_eq!(moves, vec![Move { id: bob.id, x: 0.5, y: 0.125 }]);
+    assert_eq!(ann.binary_frames, 0, "the default stays JSON");
+
+    // Everything but cursors stays JSON for a compact client.
+    ann.send(&ClientMsg::chat("hi", ChatTarget::Room)).await;
+    let (text, _) = bob.recv_until(|m| if let ServerMsg::Chat(c) = m { Some(c.text.clone()) } else { None }).await;
+    assert_eq!((text.as_str(), bob.binary_frames), ("hi", 1));
+}
+
+#[tokio::test]
+async fn an_unknown_encoding_is_refused_before_the_upgrade() {
+    let addr = start().await;
+    let refused = try_connect(addr, "room=r&encoding=msgpack").await.err().expect("refused");
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("encoding"), "{}", refused.body);
+}

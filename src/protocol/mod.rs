@@ -6,6 +6,7 @@
 //! External clients rely on these names and shapes: fields and message types may be added,
 //! never renamed or reshaped. `docs/protocol.md` is the human-readable copy.
 
+pub mod compact;
 mod decode;
 mod names;
 

@@ -16,6 +16,7 @@ pub mod invite;
 pub mod ip_limit;
 pub mod metrics;
 pub mod origin;
+pub mod board;
 pub mod outbox;
 pub mod query;
 pub mod rate;

@@ -2,19 +2,19 @@
 //! its writer task reads from.
 //!
 //! Ordered frames (welcome, joined, left, state, renamed, chat, error) wait in a bounded
-//! FIFO and are never merged or reordered. Cursor moves are kept apart, one per mover,
-//! latest wins: while the writer is busy sending, moves accumulate, and the next batch
-//! carries all of them in one `cursors` frame. An idle connection therefore gets a move at
-//! once, and a busy one gets fewer, fuller frames instead of a growing backlog.
+//! FIFO and are never merged or reordered. Cursor moves are not queued at all: the writer
+//! reads them from the room's [`Board`] when it takes a batch, each mover's latest move
+//! since its previous batch, in one `cursors` frame after the ordered frames. An idle
+//! connection therefore gets a move at once, and a busy one gets fewer, fuller frames
+//! instead of a growing backlog.
 //!
 //! Pushing never waits, so a room never slows down for one slow connection: a connection
 //! whose FIFO is full is closed with 1013 instead.
 
-use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
-use serde_json::value::RawValue;
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use super::board::{Board, Encoding, FrameBuf};
+use super::metrics::MOVES_COALESCED;
+use axum::extract::ws::{Message, Utf8Bytes};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -34,24 +34,27 @@ pub struct Close {
 /// What the writer sends next: frames in order, then possibly a close.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub frames: Vec<Utf8Bytes>,
+    pub frames: Vec<Message>,
     pub close: Option<Close>,
-}
-
-/// The `cursors` frame assembled from moves that were serialized once, when they happened.
-#[derive(Serialize)]
-#[serde(tag = "type", rename = "cursors")]
-struct CursorsFrame<'a> {
-    moves: Vec<&'a RawValue>,
 }
 
 #[derive(Default)]
 struct Pending {
     frames: VecDeque<Utf8Bytes>,
-    moves: HashMap<Uuid, Arc<RawValue>>,
+    /// The board of the room this connection is in, if any.
+    feed: Option<Feed>,
     close: Option<Close>,
     /// Set once a close has been handed to the writer: nothing is queued after it.
     finished: bool,
+}
+
+/// Where this connection's cursor moves come from, and how far it has read.
+struct Feed {
+    board: Arc<Board>,
+    /// This connection's user: their own moves are not sent back.
+    me: Uuid,
+    /// The board version up to which moves have been taken.
+    seen: u64,
 }
 
 /// A bounded outbound queue with cursor coalescing.
@@ -62,23 +65,19 @@ pub struct Outbox {
     /// even while its writer is stuck on a peer that does not read.
     overflow: Notify,
     capacity: usize,
-    /// Counts [`Outbox::forget_all_moves`]: a move taken for this connection before it left
-    /// a room carries the older count and is dropped, even if it is pushed after.
-    room_epoch: AtomicU64,
+    encoding: Encoding,
 }
 
-/// Where a move may be pushed: an outbox and its room epoch when the move was taken.
-pub type Recipient = (Arc<Outbox>, u64);
-
 impl Outbox {
-    /// A queue that holds at most `capacity` ordered frames.
-    pub fn new(capacity: usize) -> Self {
+    /// A queue that holds at most `capacity` ordered frames and sends `cursors` frames in
+    /// `encoding`.
+    pub fn new(capacity: usize, encoding: Encoding) -> Self {
         Outbox {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
             overflow: Notify::new(),
             capacity: capacity.max(1),
-            room_epoch: AtomicU64::new(0),
+            encoding,
         }
     }
 
@@ -96,7 +95,7 @@ impl Outbox {
         }
         if pending.frames.len() >= self.capacity {
             pending.frames.clear();
-            pending.moves.clear();
+            pending.feed = None;
             pending.close = Some(Close { code: CLOSE_TRY_AGAIN, reason: "too slow to keep up" });
             self.overflow.notify_one();
         } else {
@@ -106,41 +105,19 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Records `mover`'s latest position, replacing any move of theirs not yet sent;
-    /// true if it replaced one (the caller counts those once per fan-out).
-    pub fn push_move(&self, mover: Uuid, serialized: Arc<RawValue>) -> bool {
-        self.push_move_in(self.room_epoch(), mover, serialized)
-    }
-
-    /// This connection's room epoch now (see [`Recipient`]).
-    pub fn room_epoch(&self) -> u64 {
-        self.room_epoch.load(Ordering::Acquire)
-    }
-
-    /// [`Outbox::push_move`] for a move taken while the connection was in room epoch
-    /// `epoch`: dropped if it has left that room since.
-    pub fn push_move_in(&self, epoch: u64, mover: Uuid, serialized: Arc<RawValue>) -> bool {
-        let mut pending = self.lock();
-        if pending.close.is_some() || pending.finished || self.room_epoch.load(Ordering::Acquire) != epoch {
-            return false;
-        }
-        let replaced = pending.moves.insert(mover, serialized).is_some();
-        drop(pending);
+    /// Starts sending the moves made on `board` from now on, but `me`'s own. The caller
+    /// holds the room lock and sends the `welcome` (which carries every position) next.
+    pub fn follow(&self, board: Arc<Board>, me: Uuid) {
+        let seen = board.version();
+        self.lock().feed = Some(Feed { board, me, seen });
         self.wake.notify_one();
-        replaced
     }
 
-    /// Drops a move not yet sent, so no cursor arrives after its owner's `left`.
-    pub fn forget_moves_of(&self, mover: Uuid) {
-        self.lock().moves.remove(&mover);
-    }
-
-    /// Drops every move not yet sent: the connection is leaving the room they belong to,
-    /// so none may arrive after its next `welcome`.
-    pub fn forget_all_moves(&self) {
-        let mut pending = self.lock();
-        pending.moves.clear();
-        self.room_epoch.fetch_add(1, Ordering::AcqRel);
+    /// Stops sending moves: the connection is leaving its room, so none of that room's
+    /// may arrive after its next `welcome`.
+    pub fn unfollow(&self) {
+        self.lock().feed = None;
+        self.wake.notify_one();
     }
 
     /// Asks the writer to send `close` after what is already queued, and stop.
@@ -158,44 +135,57 @@ impl Outbox {
         self.overflow.notified().await;
     }
 
-    /// Waits until something is queued, then takes all of it.
+    /// Waits until something is queued or a move was made on the board, then takes all of
+    /// it. Cancel-safe: it takes nothing until it returns.
     pub async fn next_batch(&self) -> Batch {
         loop {
+            let board = self.lock().feed.as_ref().map(|feed| feed.board.clone());
+            // Created before looking, so a move made after the look still wakes us.
+            let moved = board.as_deref().map(Board::changed);
             if let Some(batch) = self.take() {
                 return batch;
             }
-            self.wake.notified().await;
+            match moved {
+                Some(moved) => tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = moved => {}
+                },
+                None => self.wake.notified().await,
+            }
         }
     }
 
     fn take(&self) -> Option<Batch> {
         let mut pending = self.lock();
-        if pending.frames.is_empty() && pending.moves.is_empty() && pending.close.is_none() {
+        // Read under this queue's lock, so the moves taken and the frames taken are one
+        // cut: a `left` or `joined` pushed after it comes after these moves too.
+        let cursors = pending.feed.as_mut().and_then(|feed| {
+            let (frame, seen, collected) = feed.board.collect(feed.seen, feed.me, self.encoding);
+            feed.seen = seen;
+            if collected.superseded > 0 {
+                metrics::counter!(MOVES_COALESCED).increment(collected.superseded);
+            }
+            frame
+        });
+        if pending.frames.is_empty() && cursors.is_none() && pending.close.is_none() {
             return None;
         }
-        let mut frames: Vec<Utf8Bytes> = pending.frames.drain(..).collect();
-        let moves = std::mem::take(&mut pending.moves);
+        let mut frames: Vec<Message> = pending.frames.drain(..).map(Message::Text).collect();
         let close = pending.close.take();
         pending.finished |= close.is_some();
+        if close.is_some() {
+            pending.feed = None;
+        }
         drop(pending);
-        if !moves.is_empty() {
-            frames.push(cursors_frame(moves.values().map(|m| &**m)));
+        if let Some(frame) = cursors {
+            frames.push(match frame {
+                FrameBuf::Json(text) => Message::Text(Utf8Bytes::from(text)),
+                FrameBuf::Compact(bytes) => Message::Binary(bytes.into()),
+            });
             super::metrics::count_out("cursors", 1);
         }
         Some(Batch { frames, close })
     }
-}
-
-/// Serializes one move once, to be shared by every recipient's queue.
-pub fn serialize_move(mv: &crate::protocol::Move) -> Arc<RawValue> {
-    // A Move is two floats and a UUID: serializing it cannot fail.
-    Arc::from(serde_json::value::to_raw_value(mv).expect("a Move always serializes"))
-}
-
-fn cursors_frame<'a>(moves: impl Iterator<Item = &'a RawValue>) -> Utf8Bytes {
-    let frame = CursorsFrame { moves: moves.collect() };
-    // Raw values are already JSON, so writing them out cannot fail.
-    Utf8Bytes::from(serde_json::to_string(&frame).expect("a cursors frame always serializes"))
 }
 
 #[cfg(test)]
@@ -203,36 +193,54 @@ mod tests {
     use super::*;
     use crate::protocol::{Move, ServerMsg};
 
-    fn mv(n: u8, x: f64) -> (Uuid, Arc<RawValue>) {
-        let id = Uuid::from_bytes([n; 16]);
-        (id, serialize_move(&Move { id, x, y: 0.5 }))
+    fn mv(n: u8, x: f64) -> Move {
+        Move { id: Uuid::from_bytes([n; 16]), x, y: 0.5 }
     }
 
-    fn decode(frame: &Utf8Bytes) -> ServerMsg {
-        serde_json::from_str(frame.as_str()).unwrap()
+    fn decode(frame: &Message) -> ServerMsg {
+        let Message::Text(text) = frame else { panic!("not a text frame: {frame:?}") };
+        serde_json::from_str(text.as_str()).unwrap()
     }
 
     #[tokio::test]
     async fn moves_coalesce_to_the_latest_per_user_after_ordered_frames() {
-        let outbox = Outbox::new(8);
-        let (a, a1) = mv(1, 0.1);
-        let (_, a2) = mv(1, 0.2);
-        let (b, b1) = mv(2, 0.3);
-        outbox.push_move(a, a1);
+        let board = Arc::new(Board::default());
+        let outbox = Outbox::new(8, Encoding::Json);
+        outbox.follow(board.clone(), mv(9, 0.0).id);
+        board.put(&mv(1, 0.1));
         outbox.push(Utf8Bytes::from_static(r#"{"type":"left","id":"00000000-0000-0000-0000-000000000000"}"#));
-        outbox.push_move(b, b1);
-        outbox.push_move(a, a2);
+        board.put(&mv(2, 0.3));
+        board.put(&mv(1, 0.2));
+        board.put(&mv(9, 0.4));
         let batch = outbox.next_batch().await;
         assert_eq!(batch.frames.len(), 2);
         assert!(matches!(decode(&batch.frames[0]), ServerMsg::Left { .. }));
         let ServerMsg::Cursors { mut moves } = decode(&batch.frames[1]) else { panic!("not cursors") };
         moves.sort_by(|l, r| l.x.total_cmp(&r.x));
-        assert_eq!(moves, vec![Move { id: a, x: 0.2, y: 0.5 }, Move { id: b, x: 0.3, y: 0.5 }]);
+        assert_eq!(moves, vec![mv(1, 0.2), mv(2, 0.3)], "latest per user, never one's own");
+        assert!(outbox.take().is_none(), "a move is taken once");
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_wakes_for_a_move() {
+        let board = Arc::new(Board::default());
+        let outbox = Arc::new(Outbox::new(8, Encoding::Compact));
+        outbox.follow(board.clone(), Uuid::nil());
+        let writer = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.next_batch().await }
+        });
+        tokio::task::yield_now().await;
+        board.put(&mv(1, 0.25));
+        board.wake();
+        let batch = writer.await.unwrap();
+        let Message::Binary(bytes) = &batch.frames[0] else { panic!("a compact recipient gets binary") };
+        assert_eq!(crate::protocol::compact::decode_cursors(bytes).unwrap(), vec![mv(1, 0.25)]);
     }
 
     #[tokio::test]
     async fn a_full_queue_closes_with_try_again_and_keeps_nothing() {
-        let outbox = Outbox::new(2);
+        let outbox = Outbox::new(2, Encoding::Json);
         for _ in 0..3 {
             outbox.push(Utf8Bytes::from_static("{}"));
         }
@@ -244,11 +252,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn forgotten_moves_are_not_sent() {
-        let outbox = Outbox::new(2);
-        let (a, a1) = mv(1, 0.1);
-        outbox.push_move(a, a1);
-        outbox.forget_moves_of(a);
+    async fn a_connection_that_left_the_board_gets_none_of_its_moves() {
+        let board = Arc::new(Board::default());
+        let outbox = Outbox::new(2, Encoding::Json);
+        outbox.follow(board.clone(), Uuid::nil());
+        board.put(&mv(1, 0.1));
+        outbox.unfollow();
         assert!(outbox.take().is_none());
     }
 }

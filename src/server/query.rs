@@ -1,6 +1,8 @@
 //! The query string of `/ws`: parsed and checked as one pure function, so the upgrade can
 //! answer 400 with a readable reason before upgrading, and a fuzz test can hammer it.
 
+use super::board::Encoding;
+use crate::protocol::compact::ENCODING_COMPACT;
 use crate::protocol::{validate_room, validate_username, NameError, DEFAULT_ROOM};
 use serde::Deserialize;
 
@@ -19,6 +21,8 @@ pub struct ConnectRequest {
     pub since: Option<u64>,
     /// The invitation for a private room.
     pub token: Option<String>,
+    /// How `cursors` frames are sent: `encoding=compact` asks for binary frames.
+    pub encoding: Encoding,
 }
 
 /// Why the query was refused (HTTP 400).
@@ -30,6 +34,8 @@ pub enum QueryError {
     Name(#[from] NameError),
     #[error("{0} must be at most {MAX_TOKEN_BYTES} bytes")]
     TooLong(&'static str),
+    #[error("unknown encoding {0:?}: leave it out for JSON, or ask for \"compact\"")]
+    Encoding(String),
 }
 
 /// Unknown keys are ignored, so a client may add its own (a cache buster, say).
@@ -40,6 +46,7 @@ struct RawQuery {
     session: Option<String>,
     since: Option<u64>,
     token: Option<String>,
+    encoding: Option<String>,
 }
 
 /// Parses and checks the raw query string (without the `?`).
@@ -52,7 +59,12 @@ pub fn parse_connect_query(raw: &str) -> Result<ConnectRequest, QueryError> {
             return Err(QueryError::TooLong(what));
         }
     }
-    Ok(ConnectRequest { room, username, session: query.session, since: query.since, token: query.token })
+    let encoding = match query.encoding.as_deref() {
+        None | Some("json") => Encoding::Json,
+        Some(ENCODING_COMPACT) => Encoding::Compact,
+        Some(other) => return Err(QueryError::Encoding(other.to_owned())),
+    };
+    Ok(ConnectRequest { room, username, session: query.session, since: query.since, token: query.token, encoding })
 }
 
 #[cfg(test)]
@@ -62,7 +74,7 @@ mod tests {
 
     #[test]
     fn a_full_query_parses() {
-        let req = parse_connect_query("room=r1&username=%20Ann%20&session=abc&since=7&token=t.x").unwrap();
+        let req = parse_connect_query("room=r1&username=%20Ann%20&session=abc&since=7&token=t.x&encoding=compact").unwrap();
         assert_eq!(
             req,
             ConnectRequest {
@@ -71,9 +83,11 @@ mod tests {
                 session: Some("abc".into()),
                 since: Some(7),
                 token: Some("t.x".into()),
+                encoding: Encoding::Compact,
             }
         );
         assert_eq!(parse_connect_query("").unwrap().room, DEFAULT_ROOM);
+        assert_eq!(parse_connect_query("").unwrap().encoding, Encoding::Json);
     }
 
     #[test]
@@ -83,6 +97,7 @@ mod tests {
         }
         let long = format!("session={}", "a".repeat(MAX_TOKEN_BYTES + 1));
         assert_eq!(parse_connect_query(&long), Err(QueryError::TooLong("session")));
+        assert_eq!(parse_connect_query("encoding=msgpack"), Err(QueryError::Encoding("msgpack".into())));
     }
 
     proptest! {

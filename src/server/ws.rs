@@ -134,7 +134,7 @@ impl End {
 
 /// One connection, from upgrade to close. `_slot` holds its place in the per-IP count.
 async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpSlot) {
-    let outbox = Arc::new(Outbox::new(state.config.outbox_frames));
+    let outbox = Arc::new(Outbox::new(state.config.outbox_frames, req.encoding));
     let (sink, stream) = socket.split();
     let ping_every = Duration::from_secs(state.config.ping_secs);
     let idle_timeout = Duration::from_secs(state.config.idle_timeout_secs);
@@ -215,6 +215,15 @@ async fn read_loop(
     }
 }
 
+/// A data frame's payload size, for the bytes-out counter.
+fn payload_len(frame: &Message) -> usize {
+    match frame {
+        Message::Text(text) => text.len(),
+        Message::Binary(bytes) => bytes.len(),
+        _ => 0,
+    }
+}
+
 fn is_too_big(err: axum::Error) -> bool {
     let inner = err.into_inner();
     matches!(inner.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
@@ -237,10 +246,10 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>
             }
         };
         metrics::histogram!(BATCH_FRAMES).record(batch.frames.len() as f64);
-        let bytes: usize = batch.frames.iter().map(|f| f.len()).sum();
+        let bytes: usize = batch.frames.iter().map(payload_len).sum();
         metrics::counter!(BYTES_OUT).increment(bytes as u64);
         for frame in batch.frames {
-            if sink.feed(Message::Text(frame)).await.is_err() {
+            if sink.feed(frame).await.is_err() {
                 return; // The peer is gone; the reader will notice too.
             }
         }

@@ -56,6 +56,8 @@ pub struct Client {
     /// Whether a `reset` came before the welcome.
     pub reset: bool,
     markers: u64,
+    /// Compact (binary) `cursors` frames received so far.
+    pub binary_frames: usize,
 }
 
 /// Why a connection attempt was refused: the HTTP status and body.
@@ -79,6 +81,7 @@ pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, Refuse
                 history: vec![],
                 reset: false,
                 markers: 0,
+                binary_frames: 0,
             };
             let mut first = client.recv().await;
             if first == ServerMsg::Reset {
@@ -129,7 +132,8 @@ impl Client {
         self.send_text(&value.to_string()).await;
     }
 
-    /// The next text frame, decoded; fails the test after [`WAIT`].
+    /// The next text frame, decoded (a compact binary frame as its `cursors`); fails the
+    /// test after [`WAIT`].
     pub async fn recv(&mut self) -> ServerMsg {
         loop {
             match self.next_frame().await {
@@ -137,8 +141,14 @@ impl Client {
                     return serde_json::from_str(text.as_str())
                         .unwrap_or_else(|e| panic!("undecodable frame {text}: {e}"))
                 }
+                Message::Binary(bytes) => {
+                    self.binary_frames += 1;
+                    let moves = flock::protocol::compact::decode_cursors(&bytes)
+                        .unwrap_or_else(|e| panic!("undecodable binary frame {bytes:?}: {e}"));
+                    return ServerMsg::Cursors { moves };
+                }
                 Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
+                other => panic!("expected a text or binary frame, got {other:?}"),
             }
         }
     }

@@ -82,7 +82,8 @@ pub async fn connect_all(
 
 /// What a receiver read next.
 pub enum Next {
-    /// A server message (frames that are not messages are skipped).
+    /// A server message (frames that are not messages are skipped); a compact `cursors`
+    /// frame arrives as the same message.
     Message(ServerMsg),
     /// The run's deadline passed.
     Deadline,
@@ -104,6 +105,11 @@ pub async fn next_message(
             Some(Ok(Message::Text(text))) => {
                 if let Ok(msg) = serde_json::from_str(text.as_str()) {
                     return Next::Message(msg);
+                }
+            }
+            Some(Ok(Message::Binary(bytes))) => {
+                if let Ok(moves) = flock::protocol::compact::decode_cursors(&bytes) {
+                    return Next::Message(ServerMsg::Cursors { moves });
                 }
             }
             Some(Ok(_)) => {}

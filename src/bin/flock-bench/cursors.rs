@@ -47,6 +47,17 @@ pub struct Params {
     /// generator more CPU than the server spends, on a box they share. 0: all of them.
     #[arg(long, default_value_t = 0)]
     observers: usize,
+    /// How the server sends `cursors` frames: `json` (the contract's default) or
+    /// `compact` (binary, 24 bytes a move; `encoding=compact` at connect).
+    #[arg(long, value_enum, default_value_t = Encoding::Json)]
+    encoding: Encoding,
+}
+
+/// The `encoding` a benchmark connection asks for.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Json,
+    Compact,
 }
 
 /// What one receiver saw.
@@ -77,7 +88,11 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let n = params.users;
     let progress = ProgressBar::new(n as u64).with_message("connecting");
     let room = params.room.clone();
-    let users = connect_all(common, n, |i| format!("room={room}&username=mover-{i}"), &progress).await?;
+    let encoding = match params.encoding {
+        Encoding::Json => "",
+        Encoding::Compact => "&encoding=compact",
+    };
+    let users = connect_all(common, n, |i| format!("room={room}&username=mover-{i}{encoding}"), &progress).await?;
     progress.finish_and_clear();
 
     let total = (params.hz * params.secs as f64).round() as u64;
@@ -148,6 +163,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     report.add("users", n);
     report.add("hz", params.hz);
     report.add("secs", params.secs);
+    report.add("encoding", format!("{:?}", params.encoding).to_lowercase());
     report.add("moves_sent", total * n as u64);
     report.add("achieved_hz", ((total as f64 / moving_secs) * 10.0).round() / 10.0);
     report.latency("latency", &all);

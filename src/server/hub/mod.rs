@@ -118,6 +118,7 @@ impl Hub {
                 if let Some(old) = member.outbox.replace(outbox.clone()) {
                     close_replaced(&old);
                 }
+                outbox.follow(room.board().clone(), id);
                 member.conn = conn;
                 let taken_at = now_ms();
                 member.taken_at = taken_at;
@@ -141,6 +142,7 @@ impl Hub {
                 let presence = Some(PresenceChange::Put(user.clone(), taken_at));
                 self.bus.publish(room_name, BusEvent::Joined { user: user.clone(), taken_at }, presence);
                 members.insert(id, Member { user, outbox: Some(outbox.clone()), conn, node: None, taken_at });
+                outbox.follow(room.board().clone(), id);
             }
         }
         room.send_welcome(&members, &outbox, id, &session, since);
@@ -158,7 +160,7 @@ impl Hub {
             let mut members = room.lock();
             let member = members.get_mut(&id).filter(|m| m.conn == conn)?;
             if let Some(outbox) = member.outbox.take() {
-                outbox.forget_all_moves();
+                outbox.unfollow();
             }
         }
         let (hub, room, grace) = (self.clone(), room.clone(), self.grace);
@@ -198,14 +200,13 @@ fn remove(
     }
     let member = members.remove(&id)?;
     if let Some(outbox) = &member.outbox {
-        outbox.forget_all_moves();
+        outbox.unfollow();
         if replaced {
             close_replaced(outbox);
         }
     }
-    for outbox in members.values().filter_map(|m| m.outbox.as_ref()) {
-        outbox.forget_moves_of(id);
-    }
+    // Before the `left`: a writer that takes the `left` takes none of this user's moves.
+    room.board().remove(id);
     fan_out(&members, Audience::Room, &ServerMsg::Left { id });
     if member.is_here() {
         room.bus().publish(room.name(), BusEvent::Left { id }, Some(PresenceChange::Remove(id)));

@@ -2,7 +2,9 @@
 //!
 //! This is where a cursor move, a state change or a chat goes. Every fan-out serializes its
 //! message once and hands the same bytes to each recipient's [`Outbox`], so the cost of a
-//! message is one serialization plus one cheap push per member. The three audiences of the
+//! message is one serialization plus one cheap push per member. A cursor move is not
+//! pushed at all: it goes on the room's [`Board`], where the members' writers read it.
+//! The three audiences of the
 //! contract (the whole room, everyone but the sender, one user) are [`Audience`]. What
 //! happens here is also published on the room's [`Bus`] for the other nodes of a cluster.
 //!
@@ -20,8 +22,9 @@ mod welcome;
 use super::bus::event::BusEvent;
 use super::bus::link::BusError;
 use super::bus::{Bus, PresenceChange};
-use super::metrics::{count_out, FANOUT_SECONDS, MOVES_COALESCED};
-use super::outbox::{serialize_move, Outbox, Recipient};
+use super::metrics::{count_out, FANOUT_SECONDS};
+use super::board::{Board, Serialized};
+use super::outbox::Outbox;
 use super::store::{Store, StoreError};
 use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState};
 use axum::extract::ws::Utf8Bytes;
@@ -112,6 +115,8 @@ pub struct Room {
     /// Acks for chats the bus numbered but has not delivered here yet: an ack goes out
     /// after its chat, as on a single node. Only touched with the members lock held.
     pending_acks: Mutex<Vec<PendingAck>>,
+    /// Every member's latest cursor move, which the members' writers read.
+    board: Arc<Board>,
 }
 
 /// An ack to send once the room has delivered chat `seq`, to the connection that sent it
@@ -133,7 +138,8 @@ impl Room {
             SEQ_UNKNOWN
         });
         let pending_acks = Mutex::new(Vec::new());
-        Room { name, members: Mutex::new(HashMap::new()), store, bus, seq: AtomicU64::new(seq), pending_acks }
+        let board = Arc::default();
+        Room { name, members: Mutex::new(HashMap::new()), store, bus, seq: AtomicU64::new(seq), pending_acks, board }
     }
 
     pub fn name(&self) -> &str {
@@ -173,33 +179,32 @@ impl Room {
         self.lock().get(&id).map(|m| m.user.clone())
     }
 
+    /// The room's cursor board, which its members' connections follow.
+    pub(super) fn board(&self) -> &Arc<Board> {
+        &self.board
+    }
+
     /// Moves `id`'s cursor and tells everyone else, coalesced per recipient.
     ///
-    /// Only the list of recipients is taken under the room lock; the pushes (one per
-    /// recipient, the O(members²) part of a busy room) happen after it, so the movers'
-    /// reader tasks push in parallel on every core instead of queueing for one lock. A
-    /// recipient that leaves the room meanwhile drops the move ([`Recipient`]).
+    /// The move is serialized once and put on the room's [`Board`]; each member's writer
+    /// takes it from there when it is ready to send (see [`Outbox`]), so a move costs the
+    /// same in a room of 5 or of 500, and the idle writers are woken after the room lock
+    /// is released.
     pub fn cursor(&self, id: Uuid, point: Point) {
-        let recipients: Vec<Recipient> = {
+        let started = Instant::now();
+        let mv = Move { id, x: point.x, y: point.y };
+        let serialized = Serialized::of(&mv);
+        {
             let mut members = self.lock();
             // A member another node has taken over is no longer this connection's to change.
             let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
             member.user.cursor = Some(point);
-            members
-                .iter()
-                .filter(|(other, _)| **other != id)
-                .filter_map(|(_, m)| m.outbox.as_ref().map(|o| (o.clone(), o.room_epoch())))
-                .collect()
-        };
-        let started = Instant::now();
-        let serialized = serialize_move(&Move { id, x: point.x, y: point.y });
-        let mut coalesced = 0u64;
-        for (outbox, epoch) in &recipients {
-            coalesced += u64::from(outbox.push_move_in(*epoch, id, serialized.clone()));
+            // Under the room lock: a move cannot land after its user was removed.
+            self.board.put_serialized(serialized);
         }
-        metrics::counter!(MOVES_COALESCED).increment(coalesced);
+        self.board.wake();
         metrics::histogram!(FANOUT_SECONDS).record(started.elapsed().as_secs_f64());
-        self.bus.moved(&self.name, Move { id, x: point.x, y: point.y });
+        self.bus.moved(&self.name, mv);
     }
 
     /// Replaces `id`'s state and tells the whole room.

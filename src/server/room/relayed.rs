@@ -4,7 +4,7 @@
 use super::{check_target, encode, fan_out, Audience, ChatError, Member, PendingAck, Room, SEQ_UNKNOWN};
 use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg};
 use crate::server::bus::link::Link;
-use crate::server::outbox::{serialize_move, Outbox};
+use crate::server::outbox::Outbox;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,15 +13,15 @@ use uuid::Uuid;
 impl Room {
     /// Moves other nodes' users (those `node` holds) and tells this node's members.
     pub(in crate::server) fn remote_moves(&self, node: Uuid, moves: &[Move]) {
-        let mut members = self.lock();
-        for mv in moves {
-            let Some(member) = members.get_mut(&mv.id).filter(|m| m.node == Some(node)) else { continue };
-            member.user.cursor = Some(Point { x: mv.x, y: mv.y });
-            let serialized = serialize_move(mv);
-            for outbox in members.values().filter_map(|m| m.outbox.as_ref()) {
-                outbox.push_move(mv.id, serialized.clone());
+        {
+            let mut members = self.lock();
+            for mv in moves {
+                let Some(member) = members.get_mut(&mv.id).filter(|m| m.node == Some(node)) else { continue };
+                member.user.cursor = Some(Point { x: mv.x, y: mv.y });
+                self.board.put(mv);
             }
         }
+        self.board.wake();
     }
 
     /// A cluster node's chat: the bus numbers and publishes it; it is stored and fanned
