@@ -118,7 +118,6 @@ impl Hub {
                 if let Some(old) = member.outbox.replace(outbox.clone()) {
                     close_replaced(&old);
                 }
-                outbox.follow(room.board().clone(), id);
                 member.conn = conn;
                 let taken_at = now_ms();
                 member.taken_at = taken_at;
@@ -142,9 +141,11 @@ impl Hub {
                 let presence = Some(PresenceChange::Put(user.clone(), taken_at));
                 self.bus.publish(room_name, BusEvent::Joined { user: user.clone(), taken_at }, presence);
                 members.insert(id, Member { user, outbox: Some(outbox.clone()), conn, node: None, taken_at });
-                outbox.follow(room.board().clone(), id);
             }
         }
+        // Still under the room lock: the moves it follows start where the welcome's
+        // positions were read.
+        outbox.follow(room.board().clone(), id);
         room.send_welcome(&members, &outbox, id, &session, since);
         drop(members);
         room

@@ -4,9 +4,9 @@
 //! message once and hands the same bytes to each recipient's [`Outbox`], so the cost of a
 //! message is one serialization plus one cheap push per member. A cursor move is not
 //! pushed at all: it goes on the room's [`Board`], where the members' writers read it.
-//! The three audiences of the
-//! contract (the whole room, everyone but the sender, one user) are [`Audience`]. What
-//! happens here is also published on the room's [`Bus`] for the other nodes of a cluster.
+//! The three audiences of the contract (the whole room, everyone but the sender, one
+//! user) are [`Audience`]. What happens here is also published on the room's [`Bus`] for
+//! the other nodes of a cluster.
 //!
 //! A chat is numbered and committed to the [`Store`] under the room lock before it is
 //! fanned out, so sequence numbers are gap-free and every member sees chats in seq order.
