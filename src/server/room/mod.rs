@@ -209,24 +209,30 @@ impl Room {
 
     /// Replaces `id`'s state and tells the whole room.
     pub fn set_state(&self, id: Uuid, state: UserState) {
-        let mut members = self.lock();
-        // A member another node has taken over is no longer this connection's to change.
-        let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
-        member.user.state = state.clone();
-        let (user, taken_at) = (member.user.clone(), member.taken_at);
-        fan_out(&members, Audience::Room, &ServerMsg::State { id, state: state.clone() });
-        self.bus.publish(&self.name, BusEvent::State { id, state }, Some(PresenceChange::Put(user, taken_at)));
+        self.change_user(id, |user| {
+            user.state = state.clone();
+            (ServerMsg::State { id, state: state.clone() }, BusEvent::State { id, state })
+        });
     }
 
     /// Renames `id` and tells the whole room.
     pub fn rename(&self, id: Uuid, username: String) {
+        self.change_user(id, |user| {
+            user.username = username.clone();
+            (ServerMsg::Renamed { id, username: username.clone() }, BusEvent::Renamed { id, username })
+        });
+    }
+
+    /// Applies `change` to a member of this node, tells the whole room what it returns,
+    /// and publishes the event with the member's new presence entry.
+    fn change_user(&self, id: Uuid, change: impl FnOnce(&mut User) -> (ServerMsg, BusEvent)) {
         let mut members = self.lock();
         // A member another node has taken over is no longer this connection's to change.
         let Some(member) = members.get_mut(&id).filter(|m| m.is_here()) else { return };
-        member.user.username = username.clone();
+        let (msg, event) = change(&mut member.user);
         let (user, taken_at) = (member.user.clone(), member.taken_at);
-        fan_out(&members, Audience::Room, &ServerMsg::Renamed { id, username: username.clone() });
-        self.bus.publish(&self.name, BusEvent::Renamed { id, username }, Some(PresenceChange::Put(user, taken_at)));
+        fan_out(&members, Audience::Room, &msg);
+        self.bus.publish(&self.name, event, Some(PresenceChange::Put(user, taken_at)));
     }
 
     /// Numbers, stores and delivers a chat from `id`; the server sets sender, name and
