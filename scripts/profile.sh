@@ -6,6 +6,7 @@
 # Needs the release binaries and perf (Debian: apt-get install linux-perf):
 #   cargo build --release --features bench --bin flock --bin flock-bench
 # The samples stay in $PROFILE_OUT (default /tmp/flock-profile) for `perf report -i`.
+# FLOCK_BIN_DIR profiles other builds of flock and flock-bench (default target/release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: $0 <flock-bench scenario and its flags>" >&2; exit 2; }
@@ -13,17 +14,18 @@ command -v perf >/dev/null || { echo "perf is missing: apt-get install linux-per
 
 out=${PROFILE_OUT:-/tmp/flock-profile}
 port=${PROFILE_PORT:-3320}
+bin=${FLOCK_BIN_DIR:-target/release}
 mkdir -p "$out"
 rm -rf "$out/data"
 FLOCK_ADDR=127.0.0.1:$port FLOCK_DATA_DIR=$out/data FLOCK_MAX_CONNS_PER_IP=100000 FLOCK_LOG=warn \
-  LEPTOS_OUTPUT_NAME=flock target/release/flock &
+  LEPTOS_OUTPUT_NAME=flock "$bin/flock" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 until curl -sf "127.0.0.1:$port/healthz" | grep -qx ok; do sleep 0.1; done
 
 perf record -q -e cpu-clock -F 499 -g -p "$server" -o "$out/perf.data" 2>/dev/null &
 recorder=$!
-target/release/flock-bench --server "127.0.0.1:$port" --server-pid "$server" "$@"
+"$bin/flock-bench" --server "127.0.0.1:$port" --server-pid "$server" "$@"
 kill -INT "$recorder"
 wait "$recorder" 2>/dev/null || true
 

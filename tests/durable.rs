@@ -267,3 +267,57 @@ async fn an_others_chat_is_replayed_to_its_sender_and_a_refused_chat_names_its_r
         other => panic!("expected no_such_user, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn rooms_chatting_at_once_each_get_every_chat_once_in_seq_order() {
+    // Chats of many rooms are committed together in batches: each room must still see its
+    // own chats gap-free and in order, and a newcomer's history must hold them all.
+    let addr = start().await;
+    let (rooms, per_user) = (8, 25);
+    let mut pairs = Vec::new();
+    for r in 0..rooms {
+        let room = format!("busy-{r}");
+        let mut ann = connect(addr, &room, "Ann").await;
+        let bob = connect(addr, &room, "Bob").await;
+        ann.recv().await; // Bob joined
+        pairs.push((room, ann, bob));
+    }
+    for (_, ann, bob) in &mut pairs {
+        for i in 0..per_user {
+            ann.send(&ClientMsg::chat(format!("a{i}"), ChatTarget::Room)).await;
+            bob.send(&ClientMsg::chat(format!("b{i}"), ChatTarget::Room)).await;
+        }
+    }
+    let total = 2 * per_user as u64;
+    for (room, ann, bob) in &mut pairs {
+        for client in [ann, bob] {
+            let (_, before) =
+                client.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.seq == total).then_some(())).await;
+            let mut seqs = chat_seqs(&before, |_| true);
+            seqs.push(total);
+            assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "room {room}");
+        }
+        let newcomer = connect(addr, room, "Cy").await;
+        assert_eq!(newcomer.seq, total);
+        assert_eq!(newcomer.history.iter().map(|c| c.seq).collect::<Vec<_>>(), (1..=total).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn a_chat_whose_sender_vanishes_right_after_sending_is_still_delivered() {
+    let addr = start().await;
+    let mut ann = connect(addr, "vanish", "Ann").await;
+    let mut bob = connect(addr, "vanish", "Bob").await;
+    ann.recv().await; // Bob joined
+    ann.send_json(json!({"type":"chat","text":"last words","ref":"r-last"})).await;
+    drop(ann); // no close frame: the connection just ends
+    let (chat, _) = bob
+        .recv_until(|m| match m {
+            ServerMsg::Chat(c) => Some(c.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!((chat.seq, chat.text.as_str()), (1, "last words"));
+    let cy = connect(addr, "vanish", "Cy").await;
+    assert_eq!(texts(&cy.history), ["last words"]);
+}

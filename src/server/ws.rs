@@ -234,6 +234,8 @@ fn is_too_big(err: axum::Error) -> bool {
 async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>, ping_every: Duration) {
     let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Looked up once: a registry lookup per batch showed in the profile.
+    let (batch_frames, bytes_out) = (metrics::histogram!(BATCH_FRAMES), metrics::counter!(BYTES_OUT));
     loop {
         // `next_batch` may be cancelled by a ping: it takes nothing until it returns.
         let batch = tokio::select! {
@@ -245,9 +247,8 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>
                 continue;
             }
         };
-        metrics::histogram!(BATCH_FRAMES).record(batch.frames.len() as f64);
-        let bytes: usize = batch.frames.iter().map(payload_len).sum();
-        metrics::counter!(BYTES_OUT).increment(bytes as u64);
+        batch_frames.record(batch.frames.len() as f64);
+        bytes_out.increment(batch.frames.iter().map(payload_len).sum::<usize>() as u64);
         for frame in batch.frames {
             if sink.feed(frame).await.is_err() {
                 return; // The peer is gone; the reader will notice too.

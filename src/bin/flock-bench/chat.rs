@@ -4,15 +4,13 @@
 
 use crate::client::{connect_all, next_message, ConnectError, Next};
 use crate::report::{await_senders, latency_histogram, Report, ServerProbe};
-use crate::Common;
+use crate::{pace, Common};
 use flock::protocol::ServerMsg;
 use futures_util::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long receivers may take, after the last send, to get every chat.
@@ -45,7 +43,10 @@ struct Plan {
 }
 
 struct Tally {
-    latency: Histogram<u64>,
+    /// Each delivery's latency in microseconds, folded into one histogram after the run:
+    /// a histogram per receiver (about 240 KiB each) would mean gigabytes to zero at the
+    /// start of a 10,000-user run, stalling the generator exactly when chatting starts.
+    latency_us: Vec<u64>,
     delivered: u64,
     /// When the last delivery arrived, in nanoseconds after the plan's epoch.
     last_at: u64,
@@ -78,7 +79,8 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let mut receivers = Vec::new();
     for (i, user) in users.into_iter().enumerate() {
         let (sink, stream) = user.socket.split();
-        senders.push(tokio::spawn(sender(sink, i, params.rate, plan.clone())));
+        let tick = pace::ticker(plan.epoch, Duration::from_secs_f64(1.0 / params.rate), i, n, common.in_phase);
+        senders.push(tokio::spawn(sender(sink, i, tick, plan.clone())));
         receivers.push(tokio::spawn(receiver(stream, expected_each, plan.clone(), deadline.clone())));
     }
     let (send_failures, sending_secs) = await_senders(senders, plan.epoch, &stop_at, SETTLE).await;
@@ -87,7 +89,9 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let (mut delivered, mut errors, mut disconnects, mut last_at) = (0, 0, 0, 0);
     for receiver in receivers {
         let tally = receiver.await.expect("a receiver task");
-        all.add(&tally.latency).expect("same histogram bounds");
+        for us in tally.latency_us {
+            let _ = all.record(us);
+        }
         delivered += tally.delivered;
         last_at = last_at.max(tally.last_at);
         errors += tally.errors;
@@ -115,11 +119,9 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
 async fn sender(
     mut sink: futures_util::stream::SplitSink<crate::client::Socket, Message>,
     me: usize,
-    rate: f64,
+    mut tick: tokio::time::Interval,
     plan: Arc<Plan>,
 ) -> bool {
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     for k in 1..=plan.total {
         tick.tick().await;
         plan.sent_at[me][k as usize].store(plan.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -137,7 +139,8 @@ async fn receiver(
     plan: Arc<Plan>,
     mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 ) -> Tally {
-    let mut tally = Tally { latency: latency_histogram(), delivered: 0, last_at: 0, errors: 0, disconnected: false };
+    let latency_us = Vec::with_capacity((expected as usize).min(4096));
+    let mut tally = Tally { latency_us, delivered: 0, last_at: 0, errors: 0, disconnected: false };
     while tally.delivered < expected {
         let msg = match next_message(&mut stream, &mut deadline).await {
             Next::Message(msg) => msg,
@@ -156,7 +159,7 @@ async fn receiver(
                 tally.delivered += 1;
                 tally.last_at = now;
                 let us = now.saturating_sub(sent.load(Ordering::Relaxed)) / 1000;
-                let _ = tally.latency.record(us.max(1));
+                tally.latency_us.push(us.max(1));
             }
             ServerMsg::Error { .. } => tally.errors += 1,
             _ => {}

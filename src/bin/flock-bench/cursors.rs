@@ -7,7 +7,7 @@
 
 use crate::client::{connect_all, next_message, ConnectError, Next};
 use crate::report::{await_senders, latency_histogram, Report, ServerProbe};
-use crate::Common;
+use crate::{pace, Common};
 use flock::protocol::ServerMsg;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -129,7 +128,8 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let mut discarders = Vec::new();
     for (i, user) in users.into_iter().enumerate() {
         let (sink, stream) = user.socket.split();
-        movers.push(tokio::spawn(mover(sink, i, n, params.hz, plan.clone())));
+        let tick = pace::ticker(plan.epoch, Duration::from_secs_f64(1.0 / params.hz), i, n, common.in_phase);
+        movers.push(tokio::spawn(mover(sink, i, n, tick, plan.clone())));
         if i < observers {
             receivers.push(tokio::spawn(receiver(stream, n, plan.clone(), deadline.clone())));
         } else {
@@ -187,11 +187,9 @@ async fn mover(
     mut sink: futures_util::stream::SplitSink<crate::client::Socket, Message>,
     me: usize,
     n: usize,
-    hz: f64,
+    mut tick: tokio::time::Interval,
     plan: Arc<Plan>,
 ) -> bool {
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / hz));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let y = (me as f64 + 0.5) / n as f64;
     for k in 1..=plan.total {
         tick.tick().await;

@@ -10,6 +10,7 @@ mod chat;
 mod client;
 mod cursors;
 mod idle;
+mod pace;
 mod report;
 
 use clap::{Args, Parser, Subcommand};
@@ -46,6 +47,10 @@ pub struct Common {
     /// Connections being opened at the same time.
     #[arg(long, global = true, default_value_t = 100)]
     pub connect_concurrency: usize,
+    /// Senders all send at the same instant each period (the worst case) instead of
+    /// spread evenly over it, as independent users are.
+    #[arg(long, global = true)]
+    pub in_phase: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -69,6 +69,9 @@ impl Report {
 pub struct ServerProbe {
     pids: Vec<u32>,
     cpu_start: Duration,
+    /// The generator's own CPU time at the start: it shares the machine with the server,
+    /// so its use says how much of the box was left for the server.
+    own_start: Option<Duration>,
     wall_start: Instant,
 }
 
@@ -82,14 +85,20 @@ impl ServerProbe {
             return None;
         }
         let cpu_start = total(pids, cpu_time)?;
-        Some(ServerProbe { pids: pids.to_vec(), cpu_start, wall_start: Instant::now() })
+        let own_start = cpu_time(std::process::id());
+        Some(ServerProbe { pids: pids.to_vec(), cpu_start, own_start, wall_start: Instant::now() })
     }
 
-    /// Adds the servers' CPU use since `start` (in cores) and their resident memory, summed.
+    /// Adds the servers' CPU use since `start` (in cores) and their resident memory, summed,
+    /// and the generator's own CPU use.
     pub fn report(&self, report: &mut Report) {
+        let wall = self.wall_start.elapsed().as_secs_f64();
+        let cores = |used: Duration| (used.as_secs_f64() / wall * 100.0).round() / 100.0;
         if let Some(cpu) = total(&self.pids, cpu_time) {
-            let cores = (cpu - self.cpu_start).as_secs_f64() / self.wall_start.elapsed().as_secs_f64();
-            report.add("server_cpu_cores", (cores * 100.0).round() / 100.0);
+            report.add("server_cpu_cores", cores(cpu - self.cpu_start));
+        }
+        if let (Some(start), Some(now)) = (self.own_start, cpu_time(std::process::id())) {
+            report.add("generator_cpu_cores", cores(now - start));
         }
         if let Some(rss) = total(&self.pids, rss_kib) {
             report.add("server_rss_kib", rss);
