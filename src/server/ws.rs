@@ -139,7 +139,9 @@ async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpS
     let ping_every = Duration::from_secs(state.config.ping_secs);
     let idle_timeout = Duration::from_secs(state.config.idle_timeout_secs);
     let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), ping_every));
-    let mut session = Session::start(state.services(), outbox.clone(), req).await;
+    // Boxed: the start (resume, join, welcome; a cluster round trip) is a large future that
+    // would otherwise be reserved inside every connection's task for its whole life.
+    let mut session = Box::pin(Session::start(state.services(), outbox.clone(), req)).await;
     let (id, room) = (session.id(), session.room_name().to_owned());
     let mut stopping = state.shutdown.subscribe();
     let bucket = TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst, Instant::now());
