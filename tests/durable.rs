@@ -270,8 +270,9 @@ async fn an_others_chat_is_replayed_to_its_sender_and_a_refused_chat_names_its_r
 
 #[tokio::test]
 async fn rooms_chatting_at_once_each_get_every_chat_once_in_seq_order() {
-    // Chats of many rooms are committed together in batches: each room must still see its
-    // own chats gap-free and in order, and a newcomer's history must hold them all.
+    // Many rooms numbering and storing chats at the same time, from every worker: each room
+    // must still see its own chats gap-free and in order, and a newcomer's history must
+    // hold them all.
     let addr = start().await;
     let (rooms, per_user) = (8, 25);
     let mut pairs = Vec::new();
