@@ -2,9 +2,9 @@
 //! `mint-token`, print a private-room invitation.
 
 use clap::Parser;
-use flock::server::config::{Command, Config};
 use flock::protocol::{validate_room, validate_username};
 use flock::server::clock::unix_secs;
+use flock::server::config::{Command, Config};
 use flock::server::invite::{mint, Claims, Gate, PRIVATE_PREFIX};
 use flock::server::{serve, AppState};
 use leptos::prelude::get_configuration;

@@ -37,9 +37,13 @@ async fn a_private_room_admits_only_a_valid_invitation_for_that_room_and_name() 
         ("wrong room", format!("room=private-other&username=Ann&token={valid}")),
         ("wrong name", format!("room=private-team&username=Bob&token={valid}")),
         ("expired", format!("room=private-team&username=Ann&token={}", invite("private-team", "Ann", now() - 1))),
-        ("forged", format!("room=private-team&username=Ann&token={}", mint("other", &Claims {
-            room: "private-team".into(), name: "Ann".into(), exp: now() + 60,
-        }))),
+        (
+            "forged",
+            format!(
+                "room=private-team&username=Ann&token={}",
+                mint("other", &Claims { room: "private-team".into(), name: "Ann".into(), exp: now() + 60 })
+            ),
+        ),
         ("garbage", "room=private-team&username=Ann&token=xyz".to_owned()),
     ];
     for (what, query) in cases {

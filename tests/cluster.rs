@@ -128,8 +128,10 @@ async fn every_message_kind_crosses_nodes_and_rooms_stay_apart() {
     assert_eq!(got, ServerMsg::State { id: ann.id, state });
 
     bob.send(&ClientMsg::Rename { username: "robert".into() }).await;
-    ann.recv_until(|m| matches!(m, ServerMsg::Renamed { id, username } if *id == bob.id && username == "robert").then_some(()))
-        .await;
+    ann.recv_until(|m| {
+        matches!(m, ServerMsg::Renamed { id, username } if *id == bob.id && username == "robert").then_some(())
+    })
+    .await;
 
     // Chats of every target, numbered by one counter for the room whichever node takes them.
     let (s1, mut seen_by_ann) = chat_acked_seeing(&mut ann, "to all", ChatTarget::Room, "a1").await;
@@ -147,7 +149,9 @@ async fn every_message_kind_crosses_nodes_and_rooms_stay_apart() {
 
     let seen_by_dan = dan.drain().await;
     assert!(
-        seen_by_dan.iter().all(|m| !matches!(m, ServerMsg::Chat(_) | ServerMsg::Joined { .. } | ServerMsg::Cursors { .. })),
+        seen_by_dan
+            .iter()
+            .all(|m| !matches!(m, ServerMsg::Chat(_) | ServerMsg::Joined { .. } | ServerMsg::Cursors { .. })),
         "another room hears nothing: {seen_by_dan:?}"
     );
 
@@ -207,8 +211,10 @@ async fn a_redis_outage_keeps_local_rooms_flowing_and_loses_no_acknowledged_chat
 
     // The node's own room goes on: cursors and state between ann and cat.
     ann.send(&ClientMsg::Cursor { x: 0.5, y: 0.5 }).await;
-    cat.recv_until(|m| matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == ann.id)).then_some(()))
-        .await;
+    cat.recv_until(|m| {
+        matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == ann.id)).then_some(())
+    })
+    .await;
     let state: UserState = serde_json::from_value(json!({"away": "lunch"})).unwrap();
     bob.send(&ClientMsg::State { state: state.clone() }).await;
     bob.recv_until(|m| matches!(m, ServerMsg::State { id, .. } if *id == bob_id).then_some(())).await;
@@ -244,7 +250,8 @@ async fn a_redis_outage_keeps_local_rooms_flowing_and_loses_no_acknowledged_chat
     seen.extend(bob.drain().await);
     assert_eq!(texts(&seen)[..2], ["during", "after"], "bob gets each chat once: {seen:?}");
     let fresh = resume(n2.addr, &room, &bob.session, 0).await;
-    let history: Vec<&str> = fresh.history.iter().filter(|c| !c.text.starts_with("marker")).map(|c| c.text.as_str()).collect();
+    let history: Vec<&str> =
+        fresh.history.iter().filter(|c| !c.text.starts_with("marker")).map(|c| c.text.as_str()).collect();
     assert_eq!(history, ["before", "during", "after"], "every acknowledged chat once, in order");
 }
 
@@ -303,7 +310,9 @@ async fn after_a_partition_in_which_two_nodes_took_one_user_the_later_take_wins(
     // Node 1 reaches Redis through a relay the test can cut; node 2 holds a dropped user
     // for 30 s.
     let dir = tempfile::tempdir().expect("temp dir").keep();
-    let n1 = spawn_server(&dir, &[("FLOCK_BUS", &format!("redis://{}", proxy.addr)), ("FLOCK_PRESENCE_TTL_SECS", &ttl)]).await;
+    let n1 =
+        spawn_server(&dir, &[("FLOCK_BUS", &format!("redis://{}", proxy.addr)), ("FLOCK_PRESENCE_TTL_SECS", &ttl)])
+            .await;
     let dir = tempfile::tempdir().expect("temp dir").keep();
     let n2 = spawn_server(
         &dir,

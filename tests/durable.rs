@@ -263,7 +263,9 @@ async fn an_others_chat_is_replayed_to_its_sender_and_a_refused_chat_names_its_r
     let nobody = uuid::Uuid::new_v4();
     cat.send_json(json!({"type":"chat","text":"hello?","to":nobody,"ref":"dm-1"})).await;
     match cat.recv().await {
-        ServerMsg::Error { code: ErrorCode::NoSuchUser, reference, .. } => assert_eq!(reference.as_deref(), Some("dm-1")),
+        ServerMsg::Error { code: ErrorCode::NoSuchUser, reference, .. } => {
+            assert_eq!(reference.as_deref(), Some("dm-1"))
+        }
         other => panic!("expected no_such_user, got {other:?}"),
     }
 }

@@ -158,7 +158,10 @@ async fn chat_to_the_room_reaches_everyone_including_the_sender() {
     for client in [&mut ann, &mut bob, &mut cat] {
         match client.recv().await {
             ServerMsg::Chat(ChatMessage { from, username, text, to, ts, .. }) => {
-                assert_eq!((from, username.as_str(), text.as_str(), to), (ann_id, "Ann", "hello all", ChatTarget::Room));
+                assert_eq!(
+                    (from, username.as_str(), text.as_str(), to),
+                    (ann_id, "Ann", "hello all", ChatTarget::Room)
+                );
                 assert!(ts > 1_600_000_000_000);
             }
             other => panic!("expected chat, got {other:?}"),
@@ -171,7 +174,9 @@ async fn chat_to_others_skips_the_sender() {
     let [mut ann, mut bob, mut cat] = trio("chat-others").await;
     ann.send(&ClientMsg::chat("psst", ChatTarget::Others)).await;
     for client in [&mut bob, &mut cat] {
-        assert!(matches!(client.recv().await, ServerMsg::Chat(ChatMessage { text, to: ChatTarget::Others, .. }) if text == "psst"));
+        assert!(
+            matches!(client.recv().await, ServerMsg::Chat(ChatMessage { text, to: ChatTarget::Others, .. }) if text == "psst")
+        );
     }
     let own = ann.drain().await;
     assert!(own.is_empty(), "the sender got {own:?}");
@@ -183,7 +188,9 @@ async fn a_direct_chat_reaches_its_target_and_a_copy_to_the_sender_only() {
     let to = ChatTarget::User(bob.id);
     ann.send(&ClientMsg::chat("just you", to)).await;
     for client in [&mut ann, &mut bob] {
-        assert!(matches!(client.recv().await, ServerMsg::Chat(ChatMessage { text, to: t, .. }) if text == "just you" && t == to));
+        assert!(
+            matches!(client.recv().await, ServerMsg::Chat(ChatMessage { text, to: t, .. }) if text == "just you" && t == to)
+        );
     }
     let overheard = cat.drain().await;
     assert!(overheard.is_empty(), "a bystander got {overheard:?}");
@@ -261,7 +268,8 @@ async fn healthz_answers_ok_and_a_single_node_is_its_own_cluster() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok");
     let _ann = connect(addr, "counted", "Ann").await;
-    let cluster: serde_json::Value = reqwest::get(format!("http://{addr}/api/cluster")).await.unwrap().json().await.unwrap();
+    let cluster: serde_json::Value =
+        reqwest::get(format!("http://{addr}/api/cluster")).await.unwrap().json().await.unwrap();
     assert_eq!(cluster["bus"], "local");
     assert_eq!(cluster["nodes"].as_array().map(Vec::len), Some(1));
     assert_eq!(cluster["nodes"][0]["here"], true);
@@ -291,7 +299,8 @@ async fn metrics_are_served_in_prometheus_text_format() {
     ann.send(&ClientMsg::chat("counted", ChatTarget::Room)).await;
     ann.recv().await;
     let body = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
-    for name in ["flock_connections", "flock_rooms", "flock_messages_in_total{type=\"chat\"}", "flock_bytes_out_total"] {
+    for name in ["flock_connections", "flock_rooms", "flock_messages_in_total{type=\"chat\"}", "flock_bytes_out_total"]
+    {
         assert!(body.contains(name), "{name} missing from:\n{body}");
     }
     assert!(body.contains("# TYPE flock_fanout_seconds histogram"), "{body}");
@@ -309,10 +318,12 @@ async fn a_users_cursor_never_arrives_before_their_joined_or_after_their_left() 
     dan.goodbye().await;
     let (_, before) = cat.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == dan_id).then_some(())).await;
     let joined_at = before.iter().position(|m| matches!(m, ServerMsg::Joined { user } if user.id == dan_id));
-    let first_cursor = before.iter().position(|m| matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == dan_id)));
+    let first_cursor =
+        before.iter().position(|m| matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == dan_id)));
     assert!(joined_at.is_some() && joined_at < first_cursor, "{before:?}");
     let after = cat.drain().await;
-    let late = after.iter().any(|m| matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == dan_id)));
+    let late =
+        after.iter().any(|m| matches!(m, ServerMsg::Cursors { moves } if moves.iter().any(|mv| mv.id == dan_id)));
     assert!(!late, "a cursor after its user's left: {after:?}");
 }
 
@@ -324,12 +335,14 @@ async fn compact_clients_get_binary_cursors_and_json_clients_json_in_the_same_ro
     ann.drain().await;
 
     ann.send(&ClientMsg::Cursor { x: 0.25, y: 0.75 }).await;
-    let (moves, _) = bob.recv_until(|m| if let ServerMsg::Cursors { moves } = m { Some(moves.clone()) } else { None }).await;
+    let (moves, _) =
+        bob.recv_until(|m| if let ServerMsg::Cursors { moves } = m { Some(moves.clone()) } else { None }).await;
     assert_eq!(moves, vec![Move { id: ann.id, x: 0.25, y: 0.75 }]);
     assert_eq!(bob.binary_frames, 1, "a compact client gets cursors as binary frames");
 
     bob.send(&ClientMsg::Cursor { x: 0.5, y: 0.125 }).await;
-    let (moves, _) = ann.recv_until(|m| if let ServerMsg::Cursors { moves } = m { Some(moves.clone()) } else { None }).await;
+    let (moves, _) =
+        ann.recv_until(|m| if let ServerMsg::Cursors { moves } = m { Some(moves.clone()) } else { None }).await;
     assert_eq!(moves, vec![Move { id: bob.id, x: 0.5, y: 0.125 }]);
     assert_eq!(ann.binary_frames, 0, "the default stays JSON");
 

@@ -87,8 +87,8 @@ async fn a_connection_that_stops_answering_pings_is_announced_left_after_the_gra
     let mut ann = connect(addr, "heartbeat", "Ann").await;
     let bob = connect(addr, "heartbeat", "Bob").await;
     ann.recv().await; // joined
-    // Bob's socket stays open but he never reads again, so he never answers a ping: to the
-    // server it is a network drop without a close frame.
+                      // Bob's socket stays open but he never reads again, so he never answers a ping: to the
+                      // server it is a network drop without a close frame.
     let (left, before) = ann.recv_until(|m| matches!(m, ServerMsg::Left { .. }).then(|| m.clone())).await;
     assert_eq!(left, ServerMsg::Left { id: bob.id });
     assert!(before.is_empty(), "nothing but the one left: {before:?}");

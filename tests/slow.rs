@@ -79,7 +79,7 @@ async fn a_client_that_goes_silent_is_dropped_after_the_idle_timeout() {
     let mut ann = connect(addr, "silent", "Ann").await;
     let bob = connect(addr, "silent", "Bob").await;
     ann.recv().await; // joined
-    // Bob never reads again, so he never answers a ping; Ann does (she keeps reading).
+                      // Bob never reads again, so he never answers a ping; Ann does (she keeps reading).
     let bob_id = bob.id;
     let (left, _) = ann.recv_until(|m| matches!(m, ServerMsg::Left { .. }).then(|| m.clone())).await;
     assert_eq!(left, ServerMsg::Left { id: bob_id });

@@ -39,9 +39,21 @@ impl UserView {
 /// One line of the chat view.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChatLine {
-    Message { key: usize, seq: u64, from: Uuid, username: String, color: String, text: String, to: ChatTarget, ts: u64 },
+    Message {
+        key: usize,
+        seq: u64,
+        from: Uuid,
+        username: String,
+        color: String,
+        text: String,
+        to: ChatTarget,
+        ts: u64,
+    },
     /// Something the room did: a join, a leave.
-    Event { key: usize, text: String },
+    Event {
+        key: usize,
+        text: String,
+    },
 }
 
 impl ChatLine {

@@ -277,9 +277,11 @@ fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
 
 /// Sends `frame` on the open socket; false if there is none or it refused.
 fn send_now(inner: &Inner, frame: &str) -> bool {
-    inner.ws.borrow().as_ref().is_some_and(|live| {
-        live.ws.ready_state() == WebSocket::OPEN && live.ws.send_with_str(frame).is_ok()
-    })
+    inner
+        .ws
+        .borrow()
+        .as_ref()
+        .is_some_and(|live| live.ws.ready_state() == WebSocket::OPEN && live.ws.send_with_str(frame).is_ok())
 }
 
 /// Resends a chat refused for now after [`RETRY_DELAY`], if it is still unacknowledged

@@ -1,8 +1,8 @@
 //! `/r/:room`: owns the room's socket and model and lays out the board, people and chat.
 
 use super::{
-    board::Board, chat_panel::ChatPanel, connection_badge::ConnectionBadge,
-    presence_list::PresenceList, state_editor::StateEditor,
+    board::Board, chat_panel::ChatPanel, connection_badge::ConnectionBadge, presence_list::PresenceList,
+    state_editor::StateEditor,
 };
 use crate::client::{room_state::RoomState, socket::RoomSocket, storage};
 use crate::protocol::{is_private_room, validate_room, validate_username, ClientMsg};

@@ -93,9 +93,7 @@ impl<'de> Deserialize<'de> for ChatTarget {
             "room" => Ok(ChatTarget::Room),
             "others" => Ok(ChatTarget::Others),
             other => Uuid::parse_str(other).map(ChatTarget::User).map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "`to` must be \"room\", \"others\" or a user id, not {other:?}"
-                ))
+                serde::de::Error::custom(format!("`to` must be \"room\", \"others\" or a user id, not {other:?}"))
             }),
         }
     }
@@ -251,14 +249,7 @@ pub enum ServerMsg {
     /// `seq` is the room's latest chat sequence number; `history` holds the newest chats
     /// (or, when resuming, every chat after `since`) that you may see, oldest first.
     /// `session` resumes this identity on a later connection.
-    Welcome {
-        you: Uuid,
-        room: String,
-        users: Vec<User>,
-        seq: u64,
-        history: Vec<ChatMessage>,
-        session: String,
-    },
+    Welcome { you: Uuid, room: String, users: Vec<User>, seq: u64, history: Vec<ChatMessage>, session: String },
     /// Someone entered the room.
     Joined { user: User },
     /// Someone left the room.

@@ -33,9 +33,7 @@ pub fn is_private_room(room: &str) -> bool {
 pub fn validate_room(room: &str) -> Result<&str, NameError> {
     let ok = !room.is_empty()
         && room.len() <= MAX_ROOM_CHARS
-        && room
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && room.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if ok {
         Ok(room)
     } else {

@@ -195,12 +195,24 @@ mod fuzz {
     /// past the first parse error.
     fn jsonish() -> impl Strategy<Value = String> {
         let piece = prop_oneof![
-            Just("{".to_owned()), Just("}".to_owned()), Just("\"type\":".to_owned()),
-            Just("\"chat\"".to_owned()), Just("\"cursor\"".to_owned()), Just("\"join\"".to_owned()),
-            Just("\"text\":".to_owned()), Just("\"to\":".to_owned()), Just("\"ref\":".to_owned()),
-            Just("\"x\":".to_owned()), Just(",".to_owned()), Just("[".to_owned()), Just("]".to_owned()),
-            Just("null".to_owned()), Just("1e999".to_owned()), Just("-0.5".to_owned()),
-            "\"[^\"]{0,8}\"", ".{0,4}",
+            Just("{".to_owned()),
+            Just("}".to_owned()),
+            Just("\"type\":".to_owned()),
+            Just("\"chat\"".to_owned()),
+            Just("\"cursor\"".to_owned()),
+            Just("\"join\"".to_owned()),
+            Just("\"text\":".to_owned()),
+            Just("\"to\":".to_owned()),
+            Just("\"ref\":".to_owned()),
+            Just("\"x\":".to_owned()),
+            Just(",".to_owned()),
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just("null".to_owned()),
+            Just("1e999".to_owned()),
+            Just("-0.5".to_owned()),
+            "\"[^\"]{0,8}\"",
+            ".{0,4}",
         ];
         prop::collection::vec(piece, 0..24).prop_map(|p| p.concat())
     }
@@ -232,7 +244,9 @@ mod fuzz {
 #[test]
 fn error_codes_are_spelled_as_on_the_wire() {
     use ErrorCode::*;
-    for code in [BadJson, UnknownType, Invalid, TooLarge, NoSuchUser, BinaryUnsupported, RateLimited, Forbidden, Unavailable] {
+    for code in
+        [BadJson, UnknownType, Invalid, TooLarge, NoSuchUser, BinaryUnsupported, RateLimited, Forbidden, Unavailable]
+    {
         assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
     }
 }

@@ -152,7 +152,8 @@ mod tests {
         assert_eq!(config.addr, Some("127.0.0.1:9".parse().unwrap()));
         assert_eq!(Config::defaults().max_chat_chars, 2000);
         assert_eq!(Config::defaults().leave_grace_secs, 5);
-        let mint = Config::parse_from(["flock", "--secret", "s", "mint-token", "--room", "private-a", "--username", "Al"]);
+        let mint =
+            Config::parse_from(["flock", "--secret", "s", "mint-token", "--room", "private-a", "--username", "Al"]);
         assert!(matches!(mint.command, Some(Command::MintToken { ttl_secs: DEFAULT_TOKEN_TTL_SECS, .. })));
     }
 }

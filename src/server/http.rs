@@ -17,19 +17,17 @@ pub async fn rooms(State(state): State<AppState>) -> Json<RoomList> {
 pub async fn cluster(State(state): State<AppState>) -> Json<ClusterInfo> {
     let connections = super::metrics::connections();
     let info = match state.hub.bus() {
-        Bus::Local => ClusterInfo {
-            bus: "local".into(),
-            nodes: vec![NodeInfo { id: None, connections, here: true }],
-        },
+        Bus::Local => ClusterInfo { bus: "local".into(), nodes: vec![NodeInfo { id: None, connections, here: true }] },
         Bus::Redis(link) => {
             let mut nodes = vec![NodeInfo { id: Some(link.node), connections, here: true }];
             match link.nodes().await {
-                Ok(others) => nodes.extend(
-                    others
-                        .into_iter()
-                        .filter(|(id, _)| *id != link.node)
-                        .map(|(id, load)| NodeInfo { id: Some(id), connections: load.connections, here: false }),
-                ),
+                Ok(others) => {
+                    nodes.extend(others.into_iter().filter(|(id, _)| *id != link.node).map(|(id, load)| NodeInfo {
+                        id: Some(id),
+                        connections: load.connections,
+                        here: false,
+                    }))
+                }
                 Err(err) => tracing::debug!("cannot list the nodes: {err}"),
             }
             let bus = if link.is_up() { "up" } else { "down" };

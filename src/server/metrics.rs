@@ -69,7 +69,12 @@ pub fn handle() -> &'static PrometheusHandle {
                 Matcher::Full(FANOUT_SECONDS.into()),
                 &[1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2],
             )
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_FRAMES.into()), &[1.0, 2.0, 4.0, 16.0, 64.0, 256.0, 1024.0]))
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(BATCH_FRAMES.into()),
+                    &[1.0, 2.0, 4.0, 16.0, 64.0, 256.0, 1024.0],
+                )
+            })
             .expect("bucket lists are not empty");
         let recorder = builder.build_recorder();
         let handle = recorder.handle();

@@ -7,6 +7,7 @@
 //! coalesces what each connection is sent; [`metrics`] names what `/metrics` exports;
 //! [`bus`] links the node to the others of a cluster through Redis (`--bus`).
 
+pub mod board;
 pub mod bus;
 pub mod clock;
 pub mod config;
@@ -16,7 +17,6 @@ pub mod invite;
 pub mod ip_limit;
 pub mod metrics;
 pub mod origin;
-pub mod board;
 pub mod outbox;
 pub mod query;
 pub mod rate;
@@ -31,18 +31,18 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
+use bus::link::{BusError, Link};
+use bus::Bus;
 use config::Config;
 use hub::Hub;
-use leptos::prelude::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use invite::Gate;
 use ip_limit::IpLimiter;
+use leptos::prelude::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
 use session::{Limits, Services};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use bus::link::{BusError, Link};
-use bus::Bus;
 use store::{Store, StoreError};
 use tokio::net::TcpListener;
 

@@ -74,7 +74,8 @@ mod tests {
 
     #[test]
     fn a_full_query_parses() {
-        let req = parse_connect_query("room=r1&username=%20Ann%20&session=abc&since=7&token=t.x&encoding=compact").unwrap();
+        let req =
+            parse_connect_query("room=r1&username=%20Ann%20&session=abc&since=7&token=t.x&encoding=compact").unwrap();
         assert_eq!(
             req,
             ConnectRequest {

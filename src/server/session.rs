@@ -13,8 +13,8 @@ use super::query::ConnectRequest;
 use super::room::{encode, ChatError, Room};
 use super::store::{token_key, Store};
 use crate::protocol::{
-    decode_client_msg, validate_room, validate_username, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg,
-    User, UserState, MAX_REF_CHARS,
+    decode_client_msg, validate_room, validate_username, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg, User,
+    UserState, MAX_REF_CHARS,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,9 +22,8 @@ use uuid::Uuid;
 
 /// Twenty colours that stay distinct from each other on a light board.
 const PALETTE: [&str; 20] = [
-    "#e6194b", "#3cb44b", "#c9a100", "#4363d8", "#f58231", "#911eb4", "#1fa3a3", "#f032e6",
-    "#7fa10b", "#d6336c", "#469990", "#9a6324", "#800000", "#2f9e44", "#808000", "#e8590c",
-    "#000075", "#5c5f66", "#ae3ec9", "#1971c2",
+    "#e6194b", "#3cb44b", "#c9a100", "#4363d8", "#f58231", "#911eb4", "#1fa3a3", "#f032e6", "#7fa10b", "#d6336c",
+    "#469990", "#9a6324", "#800000", "#2f9e44", "#808000", "#e8590c", "#000075", "#5c5f66", "#ae3ec9", "#1971c2",
 ];
 
 /// Numbers connections, so a member can tell its current connection from a stale one.
@@ -197,7 +196,9 @@ impl Session {
             ClientMsg::Rename { username } => {
                 let name = validate_username(&username).map_err(|e| Refusal::Invalid(e.to_string()))?;
                 if Gate::is_private(self.room.name()) {
-                    return Err(Refusal::Forbidden("in a private room your name is the one you were invited as".into()));
+                    return Err(Refusal::Forbidden(
+                        "in a private room your name is the one you were invited as".into(),
+                    ));
                 }
                 self.room.rename(self.id, name.to_owned());
                 self.save_identity();

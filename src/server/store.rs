@@ -200,9 +200,13 @@ impl Store {
     pub fn load_session(&self, token: &str) -> Result<Option<User>, StoreError> {
         let row = self
             .db()
-            .query_row("SELECT id, username, color, state FROM sessions WHERE token_sha256 = ?1", [token_key(token)], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-            })
+            .query_row(
+                "SELECT id, username, color, state FROM sessions WHERE token_sha256 = ?1",
+                [token_key(token)],
+                |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                },
+            )
             .optional()?;
         Ok(row.and_then(|(id, username, color, state)| {
             Some(User {

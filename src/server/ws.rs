@@ -6,8 +6,8 @@
 
 use super::clock::unix_secs;
 use super::hub::Departure;
-use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, SLOW_CLOSES};
 use super::ip_limit::IpSlot;
+use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, SLOW_CLOSES};
 use super::origin;
 use super::outbox::{Outbox, CLOSE_TOO_BIG};
 use super::query::{parse_connect_query, ConnectRequest};

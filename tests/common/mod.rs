@@ -216,9 +216,8 @@ impl Client {
             let marker = format!("marker-{}-{}", self.id, self.markers);
             let to = flock::protocol::ChatTarget::User(self.id);
             self.send(&ClientMsg::chat(marker.clone(), to)).await;
-            let ((), before) = self
-                .recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == marker).then_some(()))
-                .await;
+            let ((), before) =
+                self.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == marker).then_some(())).await;
             seen.extend(before);
         }
         seen

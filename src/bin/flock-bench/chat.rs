@@ -59,8 +59,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let n = rooms * k;
     let progress = ProgressBar::new(n as u64).with_message("connecting");
     let prefix = params.room_prefix.clone();
-    let users =
-        connect_all(common, n, |i| format!("room={prefix}-{}&username=chatter-{i}", i / k), &progress).await?;
+    let users = connect_all(common, n, |i| format!("room={prefix}-{}&username=chatter-{i}", i / k), &progress).await?;
     progress.finish_and_clear();
 
     let total = (params.rate * params.secs as f64).round() as u64;

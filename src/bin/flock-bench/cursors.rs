@@ -97,7 +97,8 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let total = (params.hz * params.secs as f64).round() as u64;
     if total >= 1 << 20 {
         return Err(ConnectError::Usage(format!(
-            "hz x secs must stay under {}: each move's number travels in x = k / 2^20", 1u64 << 20
+            "hz x secs must stay under {}: each move's number travels in x = k / 2^20",
+            1u64 << 20
         )));
     }
     let plan = Arc::new(Plan {

@@ -27,15 +27,27 @@ pub enum BusEvent {
         #[serde(default)]
         taken_at: u64,
     },
-    Left { id: Uuid },
-    State { id: Uuid, state: UserState },
-    Renamed { id: Uuid, username: String },
+    Left {
+        id: Uuid,
+    },
+    State {
+        id: Uuid,
+        state: UserState,
+    },
+    Renamed {
+        id: Uuid,
+        username: String,
+    },
     /// The latest position of each user that moved since the node's previous batch.
-    Cursors { moves: Vec<Move> },
+    Cursors {
+        moves: Vec<Move>,
+    },
     /// Every user the sending node holds in the room, sent each heartbeat: receivers add
     /// the ones they miss and drop the ones of that node not listed, so a `joined` or
     /// `left` lost to an outage or a full queue heals within a beat.
-    Roster { users: Vec<User> },
+    Roster {
+        users: Vec<User>,
+    },
     /// A numbered chat. Written by the chat script, which alone knows `seq`: the inner
     /// message is serialized with seq 0 and takes this one on arrival. The sender's `ref`
     /// travels along so every node's store can recognise a resend.

@@ -69,7 +69,8 @@ impl Link {
         use redis::IntoConnectionInfo;
         // Without TCP_NODELAY a small publish can wait for the previous one's ACK (up to
         // 40 ms with delayed ACKs): the publisher already batches, so send at once.
-        let info = url.into_connection_info()?.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let info =
+            url.into_connection_info()?.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
         let client = redis::Client::open(info)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let link = Link {
@@ -110,7 +111,13 @@ impl Link {
     /// Numbers `draft` (its seq is ignored) as the next chat of `room`, stores it in the
     /// room's stream and publishes it to every node, this one included; a `reference`
     /// already used gives back its seq and does nothing else.
-    pub async fn chat(&self, room: &str, draft: &ChatMessage, reference: Option<&str>, floor: u64) -> Result<Numbered, BusError> {
+    pub async fn chat(
+        &self,
+        room: &str,
+        draft: &ChatMessage,
+        reference: Option<&str>,
+        floor: u64,
+    ) -> Result<Numbered, BusError> {
         let mut conn = self.connection()?;
         let chat = serde_json::to_string(&ChatMessage { seq: 0, ..draft.clone() })?;
         let ref_key = reference.map_or_else(String::new, |r| keys::chat_ref(room, draft.from, r));
@@ -207,7 +214,12 @@ pub(super) fn forget_cmd(room: &str, id: Uuid, node: Uuid, whose: Forget) -> red
 
 fn session_cmd(key: &str, user: &User) -> Result<redis::Cmd, serde_json::Error> {
     let user = User { cursor: None, ..user.clone() };
-    Ok(redis::cmd("SET").arg(keys::session(key)).arg(serde_json::to_string(&user)?).arg("EX").arg(SESSION_TTL_SECS).clone())
+    Ok(redis::cmd("SET")
+        .arg(keys::session(key))
+        .arg(serde_json::to_string(&user)?)
+        .arg("EX")
+        .arg(SESSION_TTL_SECS)
+        .clone())
 }
 
 /// A Redis call bounded by [`REDIS_TIMEOUT`].
@@ -258,7 +270,11 @@ fn pipeline(node: Uuid, items: impl Iterator<Item = Outgoing>) -> redis::Pipelin
                     Some(PresenceChange::Put(user, taken_at)) => {
                         let entry = super::event::PresenceEntry { node, taken_at, user: User { cursor: None, ..user } };
                         if let Ok(json) = serde_json::to_string(&entry) {
-                            pipe.cmd("HSET").arg(keys::presence(&room)).arg(entry.user.id.to_string()).arg(json).ignore();
+                            pipe.cmd("HSET")
+                                .arg(keys::presence(&room))
+                                .arg(entry.user.id.to_string())
+                                .arg(json)
+                                .ignore();
                         }
                     }
                     Some(PresenceChange::Remove(id)) => {

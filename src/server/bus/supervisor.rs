@@ -110,7 +110,12 @@ impl Node {
     /// Applies one pub/sub message. A chat past a gap (one this node missed) first gets
     /// the chats before it from the room's stream, so members see every seq in order; if
     /// the stream cannot be read, the connection is dropped and the resync catches up.
-    async fn on_message(&self, conn: &mut MultiplexedConnection, channel: &str, payload: &[u8]) -> Result<(), BusError> {
+    async fn on_message(
+        &self,
+        conn: &mut MultiplexedConnection,
+        channel: &str,
+        payload: &[u8],
+    ) -> Result<(), BusError> {
         let Some(room) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else { return Ok(()) };
         let envelope = match Envelope::decode(payload) {
             Ok(envelope) => envelope,

@@ -8,8 +8,8 @@
 mod remote;
 
 use super::bus::event::BusEvent;
-use super::clock::now_ms;
 use super::bus::{Bus, PresenceChange};
+use super::clock::now_ms;
 use super::invite::Gate;
 use super::outbox::Outbox;
 use super::room::{fan_out, Audience, Member, Room};

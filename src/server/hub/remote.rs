@@ -209,8 +209,11 @@ impl Hub {
     /// presence entries can be removed from Redis too.
     pub fn drop_node(&self, node: Uuid) -> Vec<(String, Uuid)> {
         let mut registry = self.lock();
-        let gone: Vec<(String, Uuid)> =
-            remote_members(&registry).into_iter().filter(|(_, _, n)| *n == node).map(|(room, id, _)| (room, id)).collect();
+        let gone: Vec<(String, Uuid)> = remote_members(&registry)
+            .into_iter()
+            .filter(|(_, _, n)| *n == node)
+            .map(|(room, id, _)| (room, id))
+            .collect();
         for (room, id) in &gone {
             if let Some(room) = registry.rooms.get(room).cloned() {
                 remove(&mut registry, &room, *id, |m| m.node == Some(node), false);

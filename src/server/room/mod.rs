@@ -19,11 +19,11 @@
 mod relayed;
 mod welcome;
 
+use super::board::{Board, Serialized};
 use super::bus::event::BusEvent;
 use super::bus::link::BusError;
 use super::bus::{Bus, PresenceChange};
 use super::metrics::{count_out, FANOUT_SECONDS};
-use super::board::{Board, Serialized};
 use super::outbox::Outbox;
 use super::store::{Store, StoreError};
 use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState};
@@ -253,7 +253,14 @@ impl Room {
     }
 
     /// A single node's chat: numbered, stored and fanned out under the room lock.
-    fn chat_here(&self, id: Uuid, text: String, to: ChatTarget, ts: u64, reference: Option<&str>) -> Result<u64, ChatError> {
+    fn chat_here(
+        &self,
+        id: Uuid,
+        text: String,
+        to: ChatTarget,
+        ts: u64,
+        reference: Option<&str>,
+    ) -> Result<u64, ChatError> {
         let members = self.lock();
         let Some(sender) = members.get(&id).filter(|m| m.is_here()) else { return Ok(0) };
         let ack = |seq: u64| {

@@ -56,7 +56,13 @@ impl Room {
     /// Acks `reference` on `outbox` once chat `seq` has been delivered here (now, if it
     /// has). The members guard proves the room lock is held, which orders this against
     /// [`Room::deliver`].
-    fn ack_after(&self, _locked: &HashMap<Uuid, Member>, seq: u64, outbox: Option<Arc<Outbox>>, reference: Option<&str>) {
+    fn ack_after(
+        &self,
+        _locked: &HashMap<Uuid, Member>,
+        seq: u64,
+        outbox: Option<Arc<Outbox>>,
+        reference: Option<&str>,
+    ) {
         let (Some(reference), Some(outbox)) = (reference, outbox) else { return };
         let delivered = self.seq.load(Ordering::Relaxed);
         if seq <= delivered || delivered == SEQ_UNKNOWN {
@@ -78,7 +84,12 @@ impl Room {
 
     /// Stores and fans out a chat the bus numbered (on any node), unless it was already
     /// delivered; then sends the acks that waited for it. Called in seq order.
-    pub(in crate::server) fn deliver(&self, members: &HashMap<Uuid, Member>, chat: ChatMessage, reference: Option<&str>) {
+    pub(in crate::server) fn deliver(
+        &self,
+        members: &HashMap<Uuid, Member>,
+        chat: ChatMessage,
+        reference: Option<&str>,
+    ) {
         let seq = chat.seq;
         let delivered = self.seq.load(Ordering::Relaxed);
         if delivered != SEQ_UNKNOWN && seq <= delivered {
