@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flock::protocol::{decode_client_msg, ChatMessage, ChatTarget, Move};
-use flock::server::board::{Board, Encoding};
+use flock::server::cursor_board::{CursorBoard, Encoding};
 use flock::server::outbox::Outbox;
 use flock::server::store::Store;
 use std::hint::black_box;
@@ -35,7 +35,7 @@ fn tick(c: &mut Criterion) {
         // recipient's writer takes one frame carrying all of them.
         for (name, encoding) in [("json", Encoding::Json), ("compact", Encoding::Compact)] {
             group.bench_with_input(BenchmarkId::new(name, movers), &moves, |b, moves| {
-                let board = Arc::new(Board::default());
+                let board = Arc::new(CursorBoard::default());
                 let outbox = Outbox::new(1024, encoding);
                 outbox.follow(board.clone(), Uuid::nil());
                 let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");

@@ -7,7 +7,7 @@ mod common;
 use common::redis_server::RedisServer;
 use common::tcp_proxy::TcpProxy;
 use common::{connect, eventually, health, resume, spawn_server, Client, Process};
-use flock::protocol::{ChatTarget, ClientMsg, ErrorCode, ServerMsg, UserState};
+use flock::protocol::{close, ChatTarget, ClientMsg, ErrorCode, ServerMsg, UserState};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -90,7 +90,7 @@ impl Pair {
 }
 
 fn texts(msgs: &[ServerMsg]) -> Vec<String> {
-    msgs.iter().filter_map(|m| matches!(m, ServerMsg::Chat(_)).then(|| chat_of(m).text.clone())).collect()
+    msgs.iter().filter(|&m| matches!(m, ServerMsg::Chat(_))).map(|m| chat_of(m).text.clone()).collect()
 }
 
 #[tokio::test]
@@ -328,7 +328,7 @@ async fn after_a_partition_in_which_two_nodes_took_one_user_the_later_take_wins(
     let mut first = connect(n1.addr, &room, "bob").await;
     sees(&mut ann, first.id).await;
     let on_n2 = resume(n2.addr, &room, &first.session, 0).await;
-    assert_eq!(first.closed_with().await, 4001, "node 1 lets go when node 2 takes bob");
+    assert_eq!(first.closed_with().await, close::REPLACED, "node 1 lets go when node 2 takes bob");
     // ...where his socket dies: node 2 keeps his place.
     drop(on_n2);
     let n2_addr = n2.addr;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{chat_seqs, connect, resume, spawn_server, start, start_with, test_config, Client};
-use flock::protocol::{ChatMessage, ChatTarget, ClientMsg, ErrorCode, ServerMsg, HISTORY_LEN};
+use flock::protocol::{close, ChatMessage, ChatTarget, ClientMsg, ErrorCode, ServerMsg, HISTORY_LEN};
 use flock::server::store::PRUNE_EVERY;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
@@ -102,7 +102,7 @@ async fn direct_messages_are_replayed_only_to_their_two_parties() {
     assert_eq!(bob_again.id, bob.id);
     assert_eq!(texts(&bob_again.history), ["for bob", "for all"]);
     // The resumed session took over: the old connection is told so.
-    assert_eq!(bob.closed_with().await, 4001);
+    assert_eq!(bob.closed_with().await, close::REPLACED);
     let ann_again = resume(addr, "dm", &ann.session, 0).await;
     assert_eq!(texts(&ann_again.history), ["for bob", "for all"]);
 }

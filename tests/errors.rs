@@ -4,7 +4,7 @@
 mod common;
 
 use common::{connect, start, start_with, test_config, try_connect, Client};
-use flock::protocol::{ChatMessage, ChatTarget, ClientMsg, ErrorCode, ServerMsg};
+use flock::protocol::{close, ChatMessage, ChatTarget, ClientMsg, ErrorCode, ServerMsg};
 use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -81,7 +81,7 @@ async fn a_frame_over_the_size_limit_closes_with_1009_and_the_room_carries_on() 
     ann.recv().await; // joined
     let huge = json!({"type":"chat","text":"x".repeat(70 * 1024)}).to_string();
     bob.send_text(&huge).await;
-    assert_eq!(bob.closed_with().await, 1009);
+    assert_eq!(bob.closed_with().await, close::TOO_BIG);
     assert_eq!(ann.recv().await, ServerMsg::Left { id: bob.id });
     still_open(&mut ann).await;
     // The hub still takes newcomers.
@@ -96,7 +96,7 @@ async fn the_frame_limit_is_a_setting() {
     let addr = start_with(config).await;
     let mut ann = connect(addr, "small", "Ann").await;
     ann.send_text(&json!({"type":"chat","text":"x".repeat(1100)}).to_string()).await;
-    assert_eq!(ann.closed_with().await, 1009);
+    assert_eq!(ann.closed_with().await, close::TOO_BIG);
 }
 
 #[tokio::test]
@@ -143,7 +143,7 @@ async fn past_the_rate_limit_frames_are_dropped_with_rate_limited_and_floods_clo
     for _ in 0..100 {
         ann.send_text("{}").await;
     }
-    assert_eq!(ann.closed_with().await, 1008);
+    assert_eq!(ann.closed_with().await, close::POLICY);
 }
 
 #[tokio::test]

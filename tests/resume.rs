@@ -5,7 +5,7 @@
 mod common;
 
 use common::{connect, resume, spawn_server, start, start_with, test_config};
-use flock::protocol::{ChatTarget, ClientMsg, ServerMsg};
+use flock::protocol::{close, ChatTarget, ClientMsg, ServerMsg};
 use serde_json::json;
 
 fn presence_changes(msgs: &[ServerMsg]) -> Vec<&ServerMsg> {
@@ -150,6 +150,6 @@ async fn resuming_in_another_room_takes_the_user_out_of_the_first() {
     ann.recv().await; // joined
     let elsewhere = resume(addr, "second", &bob.session, 0).await;
     assert_eq!((elsewhere.id, elsewhere.room.as_str()), (bob.id, "second"));
-    assert_eq!(bob.closed_with().await, 4001);
+    assert_eq!(bob.closed_with().await, close::REPLACED);
     assert_eq!(ann.recv().await, ServerMsg::Left { id: bob.id });
 }

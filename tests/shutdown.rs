@@ -3,6 +3,7 @@
 mod common;
 
 use common::{connect, spawn_server};
+use flock::protocol::close;
 
 #[tokio::test]
 async fn sigterm_closes_every_client_with_1001_and_exits_cleanly() {
@@ -11,8 +12,8 @@ async fn sigterm_closes_every_client_with_1001_and_exits_cleanly() {
     let mut ann = connect(server.addr, "bye", "Ann").await;
     let mut bob = connect(server.addr, "bye", "Bob").await;
     server.signal("TERM");
-    assert_eq!(ann.closed_with().await, 1001);
-    assert_eq!(bob.closed_with().await, 1001);
+    assert_eq!(ann.closed_with().await, close::GOING_AWAY);
+    assert_eq!(bob.closed_with().await, close::GOING_AWAY);
     let exit = server.wait().await;
     assert!(exit.success(), "{exit:?}");
 }

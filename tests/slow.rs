@@ -4,7 +4,7 @@
 mod common;
 
 use common::{away_in, chat_seqs, connect, resume, start_with, test_config};
-use flock::protocol::{ChatTarget, ClientMsg, ServerMsg};
+use flock::protocol::{close, ChatTarget, ClientMsg, ServerMsg};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_closed_with_1013_then_resumes_with_nothing_missing() {
@@ -54,7 +54,7 @@ async fn a_client_that_stops_reading_is_closed_with_1013_then_resumes_with_nothi
 
     // Bob finally reads: what reached him before the cut, then the 1013.
     let (before, code) = bob.read_until_closed().await;
-    assert_eq!(code, 1013);
+    assert_eq!(code, close::TRY_AGAIN);
     let mut bob_seqs = chat_seqs(&before, |t| t != "done");
     let since = bob_seqs.last().copied().unwrap_or(bob.seq);
     let back = resume(addr, "slow", &bob.session, since).await;

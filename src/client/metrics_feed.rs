@@ -3,6 +3,8 @@
 //! Prometheus text is one `name{labels} value` per line; the page needs only a few totals,
 //! so it sums the series it wants rather than pulling in a parser.
 
+use crate::protocol::metric_names::{CONNECTIONS, MESSAGES_IN, MESSAGES_OUT, ROOMS};
+
 /// Totals at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Totals {
@@ -22,10 +24,10 @@ pub fn parse_totals(text: &str) -> Totals {
         let Ok(value) = value.trim().parse::<f64>() else { continue };
         let name = series.split('{').next().unwrap_or_default();
         match name {
-            "flock_connections" => totals.connections += value,
-            "flock_rooms" => totals.rooms += value,
-            "flock_messages_in_total" => totals.messages_in += value,
-            "flock_messages_out_total" => totals.messages_out += value,
+            CONNECTIONS => totals.connections += value,
+            ROOMS => totals.rooms += value,
+            MESSAGES_IN => totals.messages_in += value,
+            MESSAGES_OUT => totals.messages_out += value,
             _ => {}
         }
     }

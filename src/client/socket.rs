@@ -15,7 +15,7 @@ use crate::client::resume::{Followup, Resume};
 use crate::client::send_queue::SendQueue;
 pub use crate::client::status::Status;
 use crate::protocol::compact::{decode_cursors, ENCODING_COMPACT};
-use crate::protocol::{ChatTarget, ClientMsg, ServerMsg};
+use crate::protocol::{close, ChatTarget, ClientMsg, ServerMsg};
 use leptos::leptos_dom::helpers::{set_timeout_with_handle, TimeoutHandle};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
@@ -30,8 +30,6 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 const RECONNECT_BASE: Duration = Duration::from_millis(250);
 /// Longest reconnect delay.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
-/// The server's close code for a connection whose session was resumed elsewhere.
-const CLOSE_REPLACED: u16 = 4001;
 /// How long a chat refused for now (rate limit, store trouble) waits before it is resent.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -164,7 +162,7 @@ impl RoomSocket {
         let live = inner.ws.borrow_mut().take();
         if let Some(live) = live {
             live.detach();
-            let _ = live.ws.close_with_code(1000);
+            let _ = live.ws.close_with_code(close::NORMAL);
         }
         inner.open.set(false);
         inner.status.set(Status::Closed);
@@ -301,7 +299,7 @@ fn schedule_resend(inner: &Rc<Inner>, reference: String) {
 }
 
 fn on_close(inner: &Rc<Inner>, code: u16) {
-    if code == CLOSE_REPLACED {
+    if code == close::REPLACED {
         inner.resume.borrow_mut().replaced();
     }
     inner.open.set(false);

@@ -12,14 +12,14 @@ use std::time::Duration;
 
 /// How often the page reads the server's figures.
 const POLL_EVERY: Duration = Duration::from_secs(1);
-/// Points kept per chart: five minutes at one a second.
+/// Readings kept per chart: five minutes at one a second.
 const HISTORY: usize = 300;
 /// Rooms listed.
 const BUSIEST: usize = 10;
 
 /// One poll's figures.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Point {
+struct Reading {
     connections: f64,
     rooms: f64,
     in_per_sec: f64,
@@ -28,7 +28,7 @@ struct Point {
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let history = RwSignal::new(VecDeque::<Point>::new());
+    let history = RwSignal::new(VecDeque::<Reading>::new());
     let busiest = RwSignal::new(RoomList::default());
     let cluster = RwSignal::new(ClusterInfo::default());
     let error = RwSignal::new(None::<String>);
@@ -48,7 +48,7 @@ pub fn AdminPage() -> impl IntoView {
                         };
                         last.set_value(Some((now, totals)));
                         let point =
-                            Point { connections: totals.connections, rooms: totals.rooms, in_per_sec, out_per_sec };
+                            Reading { connections: totals.connections, rooms: totals.rooms, in_per_sec, out_per_sec };
                         history.update(|h| {
                             h.push_back(point);
                             if h.len() > HISTORY {
@@ -73,8 +73,9 @@ pub fn AdminPage() -> impl IntoView {
     });
 
     let cluster_connections = move || cluster.with(|c| c.nodes.iter().map(|n| n.connections as f64).sum::<f64>());
-    let series = move |pick: fn(&Point) -> f64| Signal::derive(move || history.with(|h| h.iter().map(pick).collect()));
-    let now = move |pick: fn(&Point) -> f64| move || history.with(|h| h.back().map(pick).unwrap_or(0.0).round());
+    let series =
+        move |pick: fn(&Reading) -> f64| Signal::derive(move || history.with(|h| h.iter().map(pick).collect()));
+    let now = move |pick: fn(&Reading) -> f64| move || history.with(|h| h.back().map(pick).unwrap_or(0.0).round());
     view! {
         <section class="admin">
             <h1>"Flock server"</h1>

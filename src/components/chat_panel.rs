@@ -5,7 +5,6 @@ use crate::client::room_state::{ChatLine, RoomState};
 use crate::client::socket::RoomSocket;
 use crate::protocol::{ChatTarget, MAX_CHAT_CHARS};
 use leptos::prelude::*;
-use uuid::Uuid;
 
 #[component]
 pub fn ChatPanel() -> impl IntoView {
@@ -67,17 +66,14 @@ fn ChatForm() -> impl IntoView {
     let state = expect_context::<RoomState>();
     let socket = expect_context::<RoomSocket>();
     let text = RwSignal::new(String::new());
-    let target = RwSignal::new("room".to_owned());
+    let target = RwSignal::new(ChatTarget::ROOM.to_owned());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = text.get_untracked();
         if body.trim().is_empty() {
             return;
         }
-        let to = match target.get_untracked().as_str() {
-            "others" => ChatTarget::Others,
-            id => Uuid::parse_str(id).map_or(ChatTarget::Room, ChatTarget::User),
-        };
+        let to = target.get_untracked().parse().unwrap_or_default();
         match socket.send_chat(body.clone(), to) {
             Some(reference) => state.sending(reference, body, to),
             None => state.notice.set(Some("Too many messages are waiting to be sent: wait for the connection".into())),
@@ -86,10 +82,9 @@ fn ChatForm() -> impl IntoView {
     };
     // A direct target who left (or came back with a new id) is no longer in the list.
     Effect::new(move |_| {
-        let chosen = target.get();
-        if let Ok(id) = Uuid::parse_str(&chosen) {
+        if let Ok(ChatTarget::User(id)) = target.get().parse() {
             if state.users.with(|users| !users.iter().any(|u| u.id == id)) {
-                target.set("room".to_owned());
+                target.set(ChatTarget::ROOM.to_owned());
             }
         }
     });
@@ -98,8 +93,8 @@ fn ChatForm() -> impl IntoView {
         <form class="inline" on:submit=submit>
             <select aria-label="Send to" prop:value=move || target.get()
                 on:change=move |ev| target.set(event_target_value(&ev))>
-                <option value="room">"Everyone"</option>
-                <option value="others">"Everyone else"</option>
+                <option value=ChatTarget::ROOM>"Everyone"</option>
+                <option value=ChatTarget::OTHERS>"Everyone else"</option>
                 <For each=people key=|u| u.id let(user)>
                     <option value=user.id.to_string()>{move || user.username.get()}</option>
                 </For>

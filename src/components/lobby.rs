@@ -1,7 +1,7 @@
 //! `/`: the live rooms with their head counts, and a form to pick a name and enter a room.
 
 use crate::client::storage;
-use crate::protocol::{validate_room, validate_username, RoomList, DEFAULT_ROOM};
+use crate::protocol::{validate_room, validate_username, RoomList, DEFAULT_ROOM, MAX_ROOM_CHARS, MAX_USERNAME_CHARS};
 use leptos::leptos_dom::helpers::set_interval_with_handle;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -60,8 +60,8 @@ pub fn Lobby() -> impl IntoView {
             <h1>"Flock"</h1>
             <p class="tagline">"Open a room, share the link, and see each other live."</p>
             <form class="enter" on:submit=enter>
-                <label>"Your name" <input name="username" placeholder="leave empty for a guest name" maxlength="64" bind:value=name/></label>
-                <label>"Room" <input name="room" maxlength="64" bind:value=room/></label>
+                <label>"Your name" <input name="username" placeholder="leave empty for a guest name" maxlength=MAX_USERNAME_CHARS.to_string() bind:value=name/></label>
+                <label>"Room" <input name="room" maxlength=MAX_ROOM_CHARS.to_string() bind:value=room/></label>
                 <button type="submit">"Enter"</button>
             </form>
             <p class="error" role="alert">{move || error.get()}</p>

@@ -2,7 +2,7 @@
 
 use crate::client::room_state::{RoomState, UserView};
 use crate::client::{socket::RoomSocket, storage};
-use crate::protocol::{validate_username, ClientMsg};
+use crate::protocol::{validate_username, ClientMsg, MAX_USERNAME_CHARS};
 use leptos::prelude::*;
 
 #[component]
@@ -69,7 +69,7 @@ fn RenameForm() -> impl IntoView {
     };
     view! {
         <form class="inline" on:submit=submit>
-            <input aria-label="Your name" placeholder="Change your name" maxlength="64" bind:value=name/>
+            <input aria-label="Your name" placeholder="Change your name" maxlength=MAX_USERNAME_CHARS.to_string() bind:value=name/>
             <button type="submit">"Rename"</button>
         </form>
         <p class="error" role="alert">{move || error.get()}</p>

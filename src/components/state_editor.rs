@@ -8,6 +8,8 @@ use leptos::prelude::*;
 use serde_json::Value;
 
 const EMOJIS: [&str; 8] = ["", "🙂", "🎧", "☕", "🔥", "🤔", "🚀", "🌙"];
+/// Longest status line the form takes: the page's own choice, well inside the state limit.
+const MAX_STATUS_CHARS: usize = 200;
 
 #[component]
 pub fn StateEditor() -> impl IntoView {
@@ -41,7 +43,7 @@ pub fn StateEditor() -> impl IntoView {
                     on:change=move |ev| emoji.set(event_target_value(&ev))>
                     {EMOJIS.iter().map(|e| view! { <option value=*e>{if e.is_empty() { "—" } else { e }}</option> }).collect_view()}
                 </select>
-                <input aria-label="Status" placeholder="What are you up to?" maxlength="200" bind:value=status/>
+                <input aria-label="Status" placeholder="What are you up to?" maxlength=MAX_STATUS_CHARS.to_string() bind:value=status/>
                 <button type="submit">"Set"</button>
             </form>
             <p class="hint">{move || if room.me.get().is_some() { "Everyone in the room sees this." } else { "" }}</p>

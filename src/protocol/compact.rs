@@ -32,29 +32,14 @@ pub enum CompactError {
     Truncated(usize),
 }
 
-/// Appends one move's record; [`encode_cursors`] frames a whole list.
-pub fn push_move(out: &mut Vec<u8>, mv: &Move) {
-    out.extend_from_slice(mv.id.as_bytes());
-    out.extend_from_slice(&(mv.x as f32).to_le_bytes());
-    out.extend_from_slice(&(mv.y as f32).to_le_bytes());
-}
-
-/// One move's record, to be shared by every compact recipient.
+/// One move's record, to be shared by every compact recipient: a frame is
+/// [`CURSORS_TAG`] followed by records.
 pub fn move_record(mv: &Move) -> [u8; MOVE_BYTES] {
     let mut record = [0u8; MOVE_BYTES];
     record[..16].copy_from_slice(mv.id.as_bytes());
     record[16..20].copy_from_slice(&(mv.x as f32).to_le_bytes());
     record[20..].copy_from_slice(&(mv.y as f32).to_le_bytes());
     record
-}
-
-/// A whole compact `cursors` frame for `moves`.
-pub fn encode_cursors<'a>(moves: impl IntoIterator<Item = &'a Move>) -> Vec<u8> {
-    let mut out = vec![CURSORS_TAG];
-    for mv in moves {
-        push_move(&mut out, mv);
-    }
-    out
 }
 
 /// Reads a compact `cursors` frame back into its moves.
@@ -81,20 +66,25 @@ pub fn decode_cursors(frame: &[u8]) -> Result<Vec<Move>, CompactError> {
 mod tests {
     use super::*;
 
+    fn frame_of(moves: &[Move]) -> Vec<u8> {
+        let mut frame = vec![CURSORS_TAG];
+        moves.iter().for_each(|mv| frame.extend_from_slice(&move_record(mv)));
+        frame
+    }
+
     #[test]
     fn moves_round_trip_at_single_precision() {
         let moves = [
             Move { id: Uuid::from_bytes([7; 16]), x: 0.25, y: 1.0 },
             Move { id: Uuid::from_bytes([9; 16]), x: 12345.0 / (1u64 << 20) as f64, y: 0.0 },
         ];
-        let frame = encode_cursors(&moves);
+        let frame = frame_of(&moves);
         assert_eq!(frame.len(), 1 + 2 * MOVE_BYTES);
+        assert_eq!(frame[1..17], [7; 16], "the id comes first");
+        assert_eq!(frame[17..21], 0.25f32.to_le_bytes(), "then x as a little-endian f32");
         assert_eq!(decode_cursors(&frame).unwrap(), moves);
-        let mut by_record = vec![CURSORS_TAG];
-        moves.iter().for_each(|mv| by_record.extend_from_slice(&move_record(mv)));
-        assert_eq!(by_record, frame);
         let third = Move { id: Uuid::from_bytes([1; 16]), x: 1.0 / 3.0, y: 0.5 };
-        let back = decode_cursors(&encode_cursors([&third])).unwrap()[0];
+        let back = decode_cursors(&frame_of(&[third])).unwrap()[0];
         assert!((back.x - third.x).abs() < 1e-7);
     }
 

@@ -1,12 +1,9 @@
 //! Turning a client's text frame into a [`ClientMsg`], or into the precise reason it is not
 //! one, so the client is told `bad_json`, `unknown_type` or `invalid` as the contract says.
 
-use super::{ClientMsg, ErrorCode};
+use super::{ClientKind, ClientMsg, ErrorCode};
 use serde_json::Value;
 use thiserror::Error;
-
-/// The `"type"` tags of [`ClientMsg`]; a test keeps this list in step with the enum.
-pub(super) const CLIENT_TYPES: [&str; 5] = ["cursor", "state", "rename", "chat", "join"];
 
 /// Why a text frame is not a client message.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -48,7 +45,7 @@ fn classify(text: &str, typed_err: serde_json::Error) -> DecodeError {
     };
     match object.get("type") {
         None => DecodeError::UnknownType("the frame has no \"type\" field".into()),
-        Some(Value::String(tag)) if CLIENT_TYPES.contains(&tag.as_str()) => {
+        Some(Value::String(tag)) if ClientKind::from_tag(tag).is_some() => {
             DecodeError::Invalid(format!("bad {tag:?} message: {typed_err}"))
         }
         Some(Value::String(tag)) => DecodeError::UnknownType(format!("unknown type {tag:?}")),

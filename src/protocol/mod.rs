@@ -5,13 +5,29 @@
 //! touches a socket. Frames are JSON text, one object per frame, tagged by `"type"`.
 //! External clients rely on these names and shapes: fields and message types may be added,
 //! never renamed or reshaped. `docs/protocol.md` is the human-readable copy.
+//!
+//! Map: the messages and bodies are here; `target` is a chat's [`ChatTarget`] and its one
+//! string form; `kinds` the `"type"` tags as values ([`ClientKind`], [`ServerKind`]);
+//! `names` the room and user name rules; `decode` turns a text frame into a [`ClientMsg`]
+//! or the error code the client is owed; [`close`] the WebSocket close codes; [`compact`]
+//! the opt-in binary `cursors` frame; [`metric_names`] what `/metrics` calls its series.
+//! Each of these is defined nowhere else.
 
+pub mod close;
 pub mod compact;
 mod decode;
+mod kinds;
+pub mod metric_names;
 mod names;
+mod target;
 
 pub use decode::{decode_client_msg, DecodeError};
-pub use names::{is_private_room, validate_room, validate_username, NameError, DEFAULT_ROOM, PRIVATE_PREFIX};
+pub use kinds::{ClientKind, ServerKind};
+pub use names::{
+    is_private_room, validate_room, validate_username, NameError, DEFAULT_ROOM, MAX_ROOM_CHARS, MAX_USERNAME_CHARS,
+    PRIVATE_PREFIX,
+};
+pub use target::{ChatTarget, TargetError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -62,43 +78,6 @@ pub struct Move {
     pub y: f64,
 }
 
-/// Who receives a chat message.
-///
-/// On the wire this is one string: `"room"`, `"others"` or a user id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ChatTarget {
-    /// Everyone in the room, the sender included.
-    #[default]
-    Room,
-    /// Everyone in the room but the sender.
-    Others,
-    /// One user, plus a copy to the sender.
-    User(Uuid),
-}
-
-impl Serialize for ChatTarget {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            ChatTarget::Room => s.serialize_str("room"),
-            ChatTarget::Others => s.serialize_str("others"),
-            ChatTarget::User(id) => id.serialize(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ChatTarget {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        match text.as_ref() {
-            "room" => Ok(ChatTarget::Room),
-            "others" => Ok(ChatTarget::Others),
-            other => Uuid::parse_str(other).map(ChatTarget::User).map_err(|_| {
-                serde::de::Error::custom(format!("`to` must be \"room\", \"others\" or a user id, not {other:?}"))
-            }),
-        }
-    }
-}
-
 /// A frame a client sends to the server.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -129,13 +108,13 @@ pub enum ClientMsg {
 
 impl ClientMsg {
     /// The `"type"` tag, for logs and metrics.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ClientKind {
         match self {
-            ClientMsg::Cursor { .. } => "cursor",
-            ClientMsg::State { .. } => "state",
-            ClientMsg::Rename { .. } => "rename",
-            ClientMsg::Chat { .. } => "chat",
-            ClientMsg::Join { .. } => "join",
+            ClientMsg::Cursor { .. } => ClientKind::Cursor,
+            ClientMsg::State { .. } => ClientKind::State,
+            ClientMsg::Rename { .. } => ClientKind::Rename,
+            ClientMsg::Chat { .. } => ClientKind::Chat,
+            ClientMsg::Join { .. } => ClientKind::Join,
         }
     }
 
@@ -203,18 +182,18 @@ pub enum ErrorCode {
 
 impl ServerMsg {
     /// The `"type"` tag, for logs and metrics.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ServerKind {
         match self {
-            ServerMsg::Welcome { .. } => "welcome",
-            ServerMsg::Joined { .. } => "joined",
-            ServerMsg::Left { .. } => "left",
-            ServerMsg::Cursors { .. } => "cursors",
-            ServerMsg::State { .. } => "state",
-            ServerMsg::Renamed { .. } => "renamed",
-            ServerMsg::Chat(_) => "chat",
-            ServerMsg::Ack { .. } => "ack",
-            ServerMsg::Reset => "reset",
-            ServerMsg::Error { .. } => "error",
+            ServerMsg::Welcome { .. } => ServerKind::Welcome,
+            ServerMsg::Joined { .. } => ServerKind::Joined,
+            ServerMsg::Left { .. } => ServerKind::Left,
+            ServerMsg::Cursors { .. } => ServerKind::Cursors,
+            ServerMsg::State { .. } => ServerKind::State,
+            ServerMsg::Renamed { .. } => ServerKind::Renamed,
+            ServerMsg::Chat(_) => ServerKind::Chat,
+            ServerMsg::Ack { .. } => ServerKind::Ack,
+            ServerMsg::Reset => ServerKind::Reset,
+            ServerMsg::Error { .. } => ServerKind::Error,
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Round trips and contract shapes: a change that breaks an external client fails here.
 
-use super::decode::CLIENT_TYPES;
 use super::*;
 use serde_json::json;
 
@@ -85,13 +84,19 @@ fn every_server_message_round_trips() {
 }
 
 #[test]
-fn client_types_list_matches_the_enum() {
+fn kind_lists_match_the_enums() {
     let mut tags: Vec<String> = every_client_msg()
         .iter()
         .map(|m| serde_json::to_value(m).unwrap()["type"].as_str().unwrap().to_owned())
         .collect();
     tags.dedup();
-    assert_eq!(tags, CLIENT_TYPES);
+    assert_eq!(tags, ClientKind::ALL.map(ClientKind::as_str), "every kind, in the enum's order");
+    let mut tags: Vec<String> = every_server_msg()
+        .iter()
+        .map(|m| serde_json::to_value(m).unwrap()["type"].as_str().unwrap().to_owned())
+        .collect();
+    tags.dedup();
+    assert_eq!(tags, ServerKind::ALL.map(ServerKind::as_str), "every kind, in the enum's order");
 }
 
 #[test]
@@ -254,9 +259,18 @@ fn error_codes_are_spelled_as_on_the_wire() {
 #[test]
 fn kinds_are_the_wire_type_tags() {
     for msg in every_client_msg() {
-        assert_eq!(serde_json::to_value(&msg).unwrap()["type"], msg.kind());
+        assert_eq!(serde_json::to_value(&msg).unwrap()["type"], msg.kind().as_str());
     }
     for msg in every_server_msg() {
-        assert_eq!(serde_json::to_value(&msg).unwrap()["type"], msg.kind());
+        assert_eq!(serde_json::to_value(&msg).unwrap()["type"], msg.kind().as_str());
     }
+}
+
+#[test]
+fn close_codes_are_the_documented_numbers() {
+    // The numbers are the contract (docs/protocol.md); the names are ours.
+    assert_eq!(
+        [close::NORMAL, close::GOING_AWAY, close::POLICY, close::TOO_BIG, close::TRY_AGAIN, close::REPLACED],
+        [1000, 1001, 1008, 1009, 1013, 4001]
+    );
 }

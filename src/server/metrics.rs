@@ -1,44 +1,17 @@
 //! What the hub counts, exported at `GET /metrics` in Prometheus text format.
 //!
 //! The `metrics` macros are called where things happen (socket loop, fan-out, outbox);
-//! this module installs the one process-wide recorder and names every metric, so the
-//! list below is the whole catalogue.
+//! this module installs the one process-wide recorder. Every metric's name is in
+//! [`crate::protocol::metric_names`], the whole catalogue.
 
+use crate::protocol::{ClientKind, ServerKind};
+use metrics::Counter;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// Open WebSocket connections (gauge).
-pub const CONNECTIONS: &str = "flock_connections";
-/// Live rooms (gauge).
-pub const ROOMS: &str = "flock_rooms";
-/// Client messages received and decoded, by `type` (counter; refused frames are in
-/// `flock_refused_total`).
-pub const MESSAGES_IN: &str = "flock_messages_in_total";
-/// Messages fanned out to clients, by `type` (counter): one per recipient, except
-/// `cursors`, counted once per frame sent. Replies to one client (welcome, ack, error,
-/// reset) are not counted.
-pub const MESSAGES_OUT: &str = "flock_messages_out_total";
-/// Bytes of text frames received and sent (counters).
-pub const BYTES_IN: &str = "flock_bytes_in_total";
-pub const BYTES_OUT: &str = "flock_bytes_out_total";
-/// Cursor moves replaced by a newer move of the same user before they were sent (counter).
-pub const MOVES_COALESCED: &str = "flock_moves_coalesced_total";
-/// Frames a writer sent in one batch: how deep outboxes get (histogram).
-pub const BATCH_FRAMES: &str = "flock_outbox_batch_frames";
-/// Seconds one fan-out (a move, a chat, a state change) takes under the room lock (histogram).
-pub const FANOUT_SECONDS: &str = "flock_fanout_seconds";
-/// Client frames refused, by `code` (counter).
-pub const REFUSED: &str = "flock_refused_total";
-/// Connections closed as too slow with 1013 (counter).
-pub const SLOW_CLOSES: &str = "flock_slow_closes_total";
-/// 1 while the cluster bus reaches Redis, 0 while it does not (absent on a single node).
-pub const BUS_UP: &str = "flock_bus_up";
-/// Bus items (events, cursor moves, session saves) not sent: queue full or Redis down.
-pub const BUS_DROPPED: &str = "flock_bus_dropped_total";
-/// Users of other nodes this node has announced `left` because their node stopped.
-pub const NODE_LEFT: &str = "flock_node_left_total";
+pub use crate::protocol::metric_names::*;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -84,29 +57,24 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Counts one message of `kind` in or `n` out. The labels are literals, so the macros
-/// build no label list per call (an expression label would allocate one each time).
-pub fn count_in(kind: &'static str) {
-    match kind {
-        "cursor" => metrics::counter!(MESSAGES_IN, "type" => "cursor").increment(1),
-        "state" => metrics::counter!(MESSAGES_IN, "type" => "state").increment(1),
-        "rename" => metrics::counter!(MESSAGES_IN, "type" => "rename").increment(1),
-        "chat" => metrics::counter!(MESSAGES_IN, "type" => "chat").increment(1),
-        _ => metrics::counter!(MESSAGES_IN, "type" => "join").increment(1),
-    }
+/// Counts one client message of `kind`.
+pub fn count_in(kind: ClientKind) {
+    static COUNTERS: OnceLock<Vec<Counter>> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        handle();
+        ClientKind::ALL.iter().map(|k| metrics::counter!(MESSAGES_IN, "type" => k.as_str())).collect()
+    });
+    counters[kind as usize].increment(1);
 }
 
-/// See [`count_in`].
-pub fn count_out(kind: &'static str, n: u64) {
-    match kind {
-        "joined" => metrics::counter!(MESSAGES_OUT, "type" => "joined").increment(n),
-        "left" => metrics::counter!(MESSAGES_OUT, "type" => "left").increment(n),
-        "cursors" => metrics::counter!(MESSAGES_OUT, "type" => "cursors").increment(n),
-        "state" => metrics::counter!(MESSAGES_OUT, "type" => "state").increment(n),
-        "renamed" => metrics::counter!(MESSAGES_OUT, "type" => "renamed").increment(n),
-        "chat" => metrics::counter!(MESSAGES_OUT, "type" => "chat").increment(n),
-        _ => metrics::counter!(MESSAGES_OUT, "type" => "other").increment(n),
-    }
+/// Counts `n` server messages of `kind` fanned out.
+pub fn count_out(kind: ServerKind, n: u64) {
+    static COUNTERS: OnceLock<Vec<Counter>> = OnceLock::new();
+    let counters = COUNTERS.get_or_init(|| {
+        handle();
+        ServerKind::ALL.iter().map(|k| metrics::counter!(MESSAGES_OUT, "type" => k.as_str())).collect()
+    });
+    counters[kind as usize].increment(n);
 }
 
 /// How often recorded histogram samples are folded into their buckets.

@@ -1,16 +1,19 @@
 //! The server half: the hub behind `/ws`, the JSON endpoints, and the Leptos pages.
 //!
-//! Map: [`config`] holds every setting; [`ws`] upgrades and runs sockets, after [`query`],
-//! [`origin`], [`ip_limit`] and [`invite`] have admitted them; [`session`] turns one
-//! client's messages into room calls; [`hub`] keeps the live rooms; [`room`] numbers, stores
-//! and fans messages out; [`store`] keeps chats and sessions on disk; [`outbox`] queues and
-//! coalesces what each connection is sent; [`metrics`] names what `/metrics` exports;
-//! [`bus`] links the node to the others of a cluster through Redis (`--bus`).
+//! Map (`docs/architecture.md` draws it): [`config`] holds every setting; [`ws`] upgrades
+//! and runs sockets, after [`query`], [`origin`], [`ip_limit`] and [`invite`] have admitted
+//! them, with [`rate`] as each socket's token bucket; [`session`] turns one client's
+//! messages into room calls; [`hub`] keeps the live rooms; [`room`] numbers, stores and fans
+//! messages out; [`cursor_board`] holds each room's latest cursor moves for the writers to
+//! read; [`outbox`] queues what each connection is sent; [`store`] keeps chats and sessions
+//! on disk; [`bus`] links the node to the others of a cluster through Redis (`--bus`);
+//! [`http`] answers the JSON endpoints and [`metrics`] `/metrics`; [`shutdown`] says
+//! goodbye on Ctrl-C or SIGTERM; [`clock`] is the one wall clock.
 
-pub mod board;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod cursor_board;
 pub mod http;
 pub mod hub;
 pub mod invite;

@@ -3,7 +3,7 @@
 //!
 //! Ordered frames (welcome, joined, left, state, renamed, chat, error) wait in a bounded
 //! FIFO and are never merged or reordered. Cursor moves are not queued at all: the writer
-//! reads them from the room's [`Board`] when it takes a batch, each mover's latest move
+//! reads them from the room's [`CursorBoard`] when it takes a batch, each mover's latest move
 //! since its previous batch, in one `cursors` frame after the ordered frames. An idle
 //! connection therefore gets a move at once, and a busy one gets fewer, fuller frames
 //! instead of a growing backlog.
@@ -11,18 +11,14 @@
 //! Pushing never waits, so a room never slows down for one slow connection: a connection
 //! whose FIFO is full is closed with 1013 instead.
 
-use super::board::{Board, Encoding, FrameBuf};
+use super::cursor_board::{CursorBoard, Encoding, FrameBuf};
 use super::metrics::MOVES_COALESCED;
+use crate::protocol::{close, ServerKind};
 use axum::extract::ws::{Message, Utf8Bytes};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use uuid::Uuid;
-
-/// WebSocket close code for a frame over the size limit.
-pub const CLOSE_TOO_BIG: u16 = 1009;
-/// WebSocket close code for a consumer too slow to keep up ("try again later").
-pub const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// A close frame the writer sends after the frames queued before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +46,7 @@ struct Pending {
 
 /// Where this connection's cursor moves come from, and how far it has read.
 struct Feed {
-    board: Arc<Board>,
+    board: Arc<CursorBoard>,
     /// This connection's user: their own moves are not sent back.
     me: Uuid,
     /// The board version up to which moves have been taken.
@@ -96,7 +92,7 @@ impl Outbox {
         if pending.frames.len() >= self.capacity {
             pending.frames.clear();
             pending.feed = None;
-            pending.close = Some(Close { code: CLOSE_TRY_AGAIN, reason: "too slow to keep up" });
+            pending.close = Some(Close { code: close::TRY_AGAIN, reason: "too slow to keep up" });
             self.overflow.notify_one();
         } else {
             pending.frames.push_back(frame);
@@ -107,7 +103,7 @@ impl Outbox {
 
     /// Starts sending the moves made on `board` from now on, but `me`'s own. The caller
     /// holds the room lock and sends the `welcome` (which carries every position) next.
-    pub fn follow(&self, board: Arc<Board>, me: Uuid) {
+    pub fn follow(&self, board: Arc<CursorBoard>, me: Uuid) {
         let seen = board.version();
         self.lock().feed = Some(Feed { board, me, seen });
         self.wake.notify_one();
@@ -142,7 +138,7 @@ impl Outbox {
         loop {
             let board = self.lock().feed.as_ref().map(|feed| feed.board.clone());
             // Created before looking, so a move made after the look still wakes us.
-            let moved = board.as_deref().map(Board::changed);
+            let moved = board.as_deref().map(CursorBoard::changed);
             if let Some(batch) = self.take() {
                 return batch;
             }
@@ -189,7 +185,7 @@ impl Outbox {
                 FrameBuf::Json(text) => Message::Text(Utf8Bytes::from(text)),
                 FrameBuf::Compact(bytes) => Message::Binary(bytes.into()),
             });
-            super::metrics::count_out("cursors", 1);
+            super::metrics::count_out(ServerKind::Cursors, 1);
         }
         Some(Batch { frames, close })
     }
@@ -211,7 +207,7 @@ mod tests {
 
     #[tokio::test]
     async fn moves_coalesce_to_the_latest_per_user_after_ordered_frames() {
-        let board = Arc::new(Board::default());
+        let board = Arc::new(CursorBoard::default());
         let outbox = Outbox::new(8, Encoding::Json);
         outbox.follow(board.clone(), mv(9, 0.0).id);
         board.put(&mv(1, 0.1));
@@ -230,7 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_writer_wakes_for_a_move() {
-        let board = Arc::new(Board::default());
+        let board = Arc::new(CursorBoard::default());
         let outbox = Arc::new(Outbox::new(8, Encoding::Compact));
         outbox.follow(board.clone(), Uuid::nil());
         let writer = tokio::spawn({
@@ -253,14 +249,14 @@ mod tests {
         }
         let batch = outbox.next_batch().await;
         assert!(batch.frames.is_empty());
-        assert_eq!(batch.close.map(|c| c.code), Some(CLOSE_TRY_AGAIN));
+        assert_eq!(batch.close.map(|c| c.code), Some(close::TRY_AGAIN));
         outbox.push(Utf8Bytes::from_static("{}"));
         assert!(outbox.take().is_none(), "nothing is queued after a close");
     }
 
     #[tokio::test]
     async fn a_connection_that_left_the_board_gets_none_of_its_moves() {
-        let board = Arc::new(Board::default());
+        let board = Arc::new(CursorBoard::default());
         let outbox = Outbox::new(2, Encoding::Json);
         outbox.follow(board.clone(), Uuid::nil());
         board.put(&mv(1, 0.1));

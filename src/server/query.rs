@@ -1,7 +1,7 @@
 //! The query string of `/ws`: parsed and checked as one pure function, so the upgrade can
 //! answer 400 with a readable reason before upgrading, and a fuzz test can hammer it.
 
-use super::board::Encoding;
+use super::cursor_board::Encoding;
 use crate::protocol::compact::ENCODING_COMPACT;
 use crate::protocol::{validate_room, validate_username, NameError, DEFAULT_ROOM};
 use serde::Deserialize;

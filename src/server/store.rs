@@ -115,10 +115,9 @@ impl Store {
 
     /// Stores one chat (its `seq` already assigned) and drops what falls out of the window.
     pub fn append(&self, room: &str, msg: &ChatMessage, reference: Option<&str>) -> Result<(), StoreError> {
-        let (target, to_id) = match msg.to {
-            ChatTarget::Room => ("room".to_owned(), None),
-            ChatTarget::Others => ("others".to_owned(), None),
-            ChatTarget::User(id) => (id.to_string(), Some(id.to_string())),
+        let to_id = match msg.to {
+            ChatTarget::User(id) => Some(id.to_string()),
+            ChatTarget::Room | ChatTarget::Others => None,
         };
         let db = self.db();
         // One statement is one implicit transaction: no BEGIN/COMMIT round of its own.
@@ -133,7 +132,7 @@ impl Store {
             msg.from.to_string(),
             msg.username,
             msg.text,
-            target,
+            msg.to.to_string(),
             to_id,
             msg.ts as i64,
             reference
@@ -160,15 +159,16 @@ impl Store {
     }
 
     /// The newest `limit` chats of the room that `viewer` may see, oldest first.
+    ///
+    /// Who may see a chat is [`ChatMessage::visible_to`], applied to the rows as they are
+    /// read (newest first, so the scan stops at `limit`), not said again in SQL.
     pub fn newest(&self, room: &str, viewer: Uuid, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
         let db = self.db();
         let mut stmt = db.prepare_cached(
-            "SELECT seq, from_id, username, text, target, ts FROM chats
-             WHERE room = ?1 AND (to_id IS NULL OR to_id = ?2 OR from_id = ?2)
-             ORDER BY seq DESC LIMIT ?3",
+            "SELECT seq, from_id, username, text, target, ts FROM chats WHERE room = ?1 ORDER BY seq DESC",
         )?;
-        let rows = stmt.query_map(params![room, viewer.to_string(), limit as i64], chat_from_row)?;
-        let mut chats = rows.collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt.query_map([room], chat_from_row)?;
+        let mut chats = visible(rows, viewer).take(limit).collect::<Result<Vec<_>, _>>()?;
         chats.reverse();
         Ok(chats)
     }
@@ -177,12 +177,10 @@ impl Store {
     pub fn after(&self, room: &str, viewer: Uuid, since: u64) -> Result<Vec<ChatMessage>, StoreError> {
         let db = self.db();
         let mut stmt = db.prepare_cached(
-            "SELECT seq, from_id, username, text, target, ts FROM chats
-             WHERE room = ?1 AND seq > ?3 AND (to_id IS NULL OR to_id = ?2 OR from_id = ?2)
-             ORDER BY seq",
+            "SELECT seq, from_id, username, text, target, ts FROM chats WHERE room = ?1 AND seq > ?2 ORDER BY seq",
         )?;
-        let rows = stmt.query_map(params![room, viewer.to_string(), since as i64], chat_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        let rows = stmt.query_map(params![room, since as i64], chat_from_row)?;
+        Ok(visible(rows, viewer).collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Records (or updates) the identity a session token stands for.
@@ -242,17 +240,21 @@ pub fn token_key(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The rows `viewer` may see (errors pass through, so the caller still reports them).
+fn visible(
+    rows: impl Iterator<Item = rusqlite::Result<ChatMessage>>,
+    viewer: Uuid,
+) -> impl Iterator<Item = rusqlite::Result<ChatMessage>> {
+    rows.filter(move |row| row.as_ref().map_or(true, |chat| chat.visible_to(viewer)))
+}
+
 fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
     let from: String = row.get(1)?;
     let target: String = row.get(4)?;
     let bad = |i: usize, text: &str| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, format!("bad id {text:?}").into())
     };
-    let to = match target.as_str() {
-        "room" => ChatTarget::Room,
-        "others" => ChatTarget::Others,
-        id => ChatTarget::User(Uuid::parse_str(id).map_err(|_| bad(4, id))?),
-    };
+    let to = target.parse::<ChatTarget>().map_err(|_| bad(4, &target))?;
     Ok(ChatMessage {
         seq: row.get::<_, i64>(0)? as u64,
         from: Uuid::parse_str(&from).map_err(|_| bad(1, &from))?,

@@ -9,11 +9,12 @@ use super::hub::Departure;
 use super::ip_limit::IpSlot;
 use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, SLOW_CLOSES};
 use super::origin;
-use super::outbox::{Outbox, CLOSE_TOO_BIG};
+use super::outbox::Outbox;
 use super::query::{parse_connect_query, ConnectRequest};
 use super::rate::TokenBucket;
 use super::session::{Refusal, Session};
 use super::AppState;
+use crate::protocol::close;
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -38,12 +39,6 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 /// Refused frames in a row after which a flooding client is closed with 1008.
 const FLOOD_STRIKES: u32 = 100;
-/// WebSocket close code for a normal close: from a client, an explicit goodbye.
-const CLOSE_NORMAL: u16 = 1000;
-/// WebSocket close code for a server going away (shutdown or restart).
-const CLOSE_GOING_AWAY: u16 = 1001;
-/// WebSocket close code for a policy violation (here: flooding past the rate limit).
-const CLOSE_POLICY: u16 = 1008;
 /// How long a connection that fell too far behind may take to read what its socket still
 /// holds and the 1013 close; one that reads nothing for this long is simply dropped.
 const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
@@ -115,10 +110,10 @@ impl End {
     /// The close frame the server sends for this ending, if it still has one to send.
     fn close_frame(self) -> Option<(u16, &'static str)> {
         match self {
-            End::Closed { .. } | End::Gone | End::Silent => Some((CLOSE_NORMAL, "")),
-            End::TooBig => Some((CLOSE_TOO_BIG, "frame too large")),
-            End::Flooding => Some((CLOSE_POLICY, "rate limit exceeded")),
-            End::ShuttingDown => Some((CLOSE_GOING_AWAY, "server shutting down")),
+            End::Closed { .. } | End::Gone | End::Silent => Some((close::NORMAL, "")),
+            End::TooBig => Some((close::TOO_BIG, "frame too large")),
+            End::Flooding => Some((close::POLICY, "rate limit exceeded")),
+            End::ShuttingDown => Some((close::GOING_AWAY, "server shutting down")),
             End::WriterStopped | End::TooSlow => None,
         }
     }
@@ -208,7 +203,7 @@ async fn read_loop(
             }
             Some(Ok(Message::Binary(_))) => session.refuse(&Refusal::Binary),
             Some(Ok(Message::Close(frame))) => {
-                return End::Closed { goodbye: frame.is_some_and(|f| f.code == CLOSE_NORMAL) }
+                return End::Closed { goodbye: frame.is_some_and(|f| f.code == close::NORMAL) }
             }
             // Tungstenite answers pings itself; a pong only proves the client is alive.
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}

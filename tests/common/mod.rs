@@ -176,7 +176,10 @@ impl Client {
     /// Says goodbye (close code 1000, so the server announces `left` at once) and waits
     /// for the server's answering close.
     pub async fn goodbye(mut self) {
-        let frame = tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "".into() };
+        let frame = tungstenite::protocol::CloseFrame {
+            code: CloseCode::from(flock::protocol::close::NORMAL),
+            reason: "".into(),
+        };
         self.ws.close(Some(frame)).await.expect("send close");
         while let Ok(Some(Ok(_))) = tokio::time::timeout(WAIT, self.ws.next()).await {}
     }

@@ -5,7 +5,7 @@
 use crate::client::{connect_all, next_message, ConnectError, Next};
 use crate::report::{await_senders, latency_histogram, Report, ServerProbe};
 use crate::{pace, Common};
-use flock::protocol::ServerMsg;
+use flock::protocol::{ChatTarget, ClientMsg, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
 use indicatif::ProgressBar;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,7 +124,8 @@ async fn sender(
     for k in 1..=plan.total {
         tick.tick().await;
         plan.sent_at[me][k as usize].store(plan.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        let frame = format!(r#"{{"type":"chat","text":"{me}:{k}"}}"#);
+        let chat = ClientMsg::chat(format!("{me}:{k}"), ChatTarget::Room);
+        let frame = serde_json::to_string(&chat).expect("a chat always serializes");
         if sink.send(Message::text(frame)).await.is_err() {
             return false;
         }

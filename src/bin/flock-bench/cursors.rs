@@ -8,7 +8,7 @@
 use crate::client::{connect_all, next_message, ConnectError, Next};
 use crate::report::{await_senders, latency_histogram, Report, ServerProbe};
 use crate::{pace, Common};
-use flock::protocol::ServerMsg;
+use flock::protocol::{ClientMsg, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
@@ -196,7 +196,8 @@ async fn mover(
         tick.tick().await;
         let x = k as f64 / SCALE;
         plan.sent_at[me][k as usize].store(plan.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        if sink.send(Message::text(format!(r#"{{"type":"cursor","x":{x},"y":{y}}}"#))).await.is_err() {
+        let frame = serde_json::to_string(&ClientMsg::Cursor { x, y }).expect("a cursor move always serializes");
+        if sink.send(Message::text(frame)).await.is_err() {
             return false;
         }
     }

@@ -14,14 +14,11 @@ use super::invite::Gate;
 use super::outbox::Outbox;
 use super::room::{fan_out, Audience, Member, Room};
 use super::store::Store;
-use crate::protocol::{RoomInfo, RoomList, ServerMsg, User};
+use crate::protocol::{close, RoomInfo, RoomList, ServerMsg, User};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use uuid::Uuid;
-
-/// Close code sent to a connection whose session was resumed on a newer connection.
-pub const CLOSE_REPLACED: u16 = 4001;
 
 /// Someone entering a room, fresh or resuming.
 pub struct Arrival {
@@ -98,7 +95,7 @@ impl Hub {
     /// already there gets `joined`; a user who is still in the room (away in the grace
     /// period, or on a connection that has not noticed it is dead) takes their place back
     /// silently. Either way an older connection of the same user is closed with
-    /// [`CLOSE_REPLACED`], and if it was in another room, it leaves that room. A user
+    /// [`close::REPLACED`], and if it was in another room, it leaves that room. A user
     /// another node held moves here silently too (that node is told and lets go).
     pub fn join(&self, room_name: &str, arrival: Arrival) -> Arc<Room> {
         let Arrival { user, outbox, conn, session, since } = arrival;
@@ -235,5 +232,5 @@ fn drop_if_empty(registry: &mut Registry, room: &Arc<Room>) {
 
 /// Ends a connection whose session now lives on a newer one.
 fn close_replaced(outbox: &Outbox) {
-    outbox.close(CLOSE_REPLACED, "session resumed on another connection");
+    outbox.close(close::REPLACED, "session resumed on another connection");
 }

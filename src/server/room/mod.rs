@@ -3,7 +3,7 @@
 //! This is where a cursor move, a state change or a chat goes. Every fan-out serializes its
 //! message once and hands the same bytes to each recipient's [`Outbox`], so the cost of a
 //! message is one serialization plus one cheap push per member. A cursor move is not
-//! pushed at all: it goes on the room's [`Board`], where the members' writers read it.
+//! pushed at all: it goes on the room's [`CursorBoard`], where the members' writers read it.
 //! The three audiences of the contract (the whole room, everyone but the sender, one
 //! user) are [`Audience`]. What happens here is also published on the room's [`Bus`] for
 //! the other nodes of a cluster.
@@ -19,10 +19,10 @@
 mod relayed;
 mod welcome;
 
-use super::board::{Board, Serialized};
 use super::bus::event::BusEvent;
 use super::bus::link::BusError;
 use super::bus::{Bus, PresenceChange};
+use super::cursor_board::{CursorBoard, Serialized};
 use super::metrics::{count_out, FANOUT_SECONDS};
 use super::outbox::Outbox;
 use super::store::{Store, StoreError};
@@ -116,7 +116,7 @@ pub struct Room {
     /// after its chat, as on a single node. Only touched with the members lock held.
     pending_acks: Mutex<Vec<PendingAck>>,
     /// Every member's latest cursor move, which the members' writers read.
-    board: Arc<Board>,
+    board: Arc<CursorBoard>,
 }
 
 /// An ack to send once the room has delivered chat `seq`, to the connection that sent it
@@ -180,13 +180,13 @@ impl Room {
     }
 
     /// The room's cursor board, which its members' connections follow.
-    pub(super) fn board(&self) -> &Arc<Board> {
+    pub(super) fn board(&self) -> &Arc<CursorBoard> {
         &self.board
     }
 
     /// Moves `id`'s cursor and tells everyone else, coalesced per recipient.
     ///
-    /// The move is serialized once and put on the room's [`Board`]; each member's writer
+    /// The move is serialized once and put on the room's [`CursorBoard`]; each member's writer
     /// takes it from there when it is ready to send (see [`Outbox`]), so a move costs the
     /// same in a room of 5 or of 500, and the idle writers are woken after the room lock
     /// is released.

@@ -14,7 +14,7 @@
 //! the log reaches scans the whole table instead, which then costs no more.
 
 use crate::protocol::compact::{move_record, MOVE_BYTES};
-use crate::protocol::Move;
+use crate::protocol::{Move, ServerKind};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::futures::Notified;
@@ -38,7 +38,7 @@ const LOG_BASE: usize = 64;
 
 /// One room's latest moves.
 #[derive(Default)]
-pub struct Board {
+pub struct CursorBoard {
     table: RwLock<Table>,
     changed: Notify,
 }
@@ -66,7 +66,7 @@ struct Slot {
     record: [u8; MOVE_BYTES],
 }
 
-/// What [`Board::collect`] appended.
+/// What [`CursorBoard::collect`] appended.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Collected {
     /// Moves appended to the frame.
@@ -87,7 +87,11 @@ impl FrameBuf {
         match encoding {
             Encoding::Json => {
                 let mut text = String::with_capacity(32 + moves * JSON_MOVE_BYTES);
-                text.push_str(r#"{"type":"cursors","moves":["#);
+                // The frame is spliced from moves serialized once each; a test parses it
+                // back as a `ServerMsg::Cursors`.
+                text.push_str(r#"{"type":""#);
+                text.push_str(ServerKind::Cursors.as_str());
+                text.push_str(r#"","moves":["#);
                 FrameBuf::Json(text)
             }
             Encoding::Compact => {
@@ -137,7 +141,7 @@ impl Serialized {
 /// About how long one move is in JSON, to size a frame's buffer.
 const JSON_MOVE_BYTES: usize = 76;
 
-impl Board {
+impl CursorBoard {
     // Std locks: nothing is awaited while they are held. A poisoned lock only means a
     // panic elsewhere; the table stays consistent between statements.
     fn read(&self) -> RwLockReadGuard<'_, Table> {
@@ -155,13 +159,13 @@ impl Board {
     }
 
     /// Records `mv` as its user's latest position. The caller holds the room lock, so a
-    /// move cannot land after its user's removal; it calls [`Board::wake`] after
+    /// move cannot land after its user's removal; it calls [`CursorBoard::wake`] after
     /// releasing that lock.
     pub fn put(&self, mv: &Move) {
         self.put_serialized(Serialized::of(mv));
     }
 
-    /// [`Board::put`] of a move serialized beforehand (outside the room lock).
+    /// [`CursorBoard::put`] of a move serialized beforehand (outside the room lock).
     pub fn put_serialized(&self, move_: Serialized) {
         let Serialized { mv, json, record } = move_;
         let mut table = self.write();
@@ -217,7 +221,7 @@ impl Board {
         }
     }
 
-    /// A future that completes at the next [`Board::wake`] after this call (even if it is
+    /// A future that completes at the next [`CursorBoard::wake`] after this call (even if it is
     /// first polled later).
     pub fn changed(&self) -> Notified<'_> {
         self.changed.notified()
@@ -269,7 +273,7 @@ mod tests {
         Move { id: Uuid::from_bytes([n; 16]), x, y: 0.5 }
     }
 
-    fn moves_after(board: &Board, since: u64, me: Uuid) -> (u64, Vec<Move>, Collected) {
+    fn moves_after(board: &CursorBoard, since: u64, me: Uuid) -> (u64, Vec<Move>, Collected) {
         let (frame, seen, collected) = board.collect(since, me, Encoding::Json);
         let text = match frame {
             Some(FrameBuf::Json(text)) => text,
@@ -277,13 +281,13 @@ mod tests {
             Some(FrameBuf::Compact(_)) => panic!("asked for JSON"),
         };
         let ServerMsg::Cursors { mut moves } = serde_json::from_str(&text).unwrap() else { panic!("{text}") };
-        moves.sort_by(|a, b| a.id.cmp(&b.id));
+        moves.sort_by_key(|a| a.id);
         (seen, moves, collected)
     }
 
     #[test]
     fn a_writer_gets_each_users_latest_move_since_its_version_but_its_own() {
-        let board = Board::default();
+        let board = CursorBoard::default();
         let me = mv(9, 0.0).id;
         board.put(&mv(1, 0.1));
         let (seen, moves, _) = moves_after(&board, 0, me);
@@ -301,7 +305,7 @@ mod tests {
 
     #[test]
     fn a_writer_far_behind_scans_the_table_and_misses_nothing() {
-        let board = Board::default();
+        let board = CursorBoard::default();
         for round in 0..100 {
             for user in 1..=3 {
                 board.put(&mv(user, f64::from(round) / 100.0));
@@ -316,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_removed_user_is_never_sent_even_when_its_slot_is_reused() {
-        let board = Board::default();
+        let board = CursorBoard::default();
         board.put(&mv(1, 0.1));
         let seen = board.version();
         board.put(&mv(1, 0.2));
@@ -329,13 +333,13 @@ mod tests {
 
     #[test]
     fn compact_frames_carry_the_same_moves() {
-        let board = Board::default();
+        let board = CursorBoard::default();
         board.put(&mv(1, 0.25));
         board.put(&mv(2, 0.75));
         let (frame, _, _) = board.collect(0, Uuid::nil(), Encoding::Compact);
         let Some(FrameBuf::Compact(bytes)) = frame else { panic!("asked for a compact frame") };
         let mut moves = crate::protocol::compact::decode_cursors(&bytes).unwrap();
-        moves.sort_by(|a, b| a.id.cmp(&b.id));
+        moves.sort_by_key(|a| a.id);
         assert_eq!(moves, vec![mv(1, 0.25), mv(2, 0.75)]);
     }
 }

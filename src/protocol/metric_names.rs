@@ -1,0 +1,34 @@
+//! The names of what the hub counts at `GET /metrics` (Prometheus text format): the server
+//! records them, and the `/admin` page reads them back from the same text, so both halves
+//! take the names from here.
+
+/// Open WebSocket connections (gauge).
+pub const CONNECTIONS: &str = "flock_connections";
+/// Live rooms (gauge).
+pub const ROOMS: &str = "flock_rooms";
+/// Client messages received and decoded, by `type` (counter; refused frames are in
+/// `flock_refused_total`).
+pub const MESSAGES_IN: &str = "flock_messages_in_total";
+/// Messages fanned out to clients, by `type` (counter): one per recipient, except
+/// `cursors`, counted once per frame sent. Replies to one client (welcome, ack, error,
+/// reset) are not counted.
+pub const MESSAGES_OUT: &str = "flock_messages_out_total";
+/// Bytes of text frames received and sent (counters).
+pub const BYTES_IN: &str = "flock_bytes_in_total";
+pub const BYTES_OUT: &str = "flock_bytes_out_total";
+/// Cursor moves replaced by a newer move of the same user before they were sent (counter).
+pub const MOVES_COALESCED: &str = "flock_moves_coalesced_total";
+/// Frames a writer sent in one batch: how deep outboxes get (histogram).
+pub const BATCH_FRAMES: &str = "flock_outbox_batch_frames";
+/// Seconds one fan-out (a move, a chat, a state change) takes under the room lock (histogram).
+pub const FANOUT_SECONDS: &str = "flock_fanout_seconds";
+/// Client frames refused, by `code` (counter).
+pub const REFUSED: &str = "flock_refused_total";
+/// Connections closed as too slow with 1013 (counter).
+pub const SLOW_CLOSES: &str = "flock_slow_closes_total";
+/// 1 while the cluster bus reaches Redis, 0 while it does not (absent on a single node).
+pub const BUS_UP: &str = "flock_bus_up";
+/// Bus items (events, cursor moves, session saves) not sent: queue full or Redis down.
+pub const BUS_DROPPED: &str = "flock_bus_dropped_total";
+/// Users of other nodes this node has announced `left` because their node stopped.
+pub const NODE_LEFT: &str = "flock_node_left_total";
