@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Flock needs on a fresh Debian machine, skipping whatever is already there:
-# the wasm32-unknown-unknown Rust target, cargo-leptos, the wasm-bindgen CLI matching the
+# rustfmt and clippy, the wasm32-unknown-unknown Rust target, cargo-leptos, the wasm-bindgen CLI matching the
 # version pinned in Cargo.toml, the npm packages in end2end/ (Playwright and binaryen's
 # wasm-opt), and, with --tests, what only the tests need: Debian's chromium for the
 # browser tests and redis-server for the cluster tests (--browser is the old name).
@@ -13,6 +13,14 @@ WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.to
 export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n== %s\n' "$*"; }
+
+# The test command checks formatting and lints both halves.
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    step "adding the $component component"
+    rustup component add "$component"
+  fi
+done
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   step "adding the wasm32-unknown-unknown target"
