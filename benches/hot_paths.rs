@@ -36,7 +36,7 @@ fn tick(c: &mut Criterion) {
         for (name, encoding) in [("json", Encoding::Json), ("compact", Encoding::Compact)] {
             group.bench_with_input(BenchmarkId::new(name, movers), &moves, |b, moves| {
                 let board = Arc::new(CursorBoard::default());
-                let outbox = Outbox::new(1024, encoding);
+                let outbox = Outbox::new(1024, 1 << 20, encoding);
                 outbox.follow(board.clone(), Uuid::nil());
                 let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
                 b.iter(|| {

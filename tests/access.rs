@@ -9,7 +9,7 @@ use flock::server::invite::{mint, Claims};
 use serde_json::json;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const SECRET: &str = "test-secret";
+const SECRET: &str = "test-secret-of-at-least-32-bytes";
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()

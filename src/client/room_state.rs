@@ -179,7 +179,7 @@ impl RoomState {
                 }
             }
             ServerMsg::Chat(chat) => self.message(chat),
-            ServerMsg::Error { code, message, reference } => {
+            ServerMsg::Error { code, message, reference, .. } => {
                 // A chat refused for good will not be resent: it is no longer pending.
                 if let Some(reference) = reference.filter(|_| !code.is_retryable()) {
                     self.pending.update(|p| p.retain(|c| c.reference != reference));

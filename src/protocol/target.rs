@@ -50,7 +50,7 @@ impl FromStr for ChatTarget {
         match text {
             ChatTarget::ROOM => Ok(ChatTarget::Room),
             ChatTarget::OTHERS => Ok(ChatTarget::Others),
-            other => Uuid::parse_str(other).map(ChatTarget::User).map_err(|_| TargetError(other.to_owned())),
+            other => Uuid::parse_str(other).map(ChatTarget::User).map_err(|_| TargetError(super::decode::clip(other))),
         }
     }
 }

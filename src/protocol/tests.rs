@@ -61,8 +61,18 @@ fn every_server_msg() -> Vec<ServerMsg> {
         ServerMsg::Chat(chat(8)),
         ServerMsg::Ack { reference: "r-1".into(), seq: 8 },
         ServerMsg::Reset,
-        ServerMsg::Error { code: ErrorCode::TooLarge, message: "too big".into(), reference: None },
-        ServerMsg::Error { code: ErrorCode::NoSuchUser, message: "gone".into(), reference: Some("r-3".into()) },
+        ServerMsg::Error {
+            code: ErrorCode::TooLarge,
+            message: "too big".into(),
+            reference: None,
+            retry_after_ms: None,
+        },
+        ServerMsg::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            reference: Some("r-3".into()),
+            retry_after_ms: Some(250),
+        },
     ]
 }
 

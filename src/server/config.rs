@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Frames that may wait in one connection's outbound queue before it counts as too slow.
 pub const DEFAULT_OUTBOX_FRAMES: usize = 1024;
+/// Bytes that may wait in one connection's outbound queue before it counts as too slow.
+pub const DEFAULT_OUTBOX_BYTES: usize = 1024 * 1024;
 
 /// How often the server pings each connection.
 pub const DEFAULT_PING_SECS: u64 = 15;
@@ -19,6 +21,12 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 45;
 pub const DEFAULT_RATE_PER_SEC: f64 = 120.0;
 /// Burst allowance per connection above the steady rate.
 pub const DEFAULT_RATE_BURST: f64 = 240.0;
+/// `join`s one connection may send per minute (a `join` to the room it is in included):
+/// each answers with a whole `welcome`.
+pub const DEFAULT_JOINS_PER_MINUTE: f64 = 30.0;
+/// `state` and `rename` messages one connection may send per second: each reaches the
+/// whole room.
+pub const DEFAULT_STATE_PER_SEC: f64 = 10.0;
 
 /// How long a dropped connection's user keeps their place before `left` goes out.
 pub const DEFAULT_LEAVE_GRACE_SECS: u64 = 5;
@@ -55,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "FLOCK_OUTBOX_FRAMES", default_value_t = DEFAULT_OUTBOX_FRAMES)]
     pub outbox_frames: usize,
 
+    /// Bytes one connection may have queued before it is closed with 1013 as too slow (a
+    /// frame onto an empty queue is always taken).
+    #[arg(long, env = "FLOCK_OUTBOX_BYTES", default_value_t = DEFAULT_OUTBOX_BYTES)]
+    pub outbox_bytes: usize,
+
     /// Seconds between the server's pings to each connection.
     #[arg(long, env = "FLOCK_PING_SECS", default_value_t = DEFAULT_PING_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub ping_secs: u64,
@@ -72,6 +85,15 @@ pub struct Config {
     /// Messages one connection may send at once above the steady rate.
     #[arg(long, env = "FLOCK_RATE_BURST", default_value_t = DEFAULT_RATE_BURST)]
     pub rate_burst: f64,
+
+    /// `join` messages one connection may send per minute; over it a join gets `rate_limited`.
+    #[arg(long, env = "FLOCK_JOINS_PER_MINUTE", default_value_t = DEFAULT_JOINS_PER_MINUTE)]
+    pub joins_per_minute: f64,
+
+    /// `state` and `rename` messages one connection may send per second (twice that at
+    /// once); over it one gets `rate_limited`.
+    #[arg(long, env = "FLOCK_STATE_PER_SEC", default_value_t = DEFAULT_STATE_PER_SEC)]
+    pub state_per_sec: f64,
 
     /// Origins allowed to open `/ws` from a browser, comma-separated (e.g.
     /// `https://flock.example`). Empty: only the site's own origin. Clients that send no
@@ -96,8 +118,9 @@ pub struct Config {
     #[arg(long, env = "FLOCK_MAX_CONNS_PER_IP", default_value_t = DEFAULT_MAX_CONNS_PER_IP)]
     pub max_conns_per_ip: usize,
 
-    /// Secret that signs private-room invitations. Without it, `private-*` rooms admit nobody.
-    #[arg(long, env = "FLOCK_SECRET", hide_env_values = true)]
+    /// Secret that signs private-room invitations, at least 32 bytes (make one with
+    /// `openssl rand -hex 32`). Without it, `private-*` rooms admit nobody.
+    #[arg(long, env = "FLOCK_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub secret: Option<String>,
 
     /// Join a cluster of nodes through this Redis, e.g. `redis://127.0.0.1:6379`. Without
@@ -134,6 +157,20 @@ pub enum Command {
     },
 }
 
+/// Shortest `--secret` accepted: a shorter one could be guessed offline from a single
+/// invitation, and then any invitation could be forged.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+fn parse_secret(text: &str) -> Result<String, String> {
+    if text.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "the secret is {} bytes; it must be at least {MIN_SECRET_BYTES} (make one with `openssl rand -hex 32`)",
+            text.len()
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 impl Config {
     /// The settings a test server uses: every default, no flags read.
     pub fn defaults() -> Self {
@@ -152,8 +189,15 @@ mod tests {
         assert_eq!(config.addr, Some("127.0.0.1:9".parse().unwrap()));
         assert_eq!(Config::defaults().max_chat_chars, 2000);
         assert_eq!(Config::defaults().leave_grace_secs, 5);
+        let secret = "0123456789abcdef0123456789abcdef";
         let mint =
-            Config::parse_from(["flock", "--secret", "s", "mint-token", "--room", "private-a", "--username", "Al"]);
+            Config::parse_from(["flock", "--secret", secret, "mint-token", "--room", "private-a", "--username", "Al"]);
         assert!(matches!(mint.command, Some(Command::MintToken { ttl_secs: DEFAULT_TOKEN_TTL_SECS, .. })));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_with_how_to_make_one() {
+        let err = Config::try_parse_from(["flock", "--secret", "change-me"]).unwrap_err().to_string();
+        assert!(err.contains("at least 32") && err.contains("openssl rand -hex 32"), "{err}");
     }
 }

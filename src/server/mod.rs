@@ -101,8 +101,12 @@ impl AppState {
 
     /// What a session needs of the server.
     pub fn services(&self) -> Services {
-        let limits =
-            Limits { max_chat_chars: self.config.max_chat_chars, max_state_bytes: self.config.max_state_bytes };
+        let limits = Limits {
+            max_chat_chars: self.config.max_chat_chars,
+            max_state_bytes: self.config.max_state_bytes,
+            joins_per_minute: self.config.joins_per_minute,
+            state_per_sec: self.config.state_per_sec,
+        };
         Services { hub: self.hub.clone(), store: self.store.clone(), gate: self.gate.clone(), limits }
     }
 }

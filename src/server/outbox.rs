@@ -1,21 +1,26 @@
 //! One connection's outbound queue: the only place fan-out writes to, and the only place
 //! its writer task reads from.
 //!
-//! Ordered frames (welcome, joined, left, state, renamed, chat, error) wait in a bounded
-//! FIFO and are never merged or reordered. Cursor moves are not queued at all: the writer
+//! Ordered frames (welcome, joined, left, state, renamed, chat, error) wait in a FIFO
+//! bounded in frames and in bytes, and are never merged or reordered, with one exception:
+//! a user's `state` still waiting is superseded by a newer `state` of the same user, which
+//! takes its place at the back of the queue (latest wins, as with cursors; it still comes
+//! after every `joined` and `left` queued before it), so a flood of state changes costs a
+//! slow reader one frame per user, not one per change. Cursor moves are not queued at all: the writer
 //! reads them from the room's [`CursorBoard`] when it takes a batch, each mover's latest move
 //! since its previous batch, in one `cursors` frame after the ordered frames. An idle
 //! connection therefore gets a move at once, and a busy one gets fewer, fuller frames
 //! instead of a growing backlog.
 //!
 //! Pushing never waits, so a room never slows down for one slow connection: a connection
-//! whose FIFO is full is closed with 1013 instead.
+//! whose FIFO is full is closed with 1013 instead. A frame pushed onto an empty FIFO is
+//! always taken, whatever its size, so a big room's `welcome` reaches a reader who keeps up.
 
 use super::cursor_board::{CursorBoard, Encoding, FrameBuf};
 use super::metrics::MOVES_COALESCED;
 use crate::protocol::{close, ServerKind};
 use axum::extract::ws::{Message, Utf8Bytes};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -34,9 +39,21 @@ pub struct Batch {
     pub close: Option<Close>,
 }
 
+/// One queued frame; `None` once a newer frame superseded it.
+struct Queued {
+    frame: Option<Utf8Bytes>,
+}
+
 #[derive(Default)]
 struct Pending {
-    frames: VecDeque<Utf8Bytes>,
+    frames: VecDeque<Queued>,
+    /// The position (counted from the first frame ever queued) of `frames[0]`.
+    base: u64,
+    /// Frames not superseded, and their bytes: what the bounds count.
+    live: usize,
+    bytes: usize,
+    /// The position of each user's `state` still waiting, so a newer one supersedes it.
+    states: HashMap<Uuid, u64>,
     /// The board of the room this connection is in, if any.
     feed: Option<Feed>,
     close: Option<Close>,
@@ -61,18 +78,20 @@ pub struct Outbox {
     /// even while its writer is stuck on a peer that does not read.
     overflow: Notify,
     capacity: usize,
+    max_bytes: usize,
     encoding: Encoding,
 }
 
 impl Outbox {
-    /// A queue that holds at most `capacity` ordered frames and sends `cursors` frames in
-    /// `encoding`.
-    pub fn new(capacity: usize, encoding: Encoding) -> Self {
+    /// A queue that holds at most `capacity` ordered frames and `max_bytes` of them, and
+    /// sends `cursors` frames in `encoding`.
+    pub fn new(capacity: usize, max_bytes: usize, encoding: Encoding) -> Self {
         Outbox {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
             overflow: Notify::new(),
             capacity: capacity.max(1),
+            max_bytes,
             encoding,
         }
     }
@@ -85,17 +104,43 @@ impl Outbox {
 
     /// Queues an ordered frame; a full queue closes the connection with 1013.
     pub fn push(&self, frame: Utf8Bytes) {
+        self.enqueue(frame, None);
+    }
+
+    /// Queues `user`'s new `state`, superseding the one of theirs still waiting, if any.
+    pub fn push_state(&self, user: Uuid, frame: Utf8Bytes) {
+        self.enqueue(frame, Some(user));
+    }
+
+    fn enqueue(&self, frame: Utf8Bytes, state_of: Option<Uuid>) {
         let mut pending = self.lock();
         if pending.close.is_some() || pending.finished {
             return;
         }
-        if pending.frames.len() >= self.capacity {
+        if let Some(at) = state_of.and_then(|user| pending.states.remove(&user)) {
+            let index = (at - pending.base) as usize;
+            if let Some(old) = pending.frames.get_mut(index).and_then(|q| q.frame.take()) {
+                pending.live -= 1;
+                pending.bytes -= old.len();
+            }
+        }
+        let full = pending.live >= self.capacity || pending.bytes + frame.len() > self.max_bytes;
+        if full && pending.live > 0 {
+            pending.base += pending.frames.len() as u64;
             pending.frames.clear();
+            pending.states.clear();
+            (pending.live, pending.bytes) = (0, 0);
             pending.feed = None;
             pending.close = Some(Close { code: close::TRY_AGAIN, reason: "too slow to keep up" });
             self.overflow.notify_one();
         } else {
-            pending.frames.push_back(frame);
+            if let Some(user) = state_of {
+                let at = pending.base + pending.frames.len() as u64;
+                pending.states.insert(user, at);
+            }
+            pending.live += 1;
+            pending.bytes += frame.len();
+            pending.frames.push_back(Queued { frame: Some(frame) });
         }
         drop(pending);
         self.wake.notify_one();
@@ -173,7 +218,10 @@ impl Outbox {
         if pending.frames.is_empty() && cursors.is_none() && pending.close.is_none() {
             return None;
         }
-        let mut frames: Vec<Message> = pending.frames.drain(..).map(Message::Text).collect();
+        pending.base += pending.frames.len() as u64;
+        pending.states.clear();
+        (pending.live, pending.bytes) = (0, 0);
+        let mut frames: Vec<Message> = pending.frames.drain(..).filter_map(|q| q.frame).map(Message::Text).collect();
         let close = pending.close.take();
         pending.finished |= close.is_some();
         if close.is_some() {
@@ -208,7 +256,7 @@ mod tests {
     #[tokio::test]
     async fn moves_coalesce_to_the_latest_per_user_after_ordered_frames() {
         let board = Arc::new(CursorBoard::default());
-        let outbox = Outbox::new(8, Encoding::Json);
+        let outbox = Outbox::new(8, 1 << 20, Encoding::Json);
         outbox.follow(board.clone(), mv(9, 0.0).id);
         board.put(&mv(1, 0.1));
         outbox.push(Utf8Bytes::from_static(r#"{"type":"left","id":"00000000-0000-0000-0000-000000000000"}"#));
@@ -227,7 +275,7 @@ mod tests {
     #[tokio::test]
     async fn an_idle_writer_wakes_for_a_move() {
         let board = Arc::new(CursorBoard::default());
-        let outbox = Arc::new(Outbox::new(8, Encoding::Compact));
+        let outbox = Arc::new(Outbox::new(8, 1 << 20, Encoding::Compact));
         outbox.follow(board.clone(), Uuid::nil());
         let writer = tokio::spawn({
             let outbox = outbox.clone();
@@ -243,7 +291,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_closes_with_try_again_and_keeps_nothing() {
-        let outbox = Outbox::new(2, Encoding::Json);
+        let outbox = Outbox::new(2, 1 << 20, Encoding::Json);
         for _ in 0..3 {
             outbox.push(Utf8Bytes::from_static("{}"));
         }
@@ -257,10 +305,45 @@ mod tests {
     #[tokio::test]
     async fn a_connection_that_left_the_board_gets_none_of_its_moves() {
         let board = Arc::new(CursorBoard::default());
-        let outbox = Outbox::new(2, Encoding::Json);
+        let outbox = Outbox::new(2, 1 << 20, Encoding::Json);
         outbox.follow(board.clone(), Uuid::nil());
         board.put(&mv(1, 0.1));
         outbox.unfollow();
         assert!(outbox.take().is_none());
+    }
+
+    fn texts(batch: &Batch) -> Vec<String> {
+        batch.frames.iter().map(|f| f.to_text().unwrap().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_newer_state_of_the_same_user_supersedes_the_waiting_one_at_the_back() {
+        let outbox = Outbox::new(4, 1 << 20, Encoding::Json);
+        let (ann, bob) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        outbox.push_state(ann, Utf8Bytes::from_static("ann-1"));
+        outbox.push(Utf8Bytes::from_static("joined-cy"));
+        outbox.push_state(bob, Utf8Bytes::from_static("bob-1"));
+        for n in 2..=50 {
+            outbox.push_state(ann, Utf8Bytes::from(format!("ann-{n}")));
+        }
+        let batch = outbox.next_batch().await;
+        assert!(batch.close.is_none(), "superseded frames do not count against the bound");
+        assert_eq!(texts(&batch), ["joined-cy", "bob-1", "ann-50"]);
+        outbox.push_state(ann, Utf8Bytes::from_static("ann-51"));
+        outbox.push_state(ann, Utf8Bytes::from_static("ann-52"));
+        assert_eq!(texts(&outbox.next_batch().await), ["ann-52"], "positions survive a taken batch");
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes_but_takes_any_frame_when_empty() {
+        let outbox = Outbox::new(100, 10, Encoding::Json);
+        outbox.push(Utf8Bytes::from("w".repeat(50)));
+        let batch = outbox.next_batch().await;
+        assert_eq!(batch.frames.len(), 1, "a big frame onto an empty queue is sent");
+        outbox.push(Utf8Bytes::from_static("123456"));
+        outbox.push(Utf8Bytes::from_static("123456"));
+        let batch = outbox.next_batch().await;
+        assert!(batch.frames.is_empty());
+        assert_eq!(batch.close.map(|c| c.code), Some(close::TRY_AGAIN), "12 bytes waiting is over 10");
     }
 }

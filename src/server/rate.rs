@@ -1,7 +1,7 @@
 //! A token bucket per connection: a steady rate of messages with room for short bursts,
 //! so a browser's 60 Hz cursor stream and a chat fit, and a flooding bot does not.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Messages per second and burst allowance of one connection.
 #[derive(Debug)]
@@ -21,9 +21,7 @@ impl TokenBucket {
 
     /// Takes one token if there is one.
     pub fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -31,12 +29,30 @@ impl TokenBucket {
             false
         }
     }
+
+    /// How long until a token is there (zero if one is now), for `retry_after_ms`.
+    pub fn retry_after(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        let missing = (1.0 - self.tokens).max(0.0);
+        if missing == 0.0 {
+            Duration::ZERO
+        } else if self.per_sec > 0.0 {
+            Duration::from_secs_f64(missing / self.per_sec)
+        } else {
+            Duration::MAX
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_burst_is_allowed_then_the_rate_applies() {
@@ -44,6 +60,7 @@ mod tests {
         let mut bucket = TokenBucket::new(10.0, 3.0, start);
         assert!((0..3).all(|_| bucket.take(start)));
         assert!(!bucket.take(start));
+        assert_eq!(bucket.retry_after(start), Duration::from_millis(100));
         assert!(bucket.take(start + Duration::from_millis(100)));
         assert!(!bucket.take(start + Duration::from_millis(150)));
         // A long pause refills only up to the burst.

@@ -10,6 +10,7 @@ use super::hub::{Arrival, Departure, Hub};
 use super::invite::Gate;
 use super::outbox::Outbox;
 use super::query::ConnectRequest;
+use super::rate::TokenBucket;
 use super::room::{encode, ChatError, Room};
 use super::store::{token_key, Store};
 use crate::protocol::{
@@ -18,6 +19,7 @@ use crate::protocol::{
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Twenty colours that stay distinct from each other on a light board.
@@ -29,11 +31,16 @@ const PALETTE: [&str; 20] = [
 /// Numbers connections, so a member can tell its current connection from a stale one.
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// The content limits a session enforces (the frame size is enforced by the socket).
+/// The content limits and per-kind rates a session enforces (the frame size and the
+/// overall message rate are enforced by the socket).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_chat_chars: usize,
     pub max_state_bytes: usize,
+    /// `join`s per minute; a third of a minute's worth may come at once.
+    pub joins_per_minute: f64,
+    /// `state` and `rename` messages per second; two seconds' worth may come at once.
+    pub state_per_sec: f64,
 }
 
 /// The shared parts of the server a session works with.
@@ -59,7 +66,9 @@ pub enum Refusal {
     #[error("binary frames are not supported: send JSON text frames")]
     Binary,
     #[error("too many messages: this one was dropped, slow down")]
-    RateLimited,
+    RateLimited { retry_after: Duration },
+    #[error("too many {0} messages: this one was dropped, slow down")]
+    KindRateLimited(&'static str, Duration),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -79,6 +88,14 @@ impl From<ChatError> for Refusal {
 }
 
 impl Refusal {
+    /// How long the client should wait before sending the same again, for a rate limit.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Refusal::RateLimited { retry_after } | Refusal::KindRateLimited(_, retry_after) => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Refusal::Decode(err) => err.code(),
@@ -86,7 +103,7 @@ impl Refusal {
             Refusal::TooLarge(_) => ErrorCode::TooLarge,
             Refusal::NoSuchUser(_) => ErrorCode::NoSuchUser,
             Refusal::Binary => ErrorCode::BinaryUnsupported,
-            Refusal::RateLimited => ErrorCode::RateLimited,
+            Refusal::RateLimited { .. } | Refusal::KindRateLimited(..) => ErrorCode::RateLimited,
             Refusal::Forbidden(_) => ErrorCode::Forbidden,
             Refusal::Unavailable(_) => ErrorCode::Unavailable,
         }
@@ -102,6 +119,10 @@ pub struct Session {
     services: Services,
     room: Arc<Room>,
     outbox: Arc<Outbox>,
+    /// `join`s, each answered with a whole `welcome`.
+    joins: TokenBucket,
+    /// `state` and `rename`, each of which reaches the whole room.
+    changes: TokenBucket,
 }
 
 impl Session {
@@ -133,7 +154,10 @@ impl Session {
         let id = user.id;
         let arrival = Arrival { user, outbox: outbox.clone(), conn, session: token.clone(), since: req.since };
         let room = services.hub.join(&req.room, arrival);
-        Session { id, conn, token, services, room, outbox }
+        let (limits, now) = (services.limits, Instant::now());
+        let joins = TokenBucket::new(limits.joins_per_minute / 60.0, limits.joins_per_minute / 3.0, now);
+        let changes = TokenBucket::new(limits.state_per_sec, limits.state_per_sec * 2.0, now);
+        Session { id, conn, token, services, room, outbox, joins, changes }
     }
 
     pub fn id(&self) -> Uuid {
@@ -152,10 +176,7 @@ impl Session {
             Err(err) => return self.refuse(&err.into()),
         };
         super::metrics::count_in(msg.kind());
-        let reference = match &msg {
-            ClientMsg::Chat { reference, .. } => reference.clone(),
-            _ => None,
-        };
+        let reference = chat_ref(&msg);
         if let Err(refusal) = self.apply(msg).await {
             self.send_refusal(&refusal, reference);
         }
@@ -166,9 +187,21 @@ impl Session {
         self.send_refusal(refusal, None);
     }
 
+    /// Refuses a text frame before applying it (the rate limit), still naming the chat's
+    /// `ref` so the client knows which message to resend.
+    pub fn refuse_text(&self, text: &str, refusal: &Refusal) {
+        let reference = decode_client_msg(text).ok().as_ref().and_then(chat_ref);
+        self.send_refusal(refusal, reference);
+    }
+
     fn send_refusal(&self, refusal: &Refusal, reference: Option<String>) {
         metrics::counter!(super::metrics::REFUSED, "code" => refusal.code().as_str()).increment(1);
-        let msg = ServerMsg::Error { code: refusal.code(), message: refusal.to_string(), reference };
+        let msg = ServerMsg::Error {
+            code: refusal.code(),
+            message: refusal.to_string(),
+            reference,
+            retry_after_ms: refusal.retry_after().map(|d| d.as_millis().min(u64::MAX as u128) as u64),
+        };
         self.outbox.push(encode(&msg));
     }
 
@@ -183,6 +216,7 @@ impl Session {
                 self.room.cursor(self.id, point);
             }
             ClientMsg::State { state } => {
+                self.take_change("state")?;
                 let size = serde_json::to_string(&state).map_or(usize::MAX, |s| s.len());
                 if size > limits.max_state_bytes {
                     return Err(Refusal::TooLarge(format!(
@@ -194,6 +228,7 @@ impl Session {
                 self.save_identity();
             }
             ClientMsg::Rename { username } => {
+                self.take_change("rename")?;
                 let name = validate_username(&username).map_err(|e| Refusal::Invalid(e.to_string()))?;
                 if Gate::is_private(self.room.name()) {
                     return Err(Refusal::Forbidden(
@@ -222,6 +257,10 @@ impl Session {
                 Box::pin(self.room.chat(self.id, text, to, now_ms(), reference.as_deref())).await?;
             }
             ClientMsg::Join { room, token } => {
+                let now = Instant::now();
+                if !self.joins.take(now) {
+                    return Err(Refusal::KindRateLimited("join", self.joins.retry_after(now)));
+                }
                 let room = validate_room(&room).map_err(|e| Refusal::Invalid(e.to_string()))?;
                 let name = self.room.user(self.id).map(|u| u.username).unwrap_or_default();
                 self.services
@@ -232,6 +271,16 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Takes a token for a `state` or `rename`.
+    fn take_change(&mut self, kind: &'static str) -> Result<(), Refusal> {
+        let now = Instant::now();
+        if self.changes.take(now) {
+            Ok(())
+        } else {
+            Err(Refusal::KindRateLimited(kind, self.changes.retry_after(now)))
+        }
     }
 
     /// Leaves the current room (announced there) and enters `room` with the same name,
@@ -264,6 +313,14 @@ impl Session {
     /// period for a drop unless the user resumes first; exactly once either way.
     pub fn end(self, how: Departure) {
         self.services.hub.depart(&self.room, self.id, self.conn, how);
+    }
+}
+
+/// The `ref` of a chat, the one thing an `error` about it must carry back.
+fn chat_ref(msg: &ClientMsg) -> Option<String> {
+    match msg {
+        ClientMsg::Chat { reference, .. } => reference.clone(),
+        _ => None,
     }
 }
 

@@ -129,7 +129,7 @@ impl End {
 
 /// One connection, from upgrade to close. `_slot` holds its place in the per-IP count.
 async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpSlot) {
-    let outbox = Arc::new(Outbox::new(state.config.outbox_frames, req.encoding));
+    let outbox = Arc::new(Outbox::new(state.config.outbox_frames, state.config.outbox_bytes, req.encoding));
     let (sink, stream) = socket.split();
     let ping_every = Duration::from_secs(state.config.ping_secs);
     let idle_timeout = Duration::from_secs(state.config.idle_timeout_secs);
@@ -184,14 +184,19 @@ async fn read_loop(
             return End::Silent;
         };
         if matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_)))) {
-            if bucket.take(Instant::now()) {
+            let now = Instant::now();
+            if bucket.take(now) {
                 strikes = 0;
             } else {
                 strikes += 1;
                 if strikes >= FLOOD_STRIKES {
                     return End::Flooding;
                 }
-                session.refuse(&Refusal::RateLimited);
+                let refusal = Refusal::RateLimited { retry_after: bucket.retry_after(now) };
+                match &frame {
+                    Some(Ok(Message::Text(text))) => session.refuse_text(text.as_str(), &refusal),
+                    _ => session.refuse(&refusal),
+                }
                 continue;
             }
         }

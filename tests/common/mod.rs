@@ -196,6 +196,17 @@ impl Client {
         }
     }
 
+    /// The next server message, or the close code if the server closed instead.
+    pub async fn recv_or_closed(&mut self) -> Result<ServerMsg, u16> {
+        loop {
+            match self.next_frame().await {
+                Message::Text(text) => return Ok(serde_json::from_str(text.as_str()).expect("a server message")),
+                Message::Close(frame) => return Err(frame.map_or(1005, |f| u16::from(f.code))),
+                _ => continue,
+            }
+        }
+    }
+
     /// Waits for the server to close the socket and returns the close code.
     pub async fn closed_with(&mut self) -> u16 {
         loop {

@@ -293,13 +293,21 @@ fn check_target(to: ChatTarget, members: &HashMap<Uuid, Member>) -> Result<(), C
 }
 
 /// Serializes `msg` once and queues the same bytes for every connected member in `audience`.
+/// A `state` supersedes the same user's `state` still waiting in a queue (see [`Outbox`]).
 pub(super) fn fan_out(members: &HashMap<Uuid, Member>, audience: Audience, msg: &ServerMsg) {
     let started = Instant::now();
     let frame = encode(msg);
+    let state_of = match msg {
+        ServerMsg::State { id, .. } => Some(*id),
+        _ => None,
+    };
     let mut sent = 0u64;
     for (id, member) in members {
         if let Some(outbox) = member.outbox.as_ref().filter(|_| audience.includes(*id)) {
-            outbox.push(frame.clone());
+            match state_of {
+                Some(user) => outbox.push_state(user, frame.clone()),
+                None => outbox.push(frame.clone()),
+            }
             sent += 1;
         }
     }

@@ -1,0 +1,188 @@
+//! Clients that do not play by the rules: whatever one connection sends, the others keep
+//! their place and their messages, and the sender is limited or cut off, never the room.
+
+mod common;
+
+use common::{connect, start_with, test_config, Client};
+use flock::protocol::{close, ChatTarget, ClientMsg, ErrorCode, ServerMsg, UserState};
+use serde_json::json;
+use std::collections::HashMap;
+
+fn chat_with_ref(text: &str, reference: &str) -> ClientMsg {
+    ClientMsg::Chat { text: text.into(), to: ChatTarget::Room, reference: Some(reference.into()) }
+}
+
+fn state(n: u64, pad: usize) -> UserState {
+    let mut state = UserState::new();
+    state.insert("n".into(), json!(n));
+    state.insert("pad".into(), json!("x".repeat(pad)));
+    state
+}
+
+fn rate_limited(msg: &ServerMsg) -> Option<(Option<String>, Option<u64>)> {
+    match msg {
+        ServerMsg::Error { code: ErrorCode::RateLimited, reference, retry_after_ms, .. } => {
+            Some((reference.clone(), *retry_after_ms))
+        }
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_chat_refused_by_the_rate_limit_gets_its_ref_back_and_when_to_retry() {
+    let mut config = test_config();
+    config.rate_per_sec = 1.0;
+    config.rate_burst = 1.0;
+    let addr = start_with(config).await;
+    let mut ann = connect(addr, "limits", "Ann").await;
+    ann.send(&chat_with_ref("one", "r-1")).await;
+    ann.send(&chat_with_ref("two", "r-2")).await;
+    let ((reference, retry), _) = ann.recv_until(rate_limited).await;
+    assert_eq!(reference.as_deref(), Some("r-2"), "the refused chat is named");
+    assert!(retry.is_some_and(|ms| ms > 0 && ms <= 1000), "{retry:?}");
+}
+
+#[tokio::test]
+async fn joins_are_rate_limited_even_to_the_room_you_are_in() {
+    let addr = start_with(test_config()).await; // 30 a minute, 10 at once
+    let mut ann = connect(addr, "hop", "Ann").await;
+    for _ in 0..15 {
+        ann.send(&ClientMsg::join("hop")).await;
+    }
+    let (mut welcomes, mut refused) = (0, 0);
+    while welcomes + refused < 15 {
+        match ann.recv().await {
+            ServerMsg::Welcome { .. } => welcomes += 1,
+            msg => {
+                let (_, retry) = rate_limited(&msg).unwrap_or_else(|| panic!("unexpected {msg:?}"));
+                assert!(retry.is_some_and(|ms| ms > 0), "a refused join says when to retry");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((welcomes, refused), (10, 5));
+}
+
+#[tokio::test]
+async fn state_and_rename_have_a_rate_of_their_own() {
+    let addr = start_with(test_config()).await; // 10 a second, 20 at once
+    let mut ann = connect(addr, "moods", "Ann").await;
+    for n in 0..20 {
+        ann.send(&ClientMsg::State { state: state(n, 0) }).await;
+    }
+    ann.send(&ClientMsg::Rename { username: "Annie".into() }).await;
+    ann.send(&chat_with_ref("still here", "c-1")).await;
+    let ((), before) = ann.recv_until(|m| matches!(m, ServerMsg::Ack { .. }).then_some(())).await;
+    // Ann's own queue may have superseded some of her states: the last one is there.
+    let last = before.iter().rev().find_map(|m| match m {
+        ServerMsg::State { state, .. } => state["n"].as_u64(),
+        _ => None,
+    });
+    assert_eq!(last, Some(19), "every state within the burst was taken");
+    assert_eq!(before.iter().filter_map(rate_limited).count(), 1, "the rename over the rate: {before:?}");
+    assert!(!before.iter().any(|m| matches!(m, ServerMsg::Renamed { .. })));
+}
+
+/// Reads `client` until `answers` join answers (welcomes or refusals) arrived or the server
+/// closed it; returns the welcomes and refusals seen and the close code, if any.
+async fn read_join_answers(client: &mut Client, answers: usize) -> (usize, usize, Option<u16>) {
+    let (mut welcomes, mut refused) = (0, 0);
+    while welcomes + refused < answers {
+        match client.recv_or_closed().await {
+            Ok(ServerMsg::Welcome { .. }) => welcomes += 1,
+            Ok(msg) if rate_limited(&msg).is_some() => refused += 1,
+            Ok(_) => {}
+            Err(code) => return (welcomes, refused, Some(code)),
+        }
+    }
+    (welcomes, refused, None)
+}
+
+/// Fills `room` with 50 chats of 2000 characters that JSON doubles: a 200 KB `welcome`.
+async fn fill_history(client: &mut Client) {
+    for i in 0..50 {
+        client.send(&chat_with_ref(&"\"".repeat(2000), &format!("fill-{i}"))).await;
+    }
+    client.recv_until(|m| matches!(m, ServerMsg::Ack { reference, .. } if reference == "fill-49").then_some(())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_flood_is_limited_and_the_room_reads_on() {
+    let addr = start_with(test_config()).await;
+    let mut eve = connect(addr, "amplify", "Eve").await;
+    let mut ann = connect(addr, "amplify", "Ann").await;
+    fill_history(&mut eve).await;
+    for _ in 0..300 {
+        eve.send(&ClientMsg::join("amplify")).await;
+    }
+    ann.send(&chat_with_ref("hello", "a-1")).await;
+    let ((), seen) = ann.recv_until(|m| matches!(m, ServerMsg::Ack { .. }).then_some(())).await;
+    assert_eq!(seen.iter().filter(|m| matches!(m, ServerMsg::Chat(c) if c.text.starts_with('"'))).count(), 50);
+    let (welcomes, refused, closed) = read_join_answers(&mut eve, 300).await;
+    assert!(welcomes <= 10, "at most a burst of joins is answered with a welcome: {welcomes}");
+    assert!(refused > 0 || closed == Some(close::TRY_AGAIN), "{welcomes} {refused} {closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_falls_behind_by_more_than_the_byte_bound_is_cut_off_alone() {
+    let mut config = test_config();
+    config.joins_per_minute = 1e9; // this test is about the byte bound, not the join rate
+    let addr = start_with(config).await;
+    let mut eve = connect(addr, "bytes", "Eve").await;
+    let mut ann = connect(addr, "bytes", "Ann").await;
+    fill_history(&mut eve).await;
+    // 300 welcomes of 200 KB: far more than the kernel's socket buffers and the 1 MiB queue.
+    for _ in 0..300 {
+        eve.send(&ClientMsg::join("bytes")).await;
+    }
+    let (welcomes, _, closed) = read_join_answers(&mut eve, 300).await;
+    assert_eq!(closed, Some(close::TRY_AGAIN), "after {welcomes} welcomes");
+    ann.send(&chat_with_ref("still here", "a-1")).await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Ack { .. }).then_some(())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_flood_costs_a_slow_reader_one_frame_per_user_and_the_latest_wins() {
+    const ATTACKERS: usize = 10;
+    const STATES: u64 = 600;
+    let mut config = test_config();
+    // The attackers flood as fast as the socket allows: this test is about the queue.
+    (config.rate_per_sec, config.rate_burst, config.state_per_sec) = (1e9, 1e9, 1e9);
+    config.outbox_bytes = 256 * 1024;
+    let addr = start_with(config).await;
+    let mut ann = connect(addr, "flood", "Ann").await; // reads nothing until the end
+    let mut attackers = Vec::new();
+    for i in 0..ATTACKERS {
+        attackers.push(connect(addr, "flood", &format!("Eve{i}")).await);
+    }
+    // 10 x 600 states of 3.5 KB: 21 MB for every member, far past buffers and queue.
+    let floods = attackers.into_iter().enumerate().map(|(i, mut eve)| {
+        tokio::spawn(async move {
+            for n in 1..=STATES {
+                eve.send(&ClientMsg::State { state: state(n, 3500) }).await;
+            }
+            eve.send(&chat_with_ref(&format!("done-{i}"), "done")).await;
+            eve.recv_until(|m| matches!(m, ServerMsg::Ack { .. }).then_some(())).await;
+            eve.id
+        })
+    });
+    let mut latest: HashMap<uuid::Uuid, u64> = HashMap::new();
+    for flood in floods {
+        latest.insert(flood.await.expect("an attacker finished"), 0);
+    }
+    let mut done = 0;
+    while done < ATTACKERS {
+        match ann.recv_or_closed().await {
+            Ok(ServerMsg::State { id, state }) => {
+                let n = state["n"].as_u64().unwrap();
+                let last = latest.get_mut(&id).expect("an attacker's state");
+                assert!(n > *last, "states of one user stay in order");
+                *last = n;
+            }
+            Ok(ServerMsg::Chat(chat)) if chat.text.starts_with("done-") => done += 1,
+            Ok(_) => {}
+            Err(code) => panic!("the slow reader was cut off with {code}"),
+        }
+    }
+    assert!(latest.values().all(|&n| n == STATES), "each attacker's last state arrived: {latest:?}");
+}
