@@ -1,5 +1,6 @@
 import { defineConfig } from '@playwright/test';
 import { chromium } from './chromium';
+import { SECRET } from './secret';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,7 @@ export default defineConfig({
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_OUTPUT_NAME: 'flock',
       FLOCK_LOG: 'warn',
+      FLOCK_SECRET: SECRET,
       // A fresh store per run, so chat history from an earlier run never shows up.
       FLOCK_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'flock-e2e-')),
     },

@@ -2,10 +2,11 @@
 //! `mint-token`, print a private-room invitation.
 
 use clap::Parser;
-use flock::protocol::{validate_room, validate_username};
+use flock::protocol::validate_room;
 use flock::server::clock::unix_secs;
 use flock::server::config::{Command, Config};
 use flock::server::invite::{mint, Claims, Gate, PRIVATE_PREFIX};
+use flock::server::username::normalize_username;
 use flock::server::{serve, AppState};
 use leptos::prelude::get_configuration;
 use std::process::ExitCode;
@@ -72,11 +73,14 @@ fn mint_token(config: &Config, room: &str, username: &str, ttl_secs: u64) -> Exi
         eprintln!("invitations are for private rooms: the room must be a valid name starting with {PRIVATE_PREFIX:?}");
         return ExitCode::FAILURE;
     }
-    let Ok(username) = validate_username(username) else {
-        eprintln!("the username must be 1-32 characters without control characters");
-        return ExitCode::FAILURE;
+    let username = match normalize_username(username) {
+        Ok(username) => username,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::FAILURE;
+        }
     };
-    let claims = Claims { room: room.to_owned(), name: username.to_owned(), exp: unix_secs() + ttl_secs };
+    let claims = Claims { room: room.to_owned(), name: username, exp: unix_secs() + ttl_secs };
     println!("{}", mint(secret, &claims));
     ExitCode::SUCCESS
 }

@@ -186,3 +186,38 @@ async fn a_state_flood_costs_a_slow_reader_one_frame_per_user_and_the_latest_win
     }
     assert!(latest.values().all(|&n| n == STATES), "each attacker's last state arrived: {latest:?}");
 }
+
+#[tokio::test]
+async fn names_that_lie_about_themselves_are_refused_at_the_door_and_on_rename() {
+    let addr = start_with(test_config()).await;
+    for (name, why) in [
+        ("%E2%80%AEevil", "formatting"), // U+202E, a right-to-left override
+        ("a%E2%80%8Bb", "formatting"),   // U+200B, a zero-width space
+        ("%E3%85%A4", "visible"),        // U+3164, the Hangul filler alone
+        ("a%E2%80%A8b", "line breaks"),  // U+2028, a line separator
+    ] {
+        let refused = common::try_connect(addr, &format!("room=names&username={name}")).await.err();
+        let refused = refused.unwrap_or_else(|| panic!("{name} was let in"));
+        assert_eq!(refused.status, 400, "{name}");
+        assert!(refused.body.contains(why), "{name}: {}", refused.body);
+    }
+    let composed = common::try_connect(addr, "room=names&username=Jose%CC%81").await.expect("a combining accent");
+    let me = composed.users.iter().find(|u| u.id == composed.id).expect("in the welcome");
+    assert_eq!(me.username, "Jos\u{e9}", "names are stored NFC-normalized");
+    let mut ann = connect(addr, "names", "Ann").await;
+    ann.send(&ClientMsg::Rename { username: format!("a{}", "\u{301}".repeat(10)) }).await;
+    let ServerMsg::Error { code, message, .. } = ann.recv().await else { panic!("expected an error") };
+    assert_eq!(code, ErrorCode::Invalid);
+    assert!(message.contains("accents"), "{message}");
+}
+
+#[tokio::test]
+async fn chat_text_with_control_characters_is_refused_with_its_ref() {
+    let addr = start_with(test_config()).await;
+    let mut ann = connect(addr, "text", "Ann").await;
+    ann.send(&chat_with_ref("bell\u{7}", "t-1")).await;
+    let ServerMsg::Error { code, reference, .. } = ann.recv().await else { panic!("expected an error") };
+    assert_eq!((code, reference.as_deref()), (ErrorCode::Invalid, Some("t-1")));
+    ann.send(&chat_with_ref("two\nlines\tand a tab", "t-2")).await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Ack { reference, .. } if reference == "t-2").then_some(())).await;
+}

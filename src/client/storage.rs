@@ -1,5 +1,5 @@
 //! What the browser remembers: the user's name and state between visits, and the tab's
-//! session token between reloads.
+//! session token and private-room invitations between reloads.
 //! Every call is a no-op where storage is missing (the server, private modes).
 
 use crate::protocol::UserState;
@@ -52,6 +52,33 @@ pub fn load_session() -> Option<String> {
 pub fn save_session(token: &str) {
     if let Some(storage) = session_storage() {
         let _ = storage.set_item(SESSION_KEY, token);
+    }
+}
+
+/// The invitation this tab entered a private room with, so a reload gets in again.
+pub fn load_invitation(room: &str) -> Option<String> {
+    session_storage()?.get_item(&format!("{INVITATION_KEY}.{room}")).ok()?.filter(|t| !t.is_empty())
+}
+
+pub fn save_invitation(room: &str, token: &str) {
+    if let Some(storage) = session_storage() {
+        let _ = storage.set_item(&format!("{INVITATION_KEY}.{room}"), token);
+    }
+}
+
+const INVITATION_KEY: &str = "flock.invitation";
+
+/// Replaces the address bar's URL with the same one without its `token` parameter
+/// (nothing is loaded and no history entry is added).
+pub fn forget_token_in_address_bar() {
+    let Some(window) = web_sys::window() else { return };
+    let location = window.location();
+    let (Ok(path), Ok(search)) = (location.pathname(), location.search()) else { return };
+    let kept: Vec<&str> =
+        search.trim_start_matches('?').split('&').filter(|p| !p.is_empty() && !p.starts_with("token=")).collect();
+    let url = if kept.is_empty() { path } else { format!("{path}?{}", kept.join("&")) };
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
     }
 }
 

@@ -13,10 +13,35 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 pub fn RoomPage() -> impl IntoView {
     let params = use_params_map();
     let room = Memo::new(move |_| params.with(|p| p.get("room")).unwrap_or_default());
+    // The invitation comes in the link; the page then takes it out of the address bar (and
+    // so out of history and of links copied from it) and keeps it for this tab, so a
+    // reload still gets in. The server cannot see the kept one: a reload renders the
+    // refusal first, and the browser replaces it once it has read the invitation back.
+    let query = use_query_map();
+    let query_token = Memo::new(move |_| query.with(|q| q.get("token")));
+    let kept = RwSignal::new(None::<String>);
+    let invite = Memo::new(move |_| query_token.get().or_else(|| kept.get()));
+    let invited = Memo::new(move |_| invite.with(Option::is_some));
+    Effect::new(move |_| {
+        let room = room.get();
+        match query_token.get() {
+            Some(token) => {
+                storage::save_invitation(&room, &token);
+                storage::forget_token_in_address_bar();
+                kept.set(Some(token));
+            }
+            None => {
+                let saved = storage::load_invitation(&room);
+                if saved != kept.get_untracked() {
+                    kept.set(saved);
+                }
+            }
+        }
+    });
     // A new room name (a link from one room to another) builds a new socket and model.
     move || {
         let room = room.get();
-        let invited = use_query_map().with_untracked(|q| q.get("token").is_some());
+        let invited = invited.get();
         match validate_room(&room) {
             Ok(_) if is_private_room(&room) && !invited => view! {
                 <section class="lobby">
@@ -27,7 +52,7 @@ pub fn RoomPage() -> impl IntoView {
                 </section>
             }
             .into_any(),
-            Ok(_) => view! { <Room room/> }.into_any(),
+            Ok(_) => view! { <Room room token=invite.get_untracked()/> }.into_any(),
             Err(err) => view! {
                 <section class="lobby">
                     <p class="error" role="alert">{err.to_string()}</p>
@@ -40,14 +65,13 @@ pub fn RoomPage() -> impl IntoView {
 }
 
 #[component]
-fn Room(room: String) -> impl IntoView {
+fn Room(room: String, token: Option<String>) -> impl IntoView {
     let state = RoomState::new();
     // A name the server would refuse is dropped, so the server picks a guest name instead
     // of refusing the connection over and over.
     let query_name = use_query_map()
         .with_untracked(|q| q.get("username"))
         .and_then(|n| validate_username(&n).ok().map(str::to_owned));
-    let token = use_query_map().with_untracked(|q| q.get("token"));
     let socket = RoomSocket::new(room.clone(), query_name.clone(), token, move |msg| state.apply(msg));
     provide_context(state);
     provide_context(socket.clone());

@@ -24,8 +24,8 @@ mod target;
 pub use decode::{decode_client_msg, DecodeError};
 pub use kinds::{ClientKind, ServerKind};
 pub use names::{
-    is_private_room, validate_room, validate_username, NameError, DEFAULT_ROOM, MAX_ROOM_CHARS, MAX_USERNAME_CHARS,
-    PRIVATE_PREFIX,
+    is_private_room, validate_chat_text, validate_room, validate_username, NameError, DEFAULT_ROOM, MAX_COMBINING_RUN,
+    MAX_ROOM_CHARS, MAX_USERNAME_CHARS, PRIVATE_PREFIX,
 };
 pub use target::{ChatTarget, TargetError};
 

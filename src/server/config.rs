@@ -123,6 +123,17 @@ pub struct Config {
     #[arg(long, env = "FLOCK_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub secret: Option<String>,
 
+    /// Token that opens `/admin`, `/metrics` and `/api/cluster` to whoever presents it
+    /// (`Authorization: Bearer <token>`, or as the password of HTTP Basic). Without it they
+    /// answer only this machine's own clients.
+    #[arg(long, env = "FLOCK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Who may show the pages in a frame: a CSP `frame-ancestors` source list, e.g.
+    /// `https://app.example`. The default, `'none'`, allows nobody.
+    #[arg(long, env = "FLOCK_FRAME_ANCESTORS", default_value = "'none'")]
+    pub frame_ancestors: String,
+
     /// Join a cluster of nodes through this Redis, e.g. `redis://127.0.0.1:6379`. Without
     /// it the node stands alone (no Redis needed).
     #[arg(long, env = "FLOCK_BUS")]

@@ -19,14 +19,17 @@ pub mod hub;
 pub mod invite;
 pub mod ip_limit;
 pub mod metrics;
+pub mod operator;
 pub mod origin;
 pub mod outbox;
+pub mod page_headers;
 pub mod query;
 pub mod rate;
 pub mod room;
 pub mod session;
 pub mod shutdown;
 pub mod store;
+pub mod username;
 pub mod ws;
 
 use crate::app::{shell, App};
@@ -117,18 +120,30 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// Every route: the hub, the API, the pages and the static files.
+/// Every route: the hub, the API, the pages and the static files; the operator's behind
+/// [`operator::guard`], and every response with [`page_headers`].
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let leptos = state.leptos.clone();
+    let frame_ancestors: Arc<str> = state.config.frame_ancestors.as_str().into();
+    let page_context = {
+        let frame_ancestors = frame_ancestors.clone();
+        // Under `cargo leptos watch` the page also opens the live-reload socket.
+        let reload = std::env::var_os("LEPTOS_WATCH").map(|_| format!("ws://*:{}", state.leptos.reload_port));
+        move || page_headers::provide_page_policy(&frame_ancestors, reload.as_deref())
+    };
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/api/rooms", get(http::rooms))
         .route("/api/cluster", get(http::cluster))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(metrics::render))
-        .leptos_routes(&state, routes, move || shell(leptos.clone()))
+        .leptos_routes_with_context(&state, routes, page_context, move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), operator::guard))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            page_headers::add(frame_ancestors.clone(), request, next)
+        }))
         .with_state(state)
 }
 

@@ -2,8 +2,9 @@
 //! answer 400 with a readable reason before upgrading, and a fuzz test can hammer it.
 
 use super::cursor_board::Encoding;
+use super::username::normalize_username;
 use crate::protocol::compact::ENCODING_COMPACT;
-use crate::protocol::{validate_room, validate_username, NameError, DEFAULT_ROOM};
+use crate::protocol::{validate_room, NameError, DEFAULT_ROOM};
 use serde::Deserialize;
 
 /// Longest session or invitation token accepted, in bytes.
@@ -53,7 +54,7 @@ struct RawQuery {
 pub fn parse_connect_query(raw: &str) -> Result<ConnectRequest, QueryError> {
     let query: RawQuery = serde_urlencoded::from_str(raw).map_err(|e| QueryError::Malformed(e.to_string()))?;
     let room = validate_room(query.room.as_deref().unwrap_or(DEFAULT_ROOM))?.to_owned();
-    let username = query.username.as_deref().map(validate_username).transpose()?.map(str::to_owned);
+    let username = query.username.as_deref().map(normalize_username).transpose()?;
     for (what, value) in [("session", &query.session), ("token", &query.token)] {
         if value.as_ref().is_some_and(|v| v.len() > MAX_TOKEN_BYTES) {
             return Err(QueryError::TooLong(what));

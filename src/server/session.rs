@@ -13,8 +13,9 @@ use super::query::ConnectRequest;
 use super::rate::TokenBucket;
 use super::room::{encode, ChatError, Room};
 use super::store::{token_key, Store};
+use super::username::normalize_username;
 use crate::protocol::{
-    decode_client_msg, validate_room, validate_username, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg, User,
+    decode_client_msg, validate_chat_text, validate_room, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg, User,
     UserState, MAX_REF_CHARS,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -229,13 +230,13 @@ impl Session {
             }
             ClientMsg::Rename { username } => {
                 self.take_change("rename")?;
-                let name = validate_username(&username).map_err(|e| Refusal::Invalid(e.to_string()))?;
+                let name = normalize_username(&username).map_err(|e| Refusal::Invalid(e.to_string()))?;
                 if Gate::is_private(self.room.name()) {
                     return Err(Refusal::Forbidden(
                         "in a private room your name is the one you were invited as".into(),
                     ));
                 }
-                self.room.rename(self.id, name.to_owned());
+                self.room.rename(self.id, name);
                 self.save_identity();
             }
             ClientMsg::Chat { text, to, reference } => {
@@ -249,6 +250,7 @@ impl Session {
                         limits.max_chat_chars
                     )));
                 }
+                validate_chat_text(&text).map_err(|e| Refusal::Invalid(e.to_string()))?;
                 if reference.as_ref().is_some_and(|r| r.is_empty() || r.chars().count() > MAX_REF_CHARS) {
                     return Err(Refusal::Invalid(format!("ref must be 1-{MAX_REF_CHARS} characters")));
                 }

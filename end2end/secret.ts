@@ -1,0 +1,3 @@
+// Signs the private-room invitations the browser tests mint: the server under test gets it
+// as FLOCK_SECRET (playwright.config.ts), the tests pass it to `flock mint-token`.
+export const SECRET = 'e2e0000000000000000000000000000000000000000000000000000000000000';
