@@ -34,6 +34,10 @@ pub const DEFAULT_LEAVE_GRACE_SECS: u64 = 5;
 pub const DEFAULT_HISTORY_KEEP: u64 = 1000;
 /// Simultaneous connections one IP address may hold.
 pub const DEFAULT_MAX_CONNS_PER_IP: usize = 64;
+/// HTTP connections one IP address may hold open that are not (yet) WebSockets.
+pub const DEFAULT_MAX_PENDING_PER_IP: usize = 32;
+/// Seconds a connection has to send a request's headers before it is closed.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 /// In a cluster, how soon a stopped node's users are announced `left`.
 pub const DEFAULT_PRESENCE_TTL_SECS: u64 = 15;
 /// How long a minted invitation is valid.
@@ -114,9 +118,19 @@ pub struct Config {
     #[arg(long, env = "FLOCK_HISTORY_KEEP", default_value_t = DEFAULT_HISTORY_KEEP, value_parser = clap::value_parser!(u64).range(1..))]
     pub history_keep: u64,
 
-    /// Simultaneous WebSocket connections one IP address may hold; more get HTTP 429.
+    /// Simultaneous WebSocket connections one IP address (one /64 for IPv6) may hold; more
+    /// get HTTP 429.
     #[arg(long, env = "FLOCK_MAX_CONNS_PER_IP", default_value_t = DEFAULT_MAX_CONNS_PER_IP)]
     pub max_conns_per_ip: usize,
+
+    /// HTTP connections one IP address (one /64 for IPv6) may hold open that are not (yet)
+    /// WebSockets; more get HTTP 429 and are closed.
+    #[arg(long, env = "FLOCK_MAX_PENDING_PER_IP", default_value_t = DEFAULT_MAX_PENDING_PER_IP)]
+    pub max_pending_per_ip: usize,
+
+    /// Seconds a connection has to send a request's headers; a slower one is closed.
+    #[arg(long, env = "FLOCK_HEADER_TIMEOUT_SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
 
     /// Secret that signs private-room invitations, at least 32 bytes (make one with
     /// `openssl rand -hex 32`). Without it, `private-*` rooms admit nobody.

@@ -1,9 +1,10 @@
-//! Connections per client IP: one machine (or one bot) cannot take every socket the
-//! server has. Counted from the TCP peer address; behind a reverse proxy every client
-//! shares the proxy's address, so raise the limit there (see README).
+//! Connections per client: one machine (or one bot) cannot take every socket the server
+//! has. Counted from the TCP peer address, an IPv6 client by its /64 (one subscriber's
+//! network: a host picks any address inside it at will); behind a reverse proxy every
+//! client shares the proxy's address, so raise the limits there (see README).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The IP already holds as many connections as allowed (HTTP 429 before the upgrade).
@@ -35,8 +36,9 @@ impl IpLimiter {
         self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Counts one more connection from `ip`, unless it already has the maximum.
+    /// Counts one more connection from `ip`, unless its client already has the maximum.
     pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<IpSlot, TooManyConnections> {
+        let ip = client_key(ip);
         let mut counts = self.lock();
         let count = counts.entry(ip).or_insert(0);
         if *count >= self.max {
@@ -44,6 +46,21 @@ impl IpLimiter {
         }
         *count += 1;
         Ok(IpSlot { limiter: self.clone(), ip })
+    }
+}
+
+/// The address a client is counted by: IPv4 as it is (also when mapped into IPv6), IPv6
+/// by its /64 prefix.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -73,5 +90,15 @@ mod tests {
         assert!(limiter.acquire("10.0.0.2".parse().unwrap()).is_ok(), "other IPs are counted apart");
         drop(a);
         assert!(limiter.acquire(ip).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let limiter = Arc::new(IpLimiter::new(1));
+        let _a = limiter.acquire("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        assert!(limiter.acquire("2001:db8:1:2:ffff::9".parse().unwrap()).is_err(), "same /64");
+        assert!(limiter.acquire("2001:db8:1:3::1".parse().unwrap()).is_ok(), "another /64");
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_key(mapped), "10.0.0.1".parse::<IpAddr>().unwrap());
     }
 }

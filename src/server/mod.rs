@@ -18,6 +18,7 @@ pub mod http;
 pub mod hub;
 pub mod invite;
 pub mod ip_limit;
+pub mod listen;
 pub mod metrics;
 pub mod operator;
 pub mod origin;
@@ -35,7 +36,6 @@ pub mod ws;
 use crate::app::{shell, App};
 use axum::extract::FromRef;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use bus::link::{BusError, Link};
 use bus::Bus;
@@ -46,7 +46,6 @@ use ip_limit::IpLimiter;
 use leptos::prelude::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use session::{Limits, Services};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use store::{Store, StoreError};
@@ -68,6 +67,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub gate: Arc<Gate>,
     pub ips: Arc<IpLimiter>,
+    /// HTTP connections per client that are not (yet) WebSockets.
+    pub pending: Arc<IpLimiter>,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub shutdown: Arc<shutdown::Shutdown>,
@@ -96,6 +97,7 @@ impl AppState {
             store,
             gate: Arc::new(Gate::new(config.secret.as_deref())),
             ips: Arc::new(IpLimiter::new(config.max_conns_per_ip)),
+            pending: Arc::new(IpLimiter::new(config.max_pending_per_ip)),
             config: Arc::new(config),
             leptos,
             shutdown: Arc::new(shutdown::Shutdown::new()),
@@ -160,24 +162,17 @@ pub async fn serve_until(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
-    let begin = shutdown.clone();
     let upkeep = tokio::spawn(metrics::upkeep());
-    // The peer address feeds the connections-per-IP limit.
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    // The writer already batches frames and flushes once per batch: Nagle's algorithm
-    // would only hold those flushes back (about 40 ms against delayed ACKs).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {err}");
-        }
-    });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.await;
-            begin.begin();
-        })
-        .await;
+    let listen = listen::Listen {
+        pending: state.pending.clone(),
+        shutdown: shutdown.clone(),
+        header_timeout: Duration::from_secs(state.config.header_timeout_secs),
+        router: router(state),
+    };
+    listen::run(listener, listen, stop).await;
+    // No new connections: tell the open ones (sockets with 1001, HTTP ones gracefully).
+    shutdown.begin();
     shutdown.drained().await;
     upkeep.abort();
-    result
+    Ok(())
 }
