@@ -5,8 +5,11 @@
 //!
 //! Chat lines are keyed by the room's `seq`: a line whose seq was already shown is
 //! skipped, so a replay after a reconnect never shows a message twice or out of order.
+//! History the server leaves out of a `welcome` is paged in with `history` requests:
+//! forward from where a resume left off until the gap is filled, and backward when the
+//! user scrolls to the top; either way each chat lands in its place by seq.
 
-use crate::protocol::{ChatMessage, ChatTarget, Point, ServerMsg, User, UserState};
+use crate::protocol::{ChatMessage, ChatTarget, ClientMsg, Point, ServerMsg, User, UserState, MAX_PAGE_LEN};
 use leptos::prelude::*;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -72,6 +75,15 @@ pub struct PendingChat {
     pub to: ChatTarget,
 }
 
+/// Which way the `history` page in flight goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Paging {
+    /// Filling the gap a resume left, oldest first.
+    Forward,
+    /// Older than the first line, as the user scrolls back.
+    Back,
+}
+
 /// The room as this page knows it.
 #[derive(Clone, Copy)]
 pub struct RoomState {
@@ -86,6 +98,15 @@ pub struct RoomState {
     by_id: StoredValue<HashMap<Uuid, UserView>>,
     /// The server's last `error`, shown until the next one.
     pub notice: RwSignal<Option<String>>,
+    /// Chats older than the first line exist: the panel offers to load them.
+    pub older: RwSignal<bool>,
+    /// The next `history` request to send (the room page sends whatever is put here).
+    pub page_request: RwSignal<Option<ClientMsg>>,
+    /// The page asked for and not answered yet: one at a time.
+    paging: StoredValue<Option<Paging>>,
+    /// After a resume whose `welcome` left chats out: the first seq it did carry, up to
+    /// which the missed chats are paged in.
+    gap_until: StoredValue<Option<u64>>,
     next_key: StoredValue<usize>,
     owner: StoredValue<Option<Owner>>,
 }
@@ -101,6 +122,10 @@ impl RoomState {
             last_seq: StoredValue::new(0),
             by_id: StoredValue::new(HashMap::new()),
             notice: RwSignal::new(None),
+            older: RwSignal::new(false),
+            page_request: RwSignal::new(None),
+            paging: StoredValue::new(None),
+            gap_until: StoredValue::new(None),
             next_key: StoredValue::new(0),
             owner: StoredValue::new(Owner::current()),
         }
@@ -127,18 +152,34 @@ impl RoomState {
 
     fn apply_owned(&self, msg: ServerMsg) {
         match msg {
-            ServerMsg::Welcome { you, users, history, .. } => {
+            ServerMsg::Welcome { you, users, history, more, .. } => {
                 self.me.set(Some(you));
                 let views: Vec<UserView> = users.into_iter().map(UserView::new).collect();
                 self.by_id.set_value(views.iter().map(|u| (u.id, *u)).collect());
                 self.users.set(views);
+                let seen = self.last_seq.get_value();
+                let first = history.first().map(|c| c.seq);
                 for chat in history {
                     self.message(chat);
                 }
+                match (more, first) {
+                    // A resume that left chats out: page them in from where this page was.
+                    (true, Some(first)) if seen > 0 => {
+                        self.gap_until.set_value(Some(first));
+                        self.request(
+                            Paging::Forward,
+                            ClientMsg::History { after: Some(seen), before: None, limit: Some(MAX_PAGE_LEN) },
+                        );
+                    }
+                    _ if seen == 0 => self.older.set(more),
+                    _ => {}
+                }
             }
+            ServerMsg::History { chats, more } => self.page(chats, more),
             ServerMsg::Reset => {
                 self.chat.update(|chat| chat.retain(|line| matches!(line, ChatLine::Event { .. })));
                 self.last_seq.set_value(0);
+                self.gap_until.set_value(None);
                 self.event("You were away too long to replay everything: showing the latest messages".into());
             }
             ServerMsg::Ack { reference, seq } => self.acknowledged(&reference, seq),
@@ -209,6 +250,76 @@ impl RoomState {
         }
     }
 
+    /// Asks for the chats before the first line shown (the user scrolled to the top).
+    pub fn load_older(&self) {
+        let first = self.chat.with_untracked(|lines| {
+            lines.iter().find_map(|line| match line {
+                ChatLine::Message { seq, .. } => Some(*seq),
+                ChatLine::Event { .. } => None,
+            })
+        });
+        if let Some(first) = first {
+            self.request(Paging::Back, ClientMsg::History { after: None, before: Some(first), limit: None });
+        }
+    }
+
+    fn request(&self, paging: Paging, msg: ClientMsg) {
+        if self.paging.get_value().is_none() {
+            self.paging.set_value(Some(paging));
+            self.page_request.set(Some(msg));
+        }
+    }
+
+    /// A page of history arrived: each chat goes in its place; then the next page of a
+    /// gap is asked for, or the panel learns whether still older ones exist.
+    fn page(&self, chats: Vec<ChatMessage>, more: bool) {
+        let last = chats.last().map(|c| c.seq);
+        for chat in chats {
+            self.insert(chat);
+        }
+        match self.paging.get_value() {
+            Some(Paging::Forward) => {
+                self.paging.set_value(None);
+                let until = self.gap_until.get_value().unwrap_or(0);
+                match last.filter(|&last| more && last + 1 < until) {
+                    Some(last) => self.request(
+                        Paging::Forward,
+                        ClientMsg::History { after: Some(last), before: None, limit: Some(MAX_PAGE_LEN) },
+                    ),
+                    None => self.gap_until.set_value(None),
+                }
+            }
+            Some(Paging::Back) => {
+                self.paging.set_value(None);
+                self.older.set(more);
+            }
+            None => {}
+        }
+    }
+
+    /// Puts a paged chat before the first line with a higher seq, unless it is shown.
+    fn insert(&self, chat: ChatMessage) {
+        let ChatMessage { seq, from, username, text, to, ts } = chat;
+        let shown = self.chat.with_untracked(|lines| {
+            lines.iter().any(|line| matches!(line, ChatLine::Message { seq: s, .. } if *s == seq))
+        });
+        if shown {
+            return;
+        }
+        let color = self.user(from).map(|u| u.color.get_value()).unwrap_or_default();
+        let key = self.key();
+        self.chat.update(|lines| {
+            let at = lines
+                .iter()
+                .position(|line| matches!(line, ChatLine::Message { seq: s, .. } if *s > seq))
+                .unwrap_or(lines.len());
+            lines.insert(at, ChatLine::Message { key, seq, from, username, color, text, to, ts });
+        });
+        if seq > self.last_seq.get_value() {
+            self.last_seq.set_value(seq);
+        }
+    }
+
     /// Shows a chat unless its seq was already shown.
     fn message(&self, chat: ChatMessage) {
         if chat.seq <= self.last_seq.get_value() {
@@ -233,12 +344,18 @@ impl RoomState {
     }
 
     fn push(&self, line: ChatLine) {
+        let mut trimmed = false;
         self.chat.update(|chat| {
             chat.push(line);
             if chat.len() > CHAT_KEEP {
                 chat.drain(..chat.len() - CHAT_KEEP);
+                trimmed = true;
             }
         });
+        if trimmed && !self.older.get_untracked() {
+            // What scrolled away can be paged back in.
+            self.older.set(true);
+        }
     }
 }
 

@@ -12,7 +12,18 @@ pub fn ChatPanel() -> impl IntoView {
     view! {
         <section class="panel chat">
             <h2>"Chat"</h2>
-            <ol class="lines" data-testid="chat" aria-live="polite">
+            <ol class="lines" data-testid="chat" aria-live="polite" on:scroll=move |ev| {
+                // Scrolled to the top: bring in the page before the first line.
+                let at_top = event_target::<web_sys::Element>(&ev).scroll_top() <= 0;
+                if at_top && state.older.get_untracked() {
+                    state.load_older();
+                }
+            }>
+                <Show when=move || state.older.get()>
+                    <li class="older">
+                        <button type="button" on:click=move |_| state.load_older()>"Load earlier messages"</button>
+                    </li>
+                </Show>
                 <For each=move || state.chat.get() key=ChatLine::key let(line)>
                     <Line line/>
                 </For>

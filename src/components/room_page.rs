@@ -100,6 +100,15 @@ fn Room(room: String, token: Option<String>) -> impl IntoView {
             }
         }
     });
+    // History pages the room model asks for (a resume's gap, or scrolling back).
+    Effect::new({
+        let socket = socket.clone();
+        move |_| {
+            if let Some(request) = state.page_request.get() {
+                socket.send(&request);
+            }
+        }
+    });
     on_cleanup({
         let socket = socket.clone();
         move || socket.stop()

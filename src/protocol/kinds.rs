@@ -13,12 +13,19 @@ pub enum ClientKind {
     Rename,
     Chat,
     Join,
+    History,
 }
 
 impl ClientKind {
     /// Every kind, in declaration order (`ALL[k as usize] == k`).
-    pub const ALL: [ClientKind; 5] =
-        [ClientKind::Cursor, ClientKind::State, ClientKind::Rename, ClientKind::Chat, ClientKind::Join];
+    pub const ALL: [ClientKind; 6] = [
+        ClientKind::Cursor,
+        ClientKind::State,
+        ClientKind::Rename,
+        ClientKind::Chat,
+        ClientKind::Join,
+        ClientKind::History,
+    ];
 
     /// The tag as it is spelled on the wire.
     pub fn as_str(self) -> &'static str {
@@ -28,6 +35,7 @@ impl ClientKind {
             ClientKind::Rename => "rename",
             ClientKind::Chat => "chat",
             ClientKind::Join => "join",
+            ClientKind::History => "history",
         }
     }
 
@@ -47,6 +55,7 @@ pub enum ServerKind {
     State,
     Renamed,
     Chat,
+    History,
     Ack,
     Reset,
     Error,
@@ -54,7 +63,7 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Every kind, in declaration order (`ALL[k as usize] == k`).
-    pub const ALL: [ServerKind; 10] = [
+    pub const ALL: [ServerKind; 11] = [
         ServerKind::Welcome,
         ServerKind::Joined,
         ServerKind::Left,
@@ -62,6 +71,7 @@ impl ServerKind {
         ServerKind::State,
         ServerKind::Renamed,
         ServerKind::Chat,
+        ServerKind::History,
         ServerKind::Ack,
         ServerKind::Reset,
         ServerKind::Error,
@@ -77,6 +87,7 @@ impl ServerKind {
             ServerKind::State => "state",
             ServerKind::Renamed => "renamed",
             ServerKind::Chat => "chat",
+            ServerKind::History => "history",
             ServerKind::Ack => "ack",
             ServerKind::Reset => "reset",
             ServerKind::Error => "error",

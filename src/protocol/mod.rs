@@ -44,6 +44,10 @@ pub const MAX_STATE_BYTES: usize = 4096;
 pub const MAX_REF_CHARS: usize = 64;
 /// How many of the newest chats a fresh `welcome` carries.
 pub const HISTORY_LEN: usize = 50;
+/// Most chats one `history` page may ask for.
+pub const MAX_PAGE_LEN: usize = 100;
+/// Chats a `history` page holds when it names no `limit`.
+pub const DEFAULT_PAGE_LEN: usize = 50;
 
 /// A position on the shared board; both coordinates are fractions of the board in [0, 1].
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
@@ -104,6 +108,16 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
+    /// Ask for a page of this room's chats: the oldest ones after `after`, or the newest
+    /// ones before `before` (exactly one of the two), at most `limit` (1–100, default 50).
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
 }
 
 impl ClientMsg {
@@ -115,6 +129,7 @@ impl ClientMsg {
             ClientMsg::Rename { .. } => ClientKind::Rename,
             ClientMsg::Chat { .. } => ClientKind::Chat,
             ClientMsg::Join { .. } => ClientKind::Join,
+            ClientMsg::History { .. } => ClientKind::History,
         }
     }
 
@@ -191,6 +206,7 @@ impl ServerMsg {
             ServerMsg::State { .. } => ServerKind::State,
             ServerMsg::Renamed { .. } => ServerKind::Renamed,
             ServerMsg::Chat(_) => ServerKind::Chat,
+            ServerMsg::History { .. } => ServerKind::History,
             ServerMsg::Ack { .. } => ServerKind::Ack,
             ServerMsg::Reset => ServerKind::Reset,
             ServerMsg::Error { .. } => ServerKind::Error,
@@ -228,7 +244,18 @@ pub enum ServerMsg {
     /// `seq` is the room's latest chat sequence number; `history` holds the newest chats
     /// (or, when resuming, every chat after `since`) that you may see, oldest first.
     /// `session` resumes this identity on a later connection.
-    Welcome { you: Uuid, room: String, users: Vec<User>, seq: u64, history: Vec<ChatMessage>, session: String },
+    /// `more`: chats you may see were left out of `history` (older than its first): ask
+    /// for them with `history` messages.
+    Welcome {
+        you: Uuid,
+        room: String,
+        users: Vec<User>,
+        seq: u64,
+        history: Vec<ChatMessage>,
+        session: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
+    },
     /// Someone entered the room.
     Joined { user: User },
     /// Someone left the room.
@@ -241,6 +268,9 @@ pub enum ServerMsg {
     Renamed { id: Uuid, username: String },
     /// A chat message.
     Chat(ChatMessage),
+    /// The answer to a `history` request: its chats, oldest first; `more` when the range
+    /// asked for holds more than this page (ask again after the last, or before the first).
+    History { chats: Vec<ChatMessage>, more: bool },
     /// The chat the sender tagged with `ref` is stored as `seq`.
     Ack {
         #[serde(rename = "ref")]

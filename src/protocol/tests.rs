@@ -40,6 +40,8 @@ fn every_client_msg() -> Vec<ClientMsg> {
         ClientMsg::Chat { text: "dm".into(), to: ChatTarget::User(id(9)), reference: Some("r-1".into()) },
         ClientMsg::join("other"),
         ClientMsg::Join { room: "private-x".into(), token: Some("v1.a.b".into()) },
+        ClientMsg::History { after: Some(7), before: None, limit: Some(100) },
+        ClientMsg::History { after: None, before: Some(7), limit: None },
     ]
 }
 
@@ -52,6 +54,7 @@ fn every_server_msg() -> Vec<ServerMsg> {
             seq: 7,
             history: vec![chat(7)],
             session: "s3cr3t".into(),
+            more: true,
         },
         ServerMsg::Joined { user: user(3) },
         ServerMsg::Left { id: id(3) },
@@ -59,6 +62,7 @@ fn every_server_msg() -> Vec<ServerMsg> {
         ServerMsg::State { id: id(2), state: UserState::new() },
         ServerMsg::Renamed { id: id(2), username: "Bo".into() },
         ServerMsg::Chat(chat(8)),
+        ServerMsg::History { chats: vec![chat(5), chat(6)], more: false },
         ServerMsg::Ack { reference: "r-1".into(), seq: 8 },
         ServerMsg::Reset,
         ServerMsg::Error {
@@ -144,13 +148,28 @@ fn server_messages_have_the_contract_shape() {
     assert_eq!(welcome["seq"], json!(7));
     assert_eq!(welcome["session"], json!("s3cr3t"));
     assert_eq!(welcome["history"][0]["seq"], json!(7));
-    let ack = serde_json::to_value(&every_server_msg()[7]).unwrap();
+    assert_eq!(welcome["more"], json!(true));
+    let page = serde_json::to_value(&every_server_msg()[7]).unwrap();
+    assert_eq!((&page["type"], &page["chats"][1]["seq"], &page["more"]), (&json!("history"), &json!(6), &json!(false)));
+    let ack = serde_json::to_value(&every_server_msg()[8]).unwrap();
     assert_eq!(ack, json!({"type":"ack","ref":"r-1","seq":8}));
-    assert_eq!(serde_json::to_value(&every_server_msg()[8]).unwrap(), json!({"type":"reset"}));
-    let error = serde_json::to_value(&every_server_msg()[9]).unwrap();
-    assert_eq!(error, json!({"type":"error","code":"too_large","message":"too big"}));
+    assert_eq!(serde_json::to_value(&every_server_msg()[9]).unwrap(), json!({"type":"reset"}));
     let error = serde_json::to_value(&every_server_msg()[10]).unwrap();
-    assert_eq!(error["ref"], json!("r-3"));
+    assert_eq!(error, json!({"type":"error","code":"too_large","message":"too big"}));
+    let error = serde_json::to_value(&every_server_msg()[11]).unwrap();
+    assert_eq!((&error["ref"], &error["retry_after_ms"]), (&json!("r-3"), &json!(250)));
+    let fresh = ServerMsg::Welcome {
+        you: id(1),
+        room: "r".into(),
+        users: vec![],
+        seq: 0,
+        history: vec![],
+        session: "s".into(),
+        more: false,
+    };
+    assert!(serde_json::to_value(&fresh).unwrap().get("more").is_none(), "`more` only when true");
+    let request = serde_json::to_value(ClientMsg::History { after: None, before: Some(9), limit: None }).unwrap();
+    assert_eq!(request, json!({"type":"history","before":9}));
 }
 
 #[test]
@@ -216,6 +235,10 @@ mod fuzz {
             Just("\"chat\"".to_owned()),
             Just("\"cursor\"".to_owned()),
             Just("\"join\"".to_owned()),
+            Just("\"history\"".to_owned()),
+            Just("\"after\":".to_owned()),
+            Just("\"before\":".to_owned()),
+            Just("\"limit\":".to_owned()),
             Just("\"text\":".to_owned()),
             Just("\"to\":".to_owned()),
             Just("\"ref\":".to_owned()),
@@ -245,6 +268,13 @@ mod fuzz {
             if let Err(err) = decode_client_msg(&text) {
                 prop_assert!(!err.to_string().is_empty());
             }
+        }
+
+        #[test]
+        fn every_history_request_round_trips(after in proptest::option::of(0u64..u64::MAX), before in proptest::option::of(0u64..u64::MAX), limit in proptest::option::of(0usize..200)) {
+            let msg = ClientMsg::History { after, before, limit };
+            let wire = serde_json::to_string(&msg).unwrap();
+            prop_assert_eq!(decode_client_msg(&wire), Ok(msg));
         }
 
         #[test]

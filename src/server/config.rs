@@ -32,6 +32,8 @@ pub const DEFAULT_STATE_PER_SEC: f64 = 10.0;
 pub const DEFAULT_LEAVE_GRACE_SECS: u64 = 5;
 /// Chats kept per room for history and resume; a resume from before them gets `reset`.
 pub const DEFAULT_HISTORY_KEEP: u64 = 1000;
+/// Most chats a resuming member's `welcome` replays; the rest is paged with `history`.
+pub const DEFAULT_REPLAY_MAX: usize = 200;
 /// Simultaneous connections one IP address may hold.
 pub const DEFAULT_MAX_CONNS_PER_IP: usize = 64;
 /// HTTP connections one IP address may hold open that are not (yet) WebSockets.
@@ -117,6 +119,11 @@ pub struct Config {
     /// Chats kept per room for history and resume.
     #[arg(long, env = "FLOCK_HISTORY_KEEP", default_value_t = DEFAULT_HISTORY_KEEP, value_parser = clap::value_parser!(u64).range(1..))]
     pub history_keep: u64,
+
+    /// Most chats a resuming member's `welcome` replays (the newest of those missed); it
+    /// says `more` when it left some out, and the client pages them with `history`.
+    #[arg(long, env = "FLOCK_REPLAY_MAX", default_value_t = DEFAULT_REPLAY_MAX, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub replay_max: usize,
 
     /// Simultaneous WebSocket connections one IP address (one /64 for IPv6) may hold; more
     /// get HTTP 429.

@@ -12,11 +12,11 @@ use super::outbox::Outbox;
 use super::query::ConnectRequest;
 use super::rate::TokenBucket;
 use super::room::{encode, ChatError, Room};
-use super::store::{token_key, Store};
+use super::store::{token_key, End, SeqRange, Store};
 use super::username::normalize_username;
 use crate::protocol::{
     decode_client_msg, validate_chat_text, validate_room, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg, User,
-    UserState, MAX_REF_CHARS,
+    UserState, DEFAULT_PAGE_LEN, MAX_PAGE_LEN, MAX_REF_CHARS,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +28,11 @@ const PALETTE: [&str; 20] = [
     "#e6194b", "#3cb44b", "#c9a100", "#4363d8", "#f58231", "#911eb4", "#1fa3a3", "#f032e6", "#7fa10b", "#d6336c",
     "#469990", "#9a6324", "#800000", "#2f9e44", "#808000", "#e8590c", "#000075", "#5c5f66", "#ae3ec9", "#1971c2",
 ];
+
+/// `history` requests a connection may send per second, and at once: a browser pages
+/// when its user scrolls back, and a resume fills a gap a page at a time.
+const PAGES_PER_SEC: f64 = 2.0;
+const PAGES_BURST: f64 = 20.0;
 
 /// Numbers connections, so a member can tell its current connection from a stale one.
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -124,6 +129,8 @@ pub struct Session {
     joins: TokenBucket,
     /// `state` and `rename`, each of which reaches the whole room.
     changes: TokenBucket,
+    /// `history` requests, each a read of the store.
+    pages: TokenBucket,
 }
 
 impl Session {
@@ -158,7 +165,8 @@ impl Session {
         let (limits, now) = (services.limits, Instant::now());
         let joins = TokenBucket::new(limits.joins_per_minute / 60.0, limits.joins_per_minute / 3.0, now);
         let changes = TokenBucket::new(limits.state_per_sec, limits.state_per_sec * 2.0, now);
-        Session { id, conn, token, services, room, outbox, joins, changes }
+        let pages = TokenBucket::new(PAGES_PER_SEC, PAGES_BURST, now);
+        Session { id, conn, token, services, room, outbox, joins, changes, pages }
     }
 
     pub fn id(&self) -> Uuid {
@@ -270,6 +278,26 @@ impl Session {
                     .admit(room, &name, token.as_deref(), unix_secs())
                     .map_err(|e| Refusal::Forbidden(e.to_string()))?;
                 self.move_to(room);
+            }
+            ClientMsg::History { after, before, limit } => {
+                let now = Instant::now();
+                if !self.pages.take(now) {
+                    return Err(Refusal::KindRateLimited("history", self.pages.retry_after(now)));
+                }
+                let (range, end) = match (after, before) {
+                    (Some(after), None) => (SeqRange { after, before: u64::MAX }, End::Oldest),
+                    (None, Some(before)) => (SeqRange { after: 0, before }, End::Newest),
+                    _ => return Err(Refusal::Invalid("history needs exactly one of after and before".into())),
+                };
+                let limit = limit.unwrap_or(DEFAULT_PAGE_LEN);
+                if !(1..=MAX_PAGE_LEN).contains(&limit) {
+                    return Err(Refusal::Invalid(format!("history limit must be 1-{MAX_PAGE_LEN}")));
+                }
+                let page = self.services.store.page(self.room.name(), self.id, range, limit, end).map_err(|err| {
+                    tracing::error!("cannot read a history page: {err}");
+                    Refusal::Unavailable("the history could not be read; try again".into())
+                })?;
+                self.outbox.push(encode(&ServerMsg::History { chats: page.chats, more: page.more }));
             }
         }
         Ok(())

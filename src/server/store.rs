@@ -20,6 +20,9 @@ pub const DB_FILE: &str = "flock.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Old chats are pruned once every this many chats of a room.
 pub const PRUNE_EVERY: u64 = 64;
+/// About the most chat text one page of history carries, so no `welcome` or `history`
+/// frame is one giant frame: a page holds fewer chats when they are long (`more` says so).
+pub const PAGE_BYTES: usize = 128 * 1024;
 /// A session token unused this long is forgotten when the store opens.
 pub const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
@@ -46,6 +49,32 @@ CREATE TABLE IF NOT EXISTS sessions (
     touched  INTEGER NOT NULL
 );
 ";
+
+/// The seqs a page of history is taken from: `after < seq < before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqRange {
+    pub after: u64,
+    pub before: u64,
+}
+
+impl SeqRange {
+    /// Every chat.
+    pub const ALL: SeqRange = SeqRange { after: 0, before: u64::MAX };
+}
+
+/// Which end of a range a page is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Newest,
+    Oldest,
+}
+
+/// One page of history, oldest first; `more` when its range held more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub chats: Vec<ChatMessage>,
+    pub more: bool,
+}
 
 /// A store operation failed; the caller refuses the one message, the hub carries on.
 #[derive(Debug, thiserror::Error)]
@@ -158,29 +187,42 @@ impl Store {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// The newest `limit` chats of the room that `viewer` may see, oldest first.
+    /// A page of the chats of `room` that `viewer` may see with `after < seq < before`,
+    /// oldest first: at most `limit` of them and about [`PAGE_BYTES`] of text (always at
+    /// least one), taken from the newest or the oldest end of the range. `more` says the
+    /// range holds chats the page left out.
     ///
     /// Who may see a chat is [`ChatMessage::visible_to`], applied to the rows as they are
-    /// read (newest first, so the scan stops at `limit`), not said again in SQL.
-    pub fn newest(&self, room: &str, viewer: Uuid, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    /// read (so the scan stops with the page), not said again in SQL.
+    pub fn page(&self, room: &str, viewer: Uuid, range: SeqRange, limit: usize, end: End) -> Result<Page, StoreError> {
         let db = self.db();
-        let mut stmt = db.prepare_cached(
-            "SELECT seq, from_id, username, text, target, ts FROM chats WHERE room = ?1 ORDER BY seq DESC",
-        )?;
-        let rows = stmt.query_map([room], chat_from_row)?;
-        let mut chats = visible(rows, viewer).take(limit).collect::<Result<Vec<_>, _>>()?;
-        chats.reverse();
-        Ok(chats)
-    }
-
-    /// Every kept chat of the room after `since` that `viewer` may see, oldest first.
-    pub fn after(&self, room: &str, viewer: Uuid, since: u64) -> Result<Vec<ChatMessage>, StoreError> {
-        let db = self.db();
-        let mut stmt = db.prepare_cached(
-            "SELECT seq, from_id, username, text, target, ts FROM chats WHERE room = ?1 AND seq > ?2 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![room, since as i64], chat_from_row)?;
-        Ok(visible(rows, viewer).collect::<Result<Vec<_>, _>>()?)
+        let sql = match end {
+            End::Newest => {
+                "SELECT seq, from_id, username, text, target, ts FROM chats
+                 WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC"
+            }
+            End::Oldest => {
+                "SELECT seq, from_id, username, text, target, ts FROM chats
+                 WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq"
+            }
+        };
+        let mut stmt = db.prepare_cached(sql)?;
+        let before = i64::try_from(range.before).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![room, range.after as i64, before], chat_from_row)?;
+        let (mut chats, mut bytes, mut more) = (Vec::new(), 0usize, false);
+        for chat in visible(rows, viewer) {
+            let chat = chat?;
+            if chats.len() == limit || (!chats.is_empty() && bytes + chat.text.len() > PAGE_BYTES) {
+                more = true;
+                break;
+            }
+            bytes += chat.text.len() + chat.username.len();
+            chats.push(chat);
+        }
+        if end == End::Newest {
+            chats.reverse();
+        }
+        Ok(Page { chats, more })
     }
 
     /// Records (or updates) the identity a session token stands for.
@@ -288,10 +330,14 @@ mod tests {
         assert_eq!(store.latest_seq("other").unwrap(), 0);
         assert_eq!(store.seq_of_ref("r", a, "x").unwrap(), Some(1));
         assert_eq!(store.seq_of_ref("other", a, "x").unwrap(), None, "a ref belongs to its room");
-        let seqs = |v: Vec<ChatMessage>| v.iter().map(|m| m.seq).collect::<Vec<_>>();
-        assert_eq!(seqs(store.after("r", c, 0).unwrap()), [1, 3], "c may not see the direct message");
-        assert_eq!(seqs(store.after("r", b, 1).unwrap()), [2, 3]);
-        assert_eq!(seqs(store.newest("r", a, 2).unwrap()), [2, 3]);
+        let seqs = |p: Page| (p.chats.iter().map(|m| m.seq).collect::<Vec<_>>(), p.more);
+        let after = |after| SeqRange { after, before: u64::MAX };
+        assert_eq!(seqs(store.page("r", c, after(0), 10, End::Oldest).unwrap()), (vec![1, 3], false), "no DM for c");
+        assert_eq!(seqs(store.page("r", b, after(1), 10, End::Oldest).unwrap()), (vec![2, 3], false));
+        assert_eq!(seqs(store.page("r", a, SeqRange::ALL, 2, End::Newest).unwrap()), (vec![2, 3], true));
+        assert_eq!(seqs(store.page("r", a, SeqRange::ALL, 2, End::Oldest).unwrap()), (vec![1, 2], true));
+        let before_3 = SeqRange { after: 0, before: 3 };
+        assert_eq!(seqs(store.page("r", c, before_3, 5, End::Newest).unwrap()), (vec![1], false));
         for seq in 4..=PRUNE_EVERY {
             store.append("r", &chat(seq, a, ChatTarget::Room), None).unwrap();
         }

@@ -55,6 +55,8 @@ pub struct Client {
     pub history: Vec<ChatMessage>,
     /// Whether a `reset` came before the welcome.
     pub reset: bool,
+    /// Whether the welcome left chats out (`more`).
+    pub more: bool,
     markers: u64,
     /// Compact (binary) `cursors` frames received so far.
     pub binary_frames: usize,
@@ -80,6 +82,7 @@ pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, Refuse
                 seq: 0,
                 history: vec![],
                 reset: false,
+                more: false,
                 markers: 0,
                 binary_frames: 0,
             };
@@ -89,7 +92,8 @@ pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, Refuse
                 first = client.recv().await;
             }
             match first {
-                ServerMsg::Welcome { you, room, users, seq, history, session } => {
+                ServerMsg::Welcome { you, room, users, seq, history, session, more } => {
+                    client.more = more;
                     client.id = you;
                     client.room = room;
                     client.users = users;
@@ -215,6 +219,38 @@ impl Client {
                 Message::Close(None) => return u16::from(CloseCode::Status),
                 _ => continue,
             }
+        }
+    }
+
+    /// Asks for a `history` page and returns its chats and `more`.
+    pub async fn page(
+        &mut self,
+        after: Option<u64>,
+        before: Option<u64>,
+        limit: Option<usize>,
+    ) -> (Vec<ChatMessage>, bool) {
+        self.send(&ClientMsg::History { after, before, limit }).await;
+        let (page, _) = self
+            .recv_until(|m| match m {
+                ServerMsg::History { chats, more } => Some((chats.clone(), *more)),
+                _ => None,
+            })
+            .await;
+        page
+    }
+
+    /// Every chat the welcome left out (`more`), paged in from `since` up to its first.
+    pub async fn missed_before_welcome(&mut self, since: u64) -> Vec<ChatMessage> {
+        let Some(first) = self.history.first().map(|c| c.seq).filter(|_| self.more) else { return Vec::new() };
+        let (mut missed, mut after) = (Vec::new(), since);
+        loop {
+            let (chats, more) = self.page(Some(after), None, Some(flock::protocol::MAX_PAGE_LEN)).await;
+            let Some(last) = chats.last().map(|c| c.seq) else { return missed };
+            missed.extend(chats.into_iter().filter(|c| c.seq < first));
+            if !more || last + 1 >= first {
+                return missed;
+            }
+            after = last;
         }
     }
 

@@ -52,6 +52,8 @@ pub struct Hub {
     store: Arc<Store>,
     grace: Duration,
     bus: Bus,
+    /// Most chats a resuming member's `welcome` replays (`--replay-max`).
+    replay_max: usize,
     /// When another node last vouched for its users in a room (a roster or a `joined`):
     /// a node that stops sending a room's roster holds no one there any more. Taken on its
     /// own or last (after the registry), never before the registry.
@@ -67,8 +69,8 @@ struct Registry {
 }
 
 impl Hub {
-    pub fn new(store: Arc<Store>, grace: Duration, bus: Bus) -> Self {
-        Hub { registry: Mutex::new(Registry::default()), store, grace, bus, vouched: Mutex::default() }
+    pub fn new(store: Arc<Store>, grace: Duration, bus: Bus, replay_max: usize) -> Self {
+        Hub { registry: Mutex::new(Registry::default()), store, grace, bus, replay_max, vouched: Mutex::default() }
     }
 
     /// The bus this node's rooms publish to.
@@ -81,7 +83,9 @@ impl Hub {
         let room = registry
             .rooms
             .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(Room::new(name.to_owned(), self.store.clone(), self.bus.clone())))
+            .or_insert_with(|| {
+                Arc::new(Room::new(name.to_owned(), self.store.clone(), self.bus.clone(), self.replay_max))
+            })
             .clone();
         metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
         room

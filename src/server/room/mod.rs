@@ -117,6 +117,8 @@ pub struct Room {
     pending_acks: Mutex<Vec<PendingAck>>,
     /// Every member's latest cursor move, which the members' writers read.
     board: Arc<CursorBoard>,
+    /// Most chats a resuming member's `welcome` replays.
+    replay_max: usize,
 }
 
 /// An ack to send once the room has delivered chat `seq`, to the connection that sent it
@@ -132,14 +134,15 @@ const SEQ_UNKNOWN: u64 = u64::MAX;
 
 impl Room {
     /// A room that continues its stored chat numbering.
-    pub(super) fn new(name: String, store: Arc<Store>, bus: Bus) -> Self {
+    pub(super) fn new(name: String, store: Arc<Store>, bus: Bus, replay_max: usize) -> Self {
         let seq = store.latest_seq(&name).unwrap_or_else(|err| {
             tracing::error!(room = name, "cannot read the latest seq: {err}");
             SEQ_UNKNOWN
         });
         let pending_acks = Mutex::new(Vec::new());
         let board = Arc::default();
-        Room { name, members: Mutex::new(HashMap::new()), store, bus, seq: AtomicU64::new(seq), pending_acks, board }
+        let members = Mutex::new(HashMap::new());
+        Room { name, members, store, bus, seq: AtomicU64::new(seq), pending_acks, board, replay_max }
     }
 
     pub fn name(&self) -> &str {

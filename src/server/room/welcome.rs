@@ -1,10 +1,11 @@
-//! What a member is sent on entering: the snapshot of the room and the chats it missed,
-//! or a `reset` first when those are no longer all kept.
+//! What a member is sent on entering: the snapshot of the room and the newest of the chats
+//! it missed (at most `--replay-max`, and a page's worth of bytes; `more` says the rest is
+//! to be paged), or a `reset` first when those are no longer all kept.
 
 use super::{encode, Member, Room, SEQ_UNKNOWN};
 use crate::protocol::{ServerMsg, HISTORY_LEN};
 use crate::server::outbox::Outbox;
-use crate::server::store::StoreError;
+use crate::server::store::{End, Page, SeqRange, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use uuid::Uuid;
@@ -21,23 +22,24 @@ impl Room {
         since: Option<u64>,
     ) {
         let seq = self.latest_seq().unwrap_or(0);
-        let (reset, history) = match since {
-            None => (false, self.store.newest(&self.name, you, HISTORY_LEN)),
-            Some(since) if since > seq || self.pruned_after(since) => {
-                (true, self.store.newest(&self.name, you, HISTORY_LEN))
-            }
-            Some(since) => (false, self.store.after(&self.name, you, since)),
+        // The newest chats: of the room when fresh, of those after `since` when resuming
+        // (`more` then says older ones after `since` were left out, to be paged).
+        let (reset, range, limit) = match since {
+            None => (false, SeqRange::ALL, HISTORY_LEN),
+            Some(since) if since > seq || self.pruned_after(since) => (true, SeqRange::ALL, HISTORY_LEN),
+            Some(since) => (false, SeqRange { after: since, before: u64::MAX }, self.replay_max.max(1)),
         };
-        let history = history.unwrap_or_else(|err| {
-            tracing::error!(room = self.name, "cannot read the history: {err}");
-            Vec::new()
-        });
+        let Page { chats: history, more } =
+            self.store.page(&self.name, you, range, limit, End::Newest).unwrap_or_else(|err| {
+                tracing::error!(room = self.name, "cannot read the history: {err}");
+                Page { chats: Vec::new(), more: false }
+            });
         if reset {
             outbox.push(encode(&ServerMsg::Reset));
         }
         let users = members.values().map(|m| m.user.clone()).collect();
-        let welcome =
-            ServerMsg::Welcome { you, room: self.name.clone(), users, seq, history, session: session.to_owned() };
+        let room = self.name.clone();
+        let welcome = ServerMsg::Welcome { you, room, users, seq, history, session: session.to_owned(), more };
         outbox.push(encode(&welcome));
     }
 

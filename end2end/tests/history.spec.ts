@@ -1,0 +1,27 @@
+import { test, expect, type Browser, type Page } from '@playwright/test';
+
+async function enter(browser: Browser, room: string, name: string): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`/r/${room}?username=${encodeURIComponent(name)}`);
+  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
+  return page;
+}
+
+test('a newcomer sees the newest 50 chats and loads the earlier ones by scrolling back', async ({ browser }) => {
+  const alice = await enter(browser, 'e2e-history', 'Alice');
+  for (let i = 1; i <= 60; i++) {
+    await alice.getByLabel('Message').fill(`line ${i}`);
+    await alice.getByLabel('Message').press('Enter');
+  }
+  await expect(alice.getByTestId('pending')).toHaveCount(0);
+
+  const bob = await enter(browser, 'e2e-history', 'Bob');
+  const lines = bob.locator('[data-testid=chat] li.message');
+  await expect(lines).toHaveCount(50);
+  await expect(lines.first()).toContainText('line 11');
+  await bob.getByRole('button', { name: 'Load earlier messages' }).click();
+  await expect(lines).toHaveCount(60);
+  await expect(lines.first()).toContainText('line 1');
+  await expect(lines.last()).toContainText('line 60');
+  await expect(bob.getByRole('button', { name: 'Load earlier messages' })).toHaveCount(0);
+});
