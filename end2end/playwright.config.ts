@@ -37,6 +37,10 @@ export default defineConfig({
       LEPTOS_OUTPUT_NAME: 'flock',
       FLOCK_LOG: 'warn',
       FLOCK_SECRET: SECRET,
+      // Every page comes from 127.0.0.1, and the suite opens many rooms and sockets in a
+      // few seconds: the per-client quotas are tested against the real server in tests/.
+      FLOCK_CONNECTS_PER_SEC: '1000',
+      FLOCK_ROOMS_PER_MINUTE: '100000',
       // A fresh store per run, so chat history from an earlier run never shows up.
       FLOCK_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'flock-e2e-')),
     },

@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 node() { # node <port> <data dir> [bus]
-  FLOCK_ADDR=127.0.0.1:$1 FLOCK_DATA_DIR=$2 FLOCK_MAX_CONNS_PER_IP=100000 FLOCK_LOG=warn LEPTOS_OUTPUT_NAME=flock \
+  FLOCK_ADDR=127.0.0.1:$1 FLOCK_DATA_DIR=$2 FLOCK_MAX_CONNS_PER_IP=100000 FLOCK_MAX_PENDING_PER_IP=100000 FLOCK_CONNECTS_PER_SEC=1000000 FLOCK_ROOMS_PER_MINUTE=1000000 FLOCK_LOG=warn LEPTOS_OUTPUT_NAME=flock \
     env ${3:+FLOCK_BUS=$3} target/release/flock &
   pids+=($!)
   until curl -sf "127.0.0.1:$1/healthz" | grep -qx ok; do sleep 0.1; done

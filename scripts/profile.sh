@@ -17,7 +17,7 @@ port=${PROFILE_PORT:-3320}
 bin=${FLOCK_BIN_DIR:-target/release}
 mkdir -p "$out"
 rm -rf "$out/data"
-FLOCK_ADDR=127.0.0.1:$port FLOCK_DATA_DIR=$out/data FLOCK_MAX_CONNS_PER_IP=100000 FLOCK_LOG=warn \
+FLOCK_ADDR=127.0.0.1:$port FLOCK_DATA_DIR=$out/data FLOCK_MAX_CONNS_PER_IP=100000 FLOCK_MAX_PENDING_PER_IP=100000 FLOCK_CONNECTS_PER_SEC=1000000 FLOCK_ROOMS_PER_MINUTE=1000000 FLOCK_LOG=warn \
   LEPTOS_OUTPUT_NAME=flock "$bin/flock" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT

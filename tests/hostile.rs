@@ -221,3 +221,55 @@ async fn chat_text_with_control_characters_is_refused_with_its_ref() {
     ann.send(&chat_with_ref("two\nlines\tand a tab", "t-2")).await;
     ann.recv_until(|m| matches!(m, ServerMsg::Ack { reference, .. } if reference == "t-2").then_some(())).await;
 }
+
+#[tokio::test]
+async fn new_connections_from_one_client_are_rate_limited() {
+    let mut config = test_config();
+    config.connects_per_sec = flock::server::config::DEFAULT_CONNECTS_PER_SEC; // 10 a second, 20 at once
+    let addr = start_with(config).await;
+    let mut open = Vec::new();
+    let refused = loop {
+        assert!(open.len() < 200, "never refused");
+        match common::try_connect(addr, "room=quota&username=Eve").await {
+            Ok(client) => open.push(client),
+            Err(refused) => break refused,
+        }
+    };
+    assert!(open.len() >= 20, "the burst passes: {}", open.len());
+    assert_eq!(refused.status, 429);
+    assert!(refused.body.contains("new connections"), "{}", refused.body);
+}
+
+#[tokio::test]
+async fn new_rooms_per_client_are_rate_limited_and_their_total_is_bounded() {
+    let mut config = test_config();
+    config.rooms_per_minute = flock::server::config::DEFAULT_ROOMS_PER_MINUTE; // 30 a minute, 10 at once
+    let addr = start_with(config).await;
+    // Every test client is 127.0.0.1: Ann's room is the first of its ten at once.
+    let _ann = connect(addr, "lived-in", "Ann").await;
+    let mut eve = connect(addr, "hop-0", "Eve").await;
+    for i in 1..9 {
+        eve.send(&ClientMsg::join(format!("hop-{i}"))).await;
+        assert!(matches!(eve.recv().await, ServerMsg::Welcome { .. }), "room {i} is within the burst");
+    }
+    eve.send(&ClientMsg::join("hop-9")).await;
+    let msg = eve.recv().await;
+    let (_, retry) = rate_limited(&msg).unwrap_or_else(|| panic!("expected rate_limited, got {msg:?}"));
+    assert!(retry.is_some_and(|ms| ms > 0));
+    eve.send(&ClientMsg::join("lived-in")).await;
+    assert!(matches!(eve.recv().await, ServerMsg::Welcome { .. }), "a live room costs nothing");
+
+    let mut config = test_config();
+    config.max_rooms = 3;
+    let addr = start_with(config).await;
+    let mut held = Vec::new();
+    for i in 1..=3 {
+        held.push(connect(addr, &format!("m{i}"), "Ann").await);
+    }
+    let full = common::try_connect(addr, "room=m4&username=Bob").await.err().expect("a fourth room is refused");
+    assert_eq!(full.status, 503, "{}", full.body);
+    let mut bob = connect(addr, "m1", "Bob").await;
+    bob.send(&ClientMsg::join("m5")).await;
+    let ServerMsg::Error { code, .. } = bob.recv().await else { panic!("expected an error") };
+    assert_eq!(code, ErrorCode::Unavailable);
+}

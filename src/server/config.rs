@@ -32,6 +32,12 @@ pub const DEFAULT_STATE_PER_SEC: f64 = 10.0;
 pub const DEFAULT_LEAVE_GRACE_SECS: u64 = 5;
 /// Chats kept per room for history and resume; a resume from before them gets `reset`.
 pub const DEFAULT_HISTORY_KEEP: u64 = 1000;
+/// New WebSocket connections one client may open per second.
+pub const DEFAULT_CONNECTS_PER_SEC: f64 = 10.0;
+/// New rooms one client may create per minute.
+pub const DEFAULT_ROOMS_PER_MINUTE: f64 = 30.0;
+/// Live rooms the server holds at most.
+pub const DEFAULT_MAX_ROOMS: usize = 10_000;
 /// Most chats a resuming member's `welcome` replays; the rest is paged with `history`.
 pub const DEFAULT_REPLAY_MAX: usize = 200;
 /// Simultaneous connections one IP address may hold.
@@ -119,6 +125,21 @@ pub struct Config {
     /// Chats kept per room for history and resume.
     #[arg(long, env = "FLOCK_HISTORY_KEEP", default_value_t = DEFAULT_HISTORY_KEEP, value_parser = clap::value_parser!(u64).range(1..))]
     pub history_keep: u64,
+
+    /// New WebSocket connections one client (IP address, /64 for IPv6) may open per second
+    /// (twice that at once); over it, HTTP 429 with `Retry-After`.
+    #[arg(long, env = "FLOCK_CONNECTS_PER_SEC", default_value_t = DEFAULT_CONNECTS_PER_SEC)]
+    pub connects_per_sec: f64,
+
+    /// New rooms one client (IP address, /64 for IPv6) may create per minute (a third of
+    /// that at once); over it, HTTP 429 or `rate_limited`.
+    #[arg(long, env = "FLOCK_ROOMS_PER_MINUTE", default_value_t = DEFAULT_ROOMS_PER_MINUTE)]
+    pub rooms_per_minute: f64,
+
+    /// Live rooms this server holds at most; a join that would create one more gets HTTP
+    /// 503 or `unavailable`.
+    #[arg(long, env = "FLOCK_MAX_ROOMS", default_value_t = DEFAULT_MAX_ROOMS)]
+    pub max_rooms: usize,
 
     /// Most chats a resuming member's `welcome` replays (the newest of those missed); it
     /// says `more` when it left some out, and the client pages them with `history`.

@@ -25,6 +25,7 @@ pub mod origin;
 pub mod outbox;
 pub mod page_headers;
 pub mod query;
+pub mod quota;
 pub mod rate;
 pub mod room;
 pub mod session;
@@ -69,6 +70,7 @@ pub struct AppState {
     pub ips: Arc<IpLimiter>,
     /// HTTP connections per client that are not (yet) WebSockets.
     pub pending: Arc<IpLimiter>,
+    pub quotas: Arc<quota::Quotas>,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub shutdown: Arc<shutdown::Shutdown>,
@@ -98,6 +100,7 @@ impl AppState {
             gate: Arc::new(Gate::new(config.secret.as_deref())),
             ips: Arc::new(IpLimiter::new(config.max_conns_per_ip)),
             pending: Arc::new(IpLimiter::new(config.max_pending_per_ip)),
+            quotas: Arc::new(quota::Quotas::new(config.connects_per_sec, config.rooms_per_minute, config.max_rooms)),
             config: Arc::new(config),
             leptos,
             shutdown: Arc::new(shutdown::Shutdown::new()),
@@ -112,7 +115,13 @@ impl AppState {
             joins_per_minute: self.config.joins_per_minute,
             state_per_sec: self.config.state_per_sec,
         };
-        Services { hub: self.hub.clone(), store: self.store.clone(), gate: self.gate.clone(), limits }
+        Services {
+            hub: self.hub.clone(),
+            store: self.store.clone(),
+            gate: self.gate.clone(),
+            quotas: self.quotas.clone(),
+            limits,
+        }
     }
 }
 

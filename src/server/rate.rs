@@ -43,6 +43,13 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled to its burst: it then says nothing a new one
+    /// would not.
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.per_sec >= self.burst
+    }
+
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;

@@ -10,6 +10,7 @@ use super::hub::{Arrival, Departure, Hub};
 use super::invite::Gate;
 use super::outbox::Outbox;
 use super::query::ConnectRequest;
+use super::quota::{QuotaError, Quotas};
 use super::rate::TokenBucket;
 use super::room::{encode, ChatError, Room};
 use super::store::{token_key, End, SeqRange, Store};
@@ -18,6 +19,7 @@ use crate::protocol::{
     decode_client_msg, validate_chat_text, validate_room, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg, User,
     UserState, DEFAULT_PAGE_LEN, MAX_PAGE_LEN, MAX_REF_CHARS,
 };
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,7 @@ pub struct Services {
     pub hub: Arc<Hub>,
     pub store: Arc<Store>,
     pub gate: Arc<Gate>,
+    pub quotas: Arc<Quotas>,
     pub limits: Limits,
 }
 
@@ -79,6 +82,8 @@ pub enum Refusal {
     Forbidden(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error(transparent)]
+    Quota(#[from] QuotaError),
 }
 
 impl From<ChatError> for Refusal {
@@ -98,6 +103,7 @@ impl Refusal {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Refusal::RateLimited { retry_after } | Refusal::KindRateLimited(_, retry_after) => Some(*retry_after),
+            Refusal::Quota(err) => err.retry_after(),
             _ => None,
         }
     }
@@ -112,6 +118,8 @@ impl Refusal {
             Refusal::RateLimited { .. } | Refusal::KindRateLimited(..) => ErrorCode::RateLimited,
             Refusal::Forbidden(_) => ErrorCode::Forbidden,
             Refusal::Unavailable(_) => ErrorCode::Unavailable,
+            Refusal::Quota(QuotaError::Full(_)) => ErrorCode::Unavailable,
+            Refusal::Quota(_) => ErrorCode::RateLimited,
         }
     }
 }
@@ -125,6 +133,8 @@ pub struct Session {
     services: Services,
     room: Arc<Room>,
     outbox: Arc<Outbox>,
+    /// The client's address, which room quotas count by.
+    peer: IpAddr,
     /// `join`s, each answered with a whole `welcome`.
     joins: TokenBucket,
     /// `state` and `rename`, each of which reaches the whole room.
@@ -137,7 +147,7 @@ impl Session {
     /// Restores the identity behind `req.session` (or makes a new one with a fresh token)
     /// and puts it in the requested room, resuming after `req.since` if given. The request
     /// must already be checked (the upgrade did: names, and the invitation of a private room).
-    pub async fn start(services: Services, outbox: Arc<Outbox>, req: ConnectRequest) -> Self {
+    pub async fn start(services: Services, outbox: Arc<Outbox>, req: ConnectRequest, peer: IpAddr) -> Self {
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         let restored = match req.session.as_deref() {
             Some(token) => load_session(&services, token).await.map(|user| (token.to_owned(), user)),
@@ -166,7 +176,7 @@ impl Session {
         let joins = TokenBucket::new(limits.joins_per_minute / 60.0, limits.joins_per_minute / 3.0, now);
         let changes = TokenBucket::new(limits.state_per_sec, limits.state_per_sec * 2.0, now);
         let pages = TokenBucket::new(PAGES_PER_SEC, PAGES_BURST, now);
-        Session { id, conn, token, services, room, outbox, joins, changes, pages }
+        Session { id, conn, token, services, room, outbox, peer, joins, changes, pages }
     }
 
     pub fn id(&self) -> Uuid {
@@ -277,6 +287,9 @@ impl Session {
                     .gate
                     .admit(room, &name, token.as_deref(), unix_secs())
                     .map_err(|e| Refusal::Forbidden(e.to_string()))?;
+                if room != self.room.name() {
+                    self.services.quotas.enter(&self.services.hub, room, self.peer)?;
+                }
                 self.move_to(room);
             }
             ClientMsg::History { after, before, limit } => {

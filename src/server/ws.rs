@@ -11,6 +11,7 @@ use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, SLOW_CLOSES};
 use super::origin;
 use super::outbox::Outbox;
 use super::query::{parse_connect_query, ConnectRequest};
+use super::quota::QuotaError;
 use super::rate::TokenBucket;
 use super::session::{Refusal, Session};
 use super::AppState;
@@ -19,6 +20,7 @@ use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -77,12 +79,28 @@ pub async fn upgrade(
             return (StatusCode::TOO_MANY_REQUESTS, err.to_string()).into_response();
         }
     };
+    let quota = state.quotas.connect(peer.ip()).and_then(|()| state.quotas.enter(&state.hub, &req.room, peer.ip()));
+    if let Err(err) = quota {
+        tracing::warn!(room = req.room, "refused upgrade: {err}");
+        return quota_refusal(&err);
+    }
     let max = state.config.max_frame_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| run(socket, state, req, slot))
+        .on_upgrade(move |socket| run(socket, state, req, peer, slot))
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up) for a rate, 503 for a full server.
+fn quota_refusal(err: &QuotaError) -> Response {
+    match err.retry_after() {
+        Some(after) => {
+            let secs = after.as_millis().div_ceil(1000).max(1).to_string();
+            (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, secs)], err.to_string()).into_response()
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, err.to_string()).into_response(),
+    }
 }
 
 /// How a connection ended.
@@ -128,7 +146,7 @@ impl End {
 }
 
 /// One connection, from upgrade to close. `_slot` holds its place in the per-IP count.
-async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpSlot) {
+async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, peer: SocketAddr, _slot: IpSlot) {
     let outbox = Arc::new(Outbox::new(state.config.outbox_frames, state.config.outbox_bytes, req.encoding));
     let (sink, stream) = socket.split();
     let ping_every = Duration::from_secs(state.config.ping_secs);
@@ -136,7 +154,7 @@ async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, _slot: IpS
     let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), ping_every));
     // Boxed: the start (resume, join, welcome; a cluster round trip) is a large future that
     // would otherwise be reserved inside every connection's task for its whole life.
-    let mut session = Box::pin(Session::start(state.services(), outbox.clone(), req)).await;
+    let mut session = Box::pin(Session::start(state.services(), outbox.clone(), req, peer.ip())).await;
     let (id, room) = (session.id(), session.room_name().to_owned());
     let mut stopping = state.shutdown.subscribe();
     let bucket = TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst, Instant::now());

@@ -25,6 +25,9 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub fn test_config() -> Config {
     let mut config = Config::defaults();
     config.data_dir = tempfile::tempdir().expect("temp dir").keep();
+    // Every test client comes from 127.0.0.1, many at once: the per-client quotas are
+    // tested on their own (tests/hostile.rs), with their defaults.
+    (config.connects_per_sec, config.rooms_per_minute) = (1e6, 1e6);
     config
 }
 
@@ -328,6 +331,9 @@ pub async fn spawn_server(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> 
         .env("FLOCK_ADDR", "127.0.0.1:0")
         .env("FLOCK_DATA_DIR", data_dir)
         .env("FLOCK_LOG", "info")
+        // As in `test_config`: the per-client quotas are tested on their own.
+        .env("FLOCK_CONNECTS_PER_SEC", "1000000")
+        .env("FLOCK_ROOMS_PER_MINUTE", "1000000")
         .env("LEPTOS_OUTPUT_NAME", "flock")
         .env("NO_COLOR", "1")
         .envs(envs.iter().copied())

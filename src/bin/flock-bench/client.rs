@@ -18,7 +18,7 @@ pub type Socket = WebSocketStream<TcpStream>;
 pub enum ConnectError {
     #[error("tcp connect: {0}")]
     Tcp(#[from] std::io::Error),
-    #[error("the server refused the upgrade with HTTP {0} (raise FLOCK_MAX_CONNS_PER_IP, or use --source-ips)")]
+    #[error("the server refused the upgrade with HTTP {0} (raise FLOCK_MAX_CONNS_PER_IP, FLOCK_MAX_PENDING_PER_IP, FLOCK_CONNECTS_PER_SEC and FLOCK_ROOMS_PER_MINUTE, or use --source-ips)")]
     Refused(u16),
     #[error("websocket: {0}")]
     Ws(tungstenite::Error),

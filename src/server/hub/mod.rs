@@ -73,6 +73,16 @@ impl Hub {
         Hub { registry: Mutex::new(Registry::default()), store, grace, bus, replay_max, vouched: Mutex::default() }
     }
 
+    /// Whether `name` is a live room.
+    pub fn has_room(&self, name: &str) -> bool {
+        self.lock().rooms.contains_key(name)
+    }
+
+    /// Live rooms on this node (with members here or on other nodes).
+    pub fn room_count(&self) -> usize {
+        self.lock().rooms.len()
+    }
+
     /// The bus this node's rooms publish to.
     pub fn bus(&self) -> &Bus {
         &self.bus
