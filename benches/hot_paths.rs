@@ -54,7 +54,7 @@ fn tick(c: &mut Criterion) {
 
 fn store(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let store = Store::open(dir.path(), 1000).expect("open the store");
+    let store = Store::open(dir.path(), 1000, std::time::Duration::from_secs(30 * 24 * 3600)).expect("open the store");
     let from = Uuid::new_v4();
     let mut seq = 0u64;
     // One chat committed (and pruned every 64), as a room does before each fan-out.

@@ -40,6 +40,8 @@ pub const DEFAULT_ROOMS_PER_MINUTE: f64 = 30.0;
 pub const DEFAULT_MAX_ROOMS: usize = 10_000;
 /// Most chats a resuming member's `welcome` replays; the rest is paged with `history`.
 pub const DEFAULT_REPLAY_MAX: usize = 200;
+/// Days a chat is kept at most, in every room.
+pub const DEFAULT_HISTORY_TTL_DAYS: u64 = 30;
 /// Simultaneous connections one IP address may hold.
 pub const DEFAULT_MAX_CONNS_PER_IP: usize = 64;
 /// HTTP connections one IP address may hold open that are not (yet) WebSockets.
@@ -140,6 +142,12 @@ pub struct Config {
     /// 503 or `unavailable`.
     #[arg(long, env = "FLOCK_MAX_ROOMS", default_value_t = DEFAULT_MAX_ROOMS)]
     pub max_rooms: usize,
+
+    /// Days a chat is kept at most, in every room, quiet ones included (on a cluster the
+    /// room's Redis stream and counter expire after as long unused). A room whose every
+    /// chat expired starts its numbering over.
+    #[arg(long, env = "FLOCK_HISTORY_TTL_DAYS", default_value_t = DEFAULT_HISTORY_TTL_DAYS, value_parser = clap::value_parser!(u64).range(1..=36500))]
+    pub history_ttl_days: u64,
 
     /// Most chats a resuming member's `welcome` replays (the newest of those missed); it
     /// says `more` when it left some out, and the client pages them with `history`.

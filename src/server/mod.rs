@@ -81,13 +81,14 @@ impl AppState {
     /// starts joining the cluster (in the background: a node serves its own rooms while
     /// Redis is out of reach). Must be called inside a Tokio runtime.
     pub fn new(config: Config, leptos: LeptosOptions) -> Result<Self, StartError> {
-        let store = Arc::new(Store::open(&config.data_dir, config.history_keep)?);
+        let ttl = Duration::from_secs(config.history_ttl_days * 24 * 3600);
+        let store = Arc::new(Store::open(&config.data_dir, config.history_keep, ttl)?);
         metrics::handle();
         let grace = Duration::from_secs(config.leave_grace_secs);
         let hub = match config.bus.as_deref() {
             None => Arc::new(Hub::new(store.clone(), grace, Bus::Local, config.replay_max)),
             Some(url) => {
-                let (link, queue) = Link::new(url, config.history_keep)?;
+                let (link, queue) = Link::new(url, config.history_keep, ttl)?;
                 let hub = Arc::new(Hub::new(store.clone(), grace, Bus::Redis(link.clone()), config.replay_max));
                 let ttl = Duration::from_secs(config.presence_ttl_secs);
                 bus::supervisor::spawn(link, queue, hub.clone(), store.clone(), ttl);
@@ -172,6 +173,7 @@ pub async fn serve_until(
 ) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let upkeep = tokio::spawn(metrics::upkeep());
+    let expiry = tokio::spawn(expire_every(state.store.clone()));
     let listen = listen::Listen {
         pending: state.pending.clone(),
         shutdown: shutdown.clone(),
@@ -183,5 +185,23 @@ pub async fn serve_until(
     shutdown.begin();
     shutdown.drained().await;
     upkeep.abort();
+    expiry.abort();
     Ok(())
+}
+
+/// Drops expired chats and sessions every [`store::EXPIRE_EVERY`] (the store did at open),
+/// on a blocking thread: a big deletion must not hold up an async worker.
+async fn expire_every(store: Arc<Store>) {
+    let mut every = tokio::time::interval(store::EXPIRE_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.expire(clock::now_ms())).await {
+            Ok(Ok((chats, sessions))) if chats + sessions > 0 => tracing::info!(chats, sessions, "expired"),
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::warn!("cannot expire old chats and sessions: {err}"),
+            Err(err) => tracing::warn!("the expiry task failed: {err}"),
+        }
+    }
 }

@@ -23,7 +23,9 @@ pub const PRUNE_EVERY: u64 = 64;
 /// About the most chat text one page of history carries, so no `welcome` or `history`
 /// frame is one giant frame: a page holds fewer chats when they are long (`more` says so).
 pub const PAGE_BYTES: usize = 128 * 1024;
-/// A session token unused this long is forgotten when the store opens.
+/// How often a running server drops expired chats and sessions.
+pub const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
+/// A session token unused this long is refused and forgotten.
 pub const SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 const SCHEMA: &str = "
@@ -40,6 +42,7 @@ CREATE TABLE IF NOT EXISTS chats (
     PRIMARY KEY (room, seq)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS chats_by_ref ON chats (room, from_id, ref) WHERE ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS chats_by_ts ON chats (ts);
 CREATE TABLE IF NOT EXISTS sessions (
     token_sha256 TEXT PRIMARY KEY,
     id       TEXT NOT NULL,
@@ -92,11 +95,14 @@ pub struct Store {
     db: Mutex<Connection>,
     /// Chats kept per room; older ones are deleted, and a resume from before them is reset.
     keep: u64,
+    /// How long a chat is kept at most, in every room (busy or quiet).
+    ttl: Duration,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, keeping the newest `keep` chats per room.
-    pub fn open(dir: &Path, keep: u64) -> Result<Self, StoreError> {
+    /// Opens (or creates) the store in `dir`, keeping the newest `keep` chats per room and
+    /// none older than `ttl`, and drops what has expired already.
+    pub fn open(dir: &Path, keep: u64, ttl: Duration) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
         let db = Connection::open(dir.join(DB_FILE))?;
         db.busy_timeout(BUSY_TIMEOUT)?;
@@ -108,9 +114,19 @@ impl Store {
         db.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         migrate(&db)?;
         db.execute_batch(SCHEMA)?;
-        let cutoff = now_ms().saturating_sub(SESSION_TTL.as_millis() as u64);
-        db.execute("DELETE FROM sessions WHERE touched < ?1", [cutoff as i64])?;
-        Ok(Store { db: Mutex::new(db), keep: keep.max(1) })
+        let store = Store { db: Mutex::new(db), keep: keep.max(1), ttl };
+        store.expire(now_ms())?;
+        Ok(store)
+    }
+
+    /// Deletes the chats older than the store's TTL, in every room, and the sessions not
+    /// used for [`SESSION_TTL`]; returns how many of each. Run at open and then every
+    /// [`EXPIRE_EVERY`] by the server, on a blocking thread (it may touch many rows).
+    pub fn expire(&self, now_ms: u64) -> Result<(usize, usize), StoreError> {
+        let db = self.db();
+        let chats = db.execute("DELETE FROM chats WHERE ts < ?1", [cutoff(now_ms, self.ttl)])?;
+        let sessions = db.execute("DELETE FROM sessions WHERE touched < ?1", [cutoff(now_ms, SESSION_TTL)])?;
+        Ok((chats, sessions))
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
@@ -241,8 +257,8 @@ impl Store {
         let row = self
             .db()
             .query_row(
-                "SELECT id, username, color, state FROM sessions WHERE token_sha256 = ?1",
-                [token_key(token)],
+                "SELECT id, username, color, state FROM sessions WHERE token_sha256 = ?1 AND touched >= ?2",
+                params![token_key(token), cutoff(now_ms(), SESSION_TTL)],
                 |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
                 },
@@ -282,6 +298,11 @@ pub fn token_key(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The unix-ms time before which something `ttl` old has expired, as SQLite compares it.
+fn cutoff(now_ms: u64, ttl: Duration) -> i64 {
+    now_ms.saturating_sub(ttl.as_millis().min(u64::MAX as u128) as u64) as i64
+}
+
 /// The rows `viewer` may see (errors pass through, so the caller still reports them).
 fn visible(
     rows: impl Iterator<Item = rusqlite::Result<ChatMessage>>,
@@ -311,8 +332,10 @@ fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
 mod tests {
     use super::*;
 
+    const TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
     fn chat(seq: u64, from: Uuid, to: ChatTarget) -> ChatMessage {
-        ChatMessage { seq, from, username: "a".into(), text: format!("m{seq}"), to, ts: seq }
+        ChatMessage { seq, from, username: "a".into(), text: format!("m{seq}"), to, ts: now_ms() + seq }
     }
 
     #[test]
@@ -320,12 +343,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         {
-            let store = Store::open(dir.path(), 3).unwrap();
+            let store = Store::open(dir.path(), 3, TTL).unwrap();
             store.append("r", &chat(1, a, ChatTarget::Room), Some("x")).unwrap();
             store.append("r", &chat(2, a, ChatTarget::User(b)), None).unwrap();
             store.append("r", &chat(3, b, ChatTarget::Others), None).unwrap();
         }
-        let store = Store::open(dir.path(), 3).unwrap();
+        let store = Store::open(dir.path(), 3, TTL).unwrap();
         assert_eq!(store.latest_seq("r").unwrap(), 3);
         assert_eq!(store.latest_seq("other").unwrap(), 0);
         assert_eq!(store.seq_of_ref("r", a, "x").unwrap(), Some(1));
@@ -347,7 +370,7 @@ mod tests {
     #[test]
     fn a_session_token_brings_back_the_identity() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 10).unwrap();
+        let store = Store::open(dir.path(), 10, TTL).unwrap();
         let mut state = UserState::new();
         state.insert("mood".into(), "ok".into());
         let user = User { id: Uuid::new_v4(), username: "Al".into(), color: "#000".into(), cursor: None, state };
@@ -361,8 +384,24 @@ mod tests {
             .unwrap();
         assert_eq!(stored_in_clear, 0, "only hashes of tokens are stored");
         drop(store);
-        let store = Store::open(dir.path(), 10).unwrap();
+        let store = Store::open(dir.path(), 10, TTL).unwrap();
         assert!(store.load_session("t").unwrap().is_some());
         assert_eq!(store.load_session("old").unwrap(), None, "unused for longer than the TTL");
+    }
+
+    #[test]
+    fn expired_chats_go_from_quiet_rooms_too_and_stale_sessions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1000, Duration::from_secs(3600)).unwrap();
+        let a = Uuid::new_v4();
+        let old = ChatMessage { ts: now_ms() - 7_200_000, ..chat(1, a, ChatTarget::Room) };
+        store.append("quiet", &old, None).unwrap();
+        store.append("busy", &chat(1, a, ChatTarget::Room), None).unwrap();
+        let user = User { id: a, username: "Al".into(), color: "#000".into(), cursor: None, state: UserState::new() };
+        store.save_session("stale", &user, now_ms() - SESSION_TTL.as_millis() as u64 - 1).unwrap();
+        assert_eq!(store.load_session("stale").unwrap(), None, "refused before any purge");
+        assert_eq!(store.expire(now_ms()).unwrap(), (1, 1));
+        assert_eq!(store.latest_seq("quiet").unwrap(), 0);
+        assert_eq!(store.latest_seq("busy").unwrap(), 1);
     }
 }

@@ -59,13 +59,17 @@ pub struct Link {
     tx: mpsc::Sender<Outgoing>,
     /// Chats kept per room stream.
     keep: u64,
+    /// How long a room's stream and counter live in Redis unused, in ms.
+    pub ttl_ms: u64,
     chat_script: redis::Script,
 }
 
 impl Link {
     /// A link to the Redis at `url` (not connected yet: the supervisor connects it) and the
     /// receiving end of its queue, for [`publish`].
-    pub fn new(url: &str, keep: u64) -> Result<(Arc<Link>, mpsc::Receiver<Outgoing>), BusError> {
+    /// A link to the Redis at `url`; a room's stream holds `keep` chats, and its stream
+    /// and counter expire after `ttl` unused.
+    pub fn new(url: &str, keep: u64, ttl: Duration) -> Result<(Arc<Link>, mpsc::Receiver<Outgoing>), BusError> {
         use redis::IntoConnectionInfo;
         // Without TCP_NODELAY a small publish can wait for the previous one's ACK (up to
         // 40 ms with delayed ACKs): the publisher already batches, so send at once.
@@ -80,6 +84,7 @@ impl Link {
             up: AtomicBool::new(false),
             tx,
             keep,
+            ttl_ms: ttl.as_millis().min(u64::MAX as u128) as u64,
             chat_script: redis::Script::new(CHAT_SCRIPT),
         };
         Ok((Arc::new(link), rx))
@@ -131,7 +136,8 @@ impl Link {
             .arg(if reference.is_some() { "1" } else { "0" })
             .arg(REF_TTL_SECS)
             .arg(keys::room_channel(room))
-            .arg(serde_json::to_string(&reference)?);
+            .arg(serde_json::to_string(&reference)?)
+            .arg(self.ttl_ms);
         let (seq, duplicate): (u64, u8) = timed(call.invoke_async(&mut conn)).await?;
         Ok(Numbered { seq, duplicate: duplicate == 1 })
     }

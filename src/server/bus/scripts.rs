@@ -7,8 +7,8 @@
 /// twice, and XADD cannot fail after the counter moved. Seqs are formatted with %d (Lua's
 /// default turns 1e14 into "1e+14"). KEYS: seq counter, stream, ref key. ARGV: floor (the
 /// caller's latest seq, in case Redis lost its counter), the chat as JSON with seq 0, node id,
-/// stream length, whether there is a ref, ref TTL, channel, the ref as JSON. Returns
-/// {seq, duplicate}.
+/// stream length, whether there is a ref, ref TTL, channel, the ref as JSON, the room's TTL
+/// in ms (each chat refreshes it on the counter and the stream). Returns {seq, duplicate}.
 pub const CHAT_SCRIPT: &str = r#"
 if ARGV[5] == '1' then
   local prev = redis.call('GET', KEYS[3])
@@ -23,9 +23,10 @@ if top then
   if newest and seq < newest then seq = newest end
 end
 seq = string.format('%d', seq + 1)
-redis.call('SET', KEYS[1], seq)
+redis.call('SET', KEYS[1], seq, 'PX', ARGV[9])
 local payload = '{"node":"' .. ARGV[3] .. '","kind":"chat","seq":' .. seq .. ',"chat":' .. ARGV[2] .. ',"ref":' .. ARGV[8] .. '}'
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 'm', payload)
+redis.call('PEXPIRE', KEYS[2], ARGV[9])
 if ARGV[5] == '1' then redis.call('SET', KEYS[3], seq, 'EX', ARGV[6]) end
 redis.call('PUBLISH', ARGV[7], payload)
 return {tonumber(seq), 0}
@@ -33,9 +34,10 @@ return {tonumber(seq), 0}
 
 /// Raises a room's seq counter to at least ARGV[1]: after Redis lost its data, the nodes'
 /// stores still know how far each room got, and seqs must never be handed out twice.
+/// ARGV[2]: the room's TTL in ms, as the chat script sets it.
 pub const FLOOR_SCRIPT: &str = r#"
 local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
-if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+if seq < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 return 0
 "#;
 

@@ -183,7 +183,7 @@ impl Node {
             let mut pipe = redis::pipe();
             for (room, seq) in &heads {
                 // EVAL, not EVALSHA: a Redis that just restarted has no scripts loaded.
-                pipe.cmd("EVAL").arg(FLOOR_SCRIPT).arg(1).arg(keys::seq(room)).arg(*seq).ignore();
+                pipe.cmd("EVAL").arg(FLOOR_SCRIPT).arg(1).arg(keys::seq(room)).arg(*seq).arg(self.link.ttl_ms).ignore();
             }
             timed(pipe.query_async::<()>(conn)).await?;
         }

@@ -79,7 +79,12 @@ impl Hub {
         let now = Instant::now();
         let mut registry = self.lock();
         let remote = remote_members(&registry);
-        let vouched = self.vouched.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let vouched = {
+            // Rooms that went quiet leave no entries behind.
+            let mut vouched = self.vouched.lock().unwrap_or_else(|p| p.into_inner());
+            vouched.retain(|_, at| now.duration_since(*at) < max_age);
+            vouched.clone()
+        };
         for (room_name, id, node) in remote {
             let Some(room) = registry.rooms.get(&room_name).cloned() else { continue };
             let fresh = vouched.get(&(room_name.clone(), node)).is_some_and(|at| now.duration_since(*at) < max_age);
