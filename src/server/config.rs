@@ -184,10 +184,16 @@ pub struct Config {
     #[arg(long, env = "FLOCK_FRAME_ANCESTORS", default_value = "'none'")]
     pub frame_ancestors: String,
 
-    /// Join a cluster of nodes through this Redis, e.g. `redis://127.0.0.1:6379`. Without
-    /// it the node stands alone (no Redis needed).
-    #[arg(long, env = "FLOCK_BUS")]
+    /// Join a cluster of nodes through this Redis, e.g. `redis://127.0.0.1:6379`,
+    /// `rediss://redis.internal:6380` (TLS) or `redis://:password@host:6379` (AUTH).
+    /// Without it the node stands alone (no Redis needed).
+    #[arg(long, env = "FLOCK_BUS", hide_env_values = true)]
     pub bus: Option<String>,
+
+    /// The PEM file of the certificate authority that signed the bus Redis's TLS
+    /// certificate (`rediss://`), when the system's roots do not include it.
+    #[arg(long, env = "FLOCK_BUS_CA_FILE")]
+    pub bus_ca_file: Option<PathBuf>,
 
     /// In a cluster: how soon the users of a node that stopped are announced `left`.
     #[arg(long, env = "FLOCK_PRESENCE_TTL_SECS", default_value_t = DEFAULT_PRESENCE_TTL_SECS, value_parser = clap::value_parser!(u64).range(1..))]

@@ -11,7 +11,21 @@ use tokio::net::TcpStream;
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
+    /// Set for a Redis that serves TLS too (see [`RedisServer::start_tls`]).
+    pub tls: Option<Tls>,
 }
+
+/// A TLS Redis's port, its password, and the throwaway certificate it presents (made for
+/// the test by `openssl`, its own authority).
+pub struct Tls {
+    pub port: u16,
+    pub password: String,
+    pub cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The password a TLS Redis asks for.
+const PASSWORD: &str = "test-password";
 
 /// Attempts at starting one, since a free port may be taken before Redis binds it.
 const ATTEMPTS: usize = 10;
@@ -40,21 +54,68 @@ impl RedisServer {
         panic!("could not start redis-server on port {port}");
     }
 
+    /// Starts a Redis that also serves TLS on a second free port with a fresh self-signed
+    /// certificate for 127.0.0.1, and asks every client for a password.
+    pub async fn start_tls() -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl (Debian: apt-get install openssl)");
+        assert!(made.success(), "openssl could not make a certificate");
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
+        for _ in 0..ATTEMPTS {
+            let (port, tls_port) = (free(), free());
+            let tls_args = [
+                ("--tls-port", tls_port.to_string()),
+                ("--tls-cert-file", cert.display().to_string()),
+                ("--tls-key-file", key.display().to_string()),
+                ("--tls-ca-cert-file", cert.display().to_string()),
+                ("--tls-auth-clients", "no".to_owned()),
+                ("--requirepass", PASSWORD.to_owned()),
+            ];
+            let args: Vec<String> = tls_args.into_iter().flat_map(|(flag, value)| [flag.to_owned(), value]).collect();
+            if let Some(mut server) = Self::try_start_with(port, &args, Some(PASSWORD)).await {
+                server.tls = Some(Tls { port: tls_port, password: PASSWORD.into(), cert, _dir: dir });
+                return server;
+            }
+        }
+        panic!("could not start a TLS redis-server on free ports");
+    }
+
+    /// The `rediss://` URL of a TLS Redis, with its password.
+    pub fn tls_url(&self) -> String {
+        let tls = self.tls.as_ref().expect("a TLS Redis");
+        format!("rediss://:{}@127.0.0.1:{}", tls.password, tls.port)
+    }
+
+    async fn try_start(port: u16) -> Option<RedisServer> {
+        Self::try_start_with(port, &[], None).await
+    }
+
     /// Starts one and waits until it answers as itself: a Redis of another test that won
     /// the race for the port does not count.
-    async fn try_start(port: u16) -> Option<RedisServer> {
+    async fn try_start_with(port: u16, extra: &[String], password: Option<&str>) -> Option<RedisServer> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("start redis-server (Debian: apt-get install redis-server; scripts/setup.sh --tests does)");
-        let mut server = RedisServer { child: Some(child), port };
+        let mut server = RedisServer { child: Some(child), port, tls: None };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if server.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_)))) {
                 return None;
             }
-            if let Some(pid) = process_id(port).await {
+            if let Some(pid) = process_id(port, password).await {
                 return (Some(pid) == server.child.as_ref().map(Child::id)).then_some(server);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -84,9 +145,12 @@ impl RedisServer {
 }
 
 /// The process id of the Redis answering on `port`, from `INFO server`.
-async fn process_id(port: u16) -> Option<u32> {
+async fn process_id(port: u16, password: Option<&str>) -> Option<u32> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut tcp = TcpStream::connect(addr).await.ok()?;
+    if let Some(password) = password {
+        tcp.write_all(format!("AUTH {password}\r\n").as_bytes()).await.ok()?;
+    }
     tcp.write_all(b"INFO server\r\n").await.ok()?;
     let mut reply = Vec::new();
     let mut chunk = [0u8; 4096];

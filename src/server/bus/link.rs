@@ -39,6 +39,8 @@ pub enum BusError {
     Redis(#[from] redis::RedisError),
     #[error("cluster bus: unreadable entry: {0}")]
     Decode(#[from] serde_json::Error),
+    #[error("cannot read the bus CA file {path}: {source}")]
+    CaFile { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// How a chat script call went.
@@ -67,15 +69,31 @@ pub struct Link {
 impl Link {
     /// A link to the Redis at `url` (not connected yet: the supervisor connects it) and the
     /// receiving end of its queue, for [`publish`].
-    /// A link to the Redis at `url`; a room's stream holds `keep` chats, and its stream
-    /// and counter expire after `ttl` unused.
-    pub fn new(url: &str, keep: u64, ttl: Duration) -> Result<(Arc<Link>, mpsc::Receiver<Outgoing>), BusError> {
+    /// A link to the Redis at `url` (`redis://`, or `rediss://` for TLS; a password as
+    /// `redis://:password@host:port`); a room's stream holds `keep` chats, and its stream
+    /// and counter expire after `ttl` unused. `ca` is the PEM file of the authority that
+    /// signed a TLS Redis's certificate, when the system's roots do not include it.
+    pub fn new(
+        url: &str,
+        keep: u64,
+        ttl: Duration,
+        ca: Option<&std::path::Path>,
+    ) -> Result<(Arc<Link>, mpsc::Receiver<Outgoing>), BusError> {
         use redis::IntoConnectionInfo;
         // Without TCP_NODELAY a small publish can wait for the previous one's ACK (up to
         // 40 ms with delayed ACKs): the publisher already batches, so send at once.
         let info =
             url.into_connection_info()?.set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info)?;
+        let client = match ca {
+            None => redis::Client::open(info)?,
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|source| BusError::CaFile { path: path.into(), source })?;
+                redis::Client::build_with_tls(
+                    info,
+                    redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) },
+                )?
+            }
+        };
         let (tx, rx) = mpsc::channel(QUEUE);
         let link = Link {
             node: Uuid::new_v4(),
