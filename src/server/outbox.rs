@@ -6,8 +6,8 @@
 //! a user's `state` still waiting is superseded by a newer `state` of the same user, which
 //! takes its place at the back of the queue (latest wins, as with cursors; it still comes
 //! after every `joined` and `left` queued before it), so a flood of state changes costs a
-//! slow reader one frame per user, not one per change. Cursor moves are not queued at all: the writer
-//! reads them from the room's [`CursorBoard`] when it takes a batch, each mover's latest move
+//! slow reader one frame per user, not one per change. Cursor moves are not queued at all:
+//! the writer reads them from the room's [`CursorBoard`] when it takes a batch, each mover's latest move
 //! since its previous batch, in one `cursors` frame after the ordered frames. An idle
 //! connection therefore gets a move at once, and a busy one gets fewer, fuller frames
 //! instead of a growing backlog.
@@ -42,6 +42,8 @@ pub struct Batch {
 /// One queued frame; `None` once a newer frame superseded it.
 struct Queued {
     frame: Option<Utf8Bytes>,
+    /// The user whose `state` this is, for a `state` frame.
+    state_of: Option<Uuid>,
 }
 
 #[derive(Default)]
@@ -59,6 +61,18 @@ struct Pending {
     close: Option<Close>,
     /// Set once a close has been handed to the writer: nothing is queued after it.
     finished: bool,
+}
+
+impl Pending {
+    /// Drops the superseded places, so a writer stuck on a slow peer while states keep
+    /// coming holds at most twice its bound in places, and renumbers the waiting states.
+    fn compact(&mut self) {
+        self.frames.retain(|q| q.frame.is_some());
+        let base = self.base;
+        self.states = (self.frames.iter().enumerate())
+            .filter_map(|(i, q)| q.state_of.map(|user| (user, base + i as u64)))
+            .collect();
+    }
 }
 
 /// Where this connection's cursor moves come from, and how far it has read.
@@ -140,7 +154,10 @@ impl Outbox {
             }
             pending.live += 1;
             pending.bytes += frame.len();
-            pending.frames.push_back(Queued { frame: Some(frame) });
+            pending.frames.push_back(Queued { frame: Some(frame), state_of });
+            if pending.frames.len() > 2 * self.capacity {
+                pending.compact();
+            }
         }
         drop(pending);
         self.wake.notify_one();
@@ -345,5 +362,18 @@ mod tests {
         let batch = outbox.next_batch().await;
         assert!(batch.frames.is_empty());
         assert_eq!(batch.close.map(|c| c.code), Some(close::TRY_AGAIN), "12 bytes waiting is over 10");
+    }
+
+    #[tokio::test]
+    async fn a_long_run_of_superseded_states_leaves_no_places_behind() {
+        let outbox = Outbox::new(4, 1 << 20, Encoding::Json);
+        let ann = Uuid::from_u128(1);
+        outbox.push(Utf8Bytes::from_static("joined-ann"));
+        for n in 0..1000 {
+            outbox.push_state(ann, Utf8Bytes::from(format!("ann-{n}")));
+        }
+        assert!(outbox.lock().frames.len() <= 8, "superseded places are dropped");
+        outbox.push_state(ann, Utf8Bytes::from_static("ann-last"));
+        assert_eq!(texts(&outbox.next_batch().await), ["joined-ann", "ann-last"]);
     }
 }

@@ -63,12 +63,7 @@ impl PerClient {
                 buckets.clear();
             }
         }
-        let bucket = buckets.entry(client_key(ip)).or_insert_with(|| TokenBucket::new(self.per_sec, self.burst, now));
-        if bucket.take(now) {
-            Ok(())
-        } else {
-            Err(bucket.retry_after(now))
-        }
+        buckets.entry(client_key(ip)).or_insert_with(|| TokenBucket::new(self.per_sec, self.burst, now)).admit(now)
     }
 }
 

@@ -30,6 +30,15 @@ impl TokenBucket {
         }
     }
 
+    /// Takes one token, or says how long until there is one (for `retry_after_ms`).
+    pub fn admit(&mut self, now: Instant) -> Result<(), Duration> {
+        if self.take(now) {
+            Ok(())
+        } else {
+            Err(self.retry_after(now))
+        }
+    }
+
     /// How long until a token is there (zero if one is now), for `retry_after_ms`.
     pub fn retry_after(&mut self, now: Instant) -> Duration {
         self.refill(now);

@@ -209,7 +209,9 @@ impl Session {
     /// Refuses a text frame before applying it (the rate limit), still naming the chat's
     /// `ref` so the client knows which message to resend.
     pub fn refuse_text(&self, text: &str, refusal: &Refusal) {
-        let reference = decode_client_msg(text).ok().as_ref().and_then(chat_ref);
+        // Only a frame that names a `ref` is worth decoding: a flood costs no more parsing.
+        let reference = text.contains("\"ref\"").then(|| decode_client_msg(text).ok()).flatten();
+        let reference = reference.as_ref().and_then(chat_ref);
         self.send_refusal(refusal, reference);
     }
 
@@ -235,7 +237,7 @@ impl Session {
                 self.room.cursor(self.id, point);
             }
             ClientMsg::State { state } => {
-                self.take_change("state")?;
+                self.changes.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("state", after))?;
                 let size = serde_json::to_string(&state).map_or(usize::MAX, |s| s.len());
                 if size > limits.max_state_bytes {
                     return Err(Refusal::TooLarge(format!(
@@ -247,7 +249,7 @@ impl Session {
                 self.save_identity();
             }
             ClientMsg::Rename { username } => {
-                self.take_change("rename")?;
+                self.changes.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("rename", after))?;
                 let name = normalize_username(&username).map_err(|e| Refusal::Invalid(e.to_string()))?;
                 if Gate::is_private(self.room.name()) {
                     return Err(Refusal::Forbidden(
@@ -277,10 +279,7 @@ impl Session {
                 Box::pin(self.room.chat(self.id, text, to, now_ms(), reference.as_deref())).await?;
             }
             ClientMsg::Join { room, token } => {
-                let now = Instant::now();
-                if !self.joins.take(now) {
-                    return Err(Refusal::KindRateLimited("join", self.joins.retry_after(now)));
-                }
+                self.joins.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("join", after))?;
                 let room = validate_room(&room).map_err(|e| Refusal::Invalid(e.to_string()))?;
                 let name = self.room.user(self.id).map(|u| u.username).unwrap_or_default();
                 self.services
@@ -293,10 +292,7 @@ impl Session {
                 self.move_to(room);
             }
             ClientMsg::History { after, before, limit } => {
-                let now = Instant::now();
-                if !self.pages.take(now) {
-                    return Err(Refusal::KindRateLimited("history", self.pages.retry_after(now)));
-                }
+                self.pages.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("history", after))?;
                 let (range, end) = match (after, before) {
                     (Some(after), None) => (SeqRange { after, before: u64::MAX }, End::Oldest),
                     (None, Some(before)) => (SeqRange { after: 0, before }, End::Newest),
@@ -314,16 +310,6 @@ impl Session {
             }
         }
         Ok(())
-    }
-
-    /// Takes a token for a `state` or `rename`.
-    fn take_change(&mut self, kind: &'static str) -> Result<(), Refusal> {
-        let now = Instant::now();
-        if self.changes.take(now) {
-            Ok(())
-        } else {
-            Err(Refusal::KindRateLimited(kind, self.changes.retry_after(now)))
-        }
     }
 
     /// Leaves the current room (announced there) and enters `room` with the same name,

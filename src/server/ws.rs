@@ -202,21 +202,19 @@ async fn read_loop(
             return End::Silent;
         };
         if matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_)))) {
-            let now = Instant::now();
-            if bucket.take(now) {
-                strikes = 0;
-            } else {
+            if let Err(retry_after) = bucket.admit(Instant::now()) {
                 strikes += 1;
                 if strikes >= FLOOD_STRIKES {
                     return End::Flooding;
                 }
-                let refusal = Refusal::RateLimited { retry_after: bucket.retry_after(now) };
+                let refusal = Refusal::RateLimited { retry_after };
                 match &frame {
                     Some(Ok(Message::Text(text))) => session.refuse_text(text.as_str(), &refusal),
                     _ => session.refuse(&refusal),
                 }
                 continue;
             }
+            strikes = 0;
         }
         match frame {
             None => return End::Gone,
