@@ -3,7 +3,8 @@
 # rustfmt and clippy, the wasm32-unknown-unknown Rust target, cargo-leptos, the wasm-bindgen CLI matching the
 # version pinned in Cargo.toml, the npm packages in end2end/ (Playwright and binaryen's
 # wasm-opt), and, with --tests, what only the tests need: Debian's chromium for the
-# browser tests and redis-server for the cluster tests (--browser is the old name).
+# browser tests, redis-server for the cluster tests and openssl for the TLS one (--browser
+# is the old name).
 # Nothing here downloads a prebuilt binary from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,4 +65,10 @@ fi
 if $for_tests && ! command -v redis-server >/dev/null; then
   step "installing Debian's redis-server"
   apt_install redis-server
+fi
+
+# The TLS cluster test makes a throwaway certificate authority with openssl.
+if $for_tests && ! command -v openssl >/dev/null; then
+  step "installing Debian's openssl"
+  apt_install openssl
 fi

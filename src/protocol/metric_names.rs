@@ -28,6 +28,8 @@ pub const REFUSED: &str = "flock_refused_total";
 pub const SLOW_CLOSES: &str = "flock_slow_closes_total";
 /// 1 while the cluster bus reaches Redis, 0 while it does not (absent on a single node).
 pub const BUS_UP: &str = "flock_bus_up";
+/// Attempts to reach Redis that failed: refused, timed out, or a certificate not trusted (counter).
+pub const BUS_FAILURES: &str = "flock_bus_connect_failures_total";
 /// Bus items (events, cursor moves, session saves) not sent: queue full or Redis down.
 pub const BUS_DROPPED: &str = "flock_bus_dropped_total";
 /// Users of other nodes this node has announced `left` because their node stopped.

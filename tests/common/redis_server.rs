@@ -15,12 +15,12 @@ pub struct RedisServer {
     pub tls: Option<Tls>,
 }
 
-/// A TLS Redis's port, its password, and the throwaway certificate it presents (made for
-/// the test by `openssl`, its own authority).
+/// A TLS Redis's port, its password, and the throwaway authority that signed the
+/// certificate it presents (both made for the test by `openssl`).
 pub struct Tls {
     pub port: u16,
     pub password: String,
-    pub cert: std::path::PathBuf,
+    pub ca: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -54,22 +54,30 @@ impl RedisServer {
         panic!("could not start redis-server on port {port}");
     }
 
-    /// Starts a Redis that also serves TLS on a second free port with a fresh self-signed
-    /// certificate for 127.0.0.1, and asks every client for a password.
+    /// Starts a Redis that also serves TLS on a second free port, with a fresh certificate
+    /// for 127.0.0.1 signed by a fresh authority of its own, and asks every client for a
+    /// password.
     pub async fn start_tls() -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null())
-            .status()
-            .expect("run openssl (Debian: apt-get install openssl)");
-        assert!(made.success(), "openssl could not make a certificate");
+        let path = |name: &str| dir.path().join(name);
+        let (ca, ca_key, cert, key, csr) =
+            (path("ca.pem"), path("ca-key.pem"), path("cert.pem"), path("key.pem"), path("cert.csr"));
+        let san = path("san.ext");
+        std::fs::write(&san, "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").expect("write san.ext");
+        // rustls refuses an authority's own certificate as a server's, so the server
+        // presents a leaf signed by the authority the node is told to trust.
+        openssl(
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Flock test CA"],
+            &[("-keyout", &ca_key), ("-out", &ca)],
+        );
+        openssl(
+            &["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"],
+            &[("-keyout", &key), ("-out", &csr)],
+        );
+        openssl(
+            &["x509", "-req", "-days", "1", "-CAcreateserial"],
+            &[("-in", &csr), ("-CA", &ca), ("-CAkey", &ca_key), ("-extfile", &san), ("-out", &cert)],
+        );
         let free = || std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
         for _ in 0..ATTEMPTS {
             let (port, tls_port) = (free(), free());
@@ -77,13 +85,13 @@ impl RedisServer {
                 ("--tls-port", tls_port.to_string()),
                 ("--tls-cert-file", cert.display().to_string()),
                 ("--tls-key-file", key.display().to_string()),
-                ("--tls-ca-cert-file", cert.display().to_string()),
+                ("--tls-ca-cert-file", ca.display().to_string()),
                 ("--tls-auth-clients", "no".to_owned()),
                 ("--requirepass", PASSWORD.to_owned()),
             ];
             let args: Vec<String> = tls_args.into_iter().flat_map(|(flag, value)| [flag.to_owned(), value]).collect();
             if let Some(mut server) = Self::try_start_with(port, &args, Some(PASSWORD)).await {
-                server.tls = Some(Tls { port: tls_port, password: PASSWORD.into(), cert, _dir: dir });
+                server.tls = Some(Tls { port: tls_port, password: PASSWORD.into(), ca, _dir: dir });
                 return server;
             }
         }
@@ -142,6 +150,21 @@ impl RedisServer {
         self.stop();
         *self = Self::start_on(self.port).await;
     }
+}
+
+/// Runs one `openssl` command with its path arguments.
+fn openssl(args: &[&str], paths: &[(&str, &std::path::Path)]) {
+    let mut command = Command::new("openssl");
+    command.args(args);
+    for (flag, path) in paths {
+        command.arg(flag).arg(path);
+    }
+    let status = command
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("run openssl (Debian: apt-get install openssl; scripts/setup.sh --tests does)");
+    assert!(status.success(), "openssl {args:?} failed");
 }
 
 /// The process id of the Redis answering on `port`, from `INFO server`.

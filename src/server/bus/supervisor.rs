@@ -17,6 +17,7 @@ use super::scripts::{CLAIM_SCRIPT, FLOOR_SCRIPT};
 use super::{keys, Outgoing};
 use crate::protocol::User;
 use crate::server::hub::Hub;
+use crate::server::metrics::BUS_FAILURES;
 use crate::server::store::Store;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
@@ -56,6 +57,7 @@ async fn supervise(mut node: Node) {
     let mut backoff = MIN_BACKOFF;
     loop {
         if let Err(err) = node.connected(&mut backoff).await {
+            metrics::counter!(BUS_FAILURES).increment(1);
             tracing::warn!("cluster bus down: {err}; reconnecting in {backoff:?}");
         }
         node.link.set_connection(None);
