@@ -30,6 +30,7 @@ export default defineConfig({
       FLOCK_MAX_CONNS_PER_IP: '100000',
       FLOCK_MAX_PENDING_PER_IP: '100000',
       FLOCK_CONNECTS_PER_SEC: '1000000',
+      FLOCK_CHATS_PER_SEC: '1000000',
       FLOCK_ROOMS_PER_MINUTE: '1000000',
       FLOCK_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'flock-perf-')),
     },

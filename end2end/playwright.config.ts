@@ -41,6 +41,7 @@ export default defineConfig({
       // few seconds: the per-client quotas are tested against the real server in tests/.
       FLOCK_CONNECTS_PER_SEC: '1000',
       FLOCK_ROOMS_PER_MINUTE: '100000',
+      FLOCK_CHATS_PER_SEC: '100000',
       // A fresh store per run, so chat history from an earlier run never shows up.
       FLOCK_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'flock-e2e-')),
     },

@@ -43,6 +43,43 @@ async fn a_chat_refused_by_the_rate_limit_gets_its_ref_back_and_when_to_retry() 
 }
 
 #[tokio::test]
+async fn chats_are_counted_per_client_over_all_its_connections() {
+    let mut config = test_config();
+    config.chats_per_sec = flock::server::config::DEFAULT_CHATS_PER_SEC; // 10 a second, 20 at once
+    let addr = start_with(config).await;
+    // Every test client is 127.0.0.1: four connections share one budget.
+    let mut floods = Vec::new();
+    for i in 0..4 {
+        floods.push(connect(addr, "chat-quota", &format!("flood-{i}")).await);
+    }
+    for n in 0..10 {
+        for (i, flood) in floods.iter_mut().enumerate() {
+            flood.send(&chat_with_ref("spam", &format!("f{i}-{n}"))).await;
+        }
+    }
+    let (mut acked, mut refused) = (0, 0);
+    for flood in &mut floods {
+        // Ten answers each, one per chat it sent (the others' chats come in between).
+        let mut answers = 0;
+        while answers < 10 {
+            match flood.recv().await {
+                ServerMsg::Ack { .. } => acked += 1,
+                msg @ ServerMsg::Error { .. } => {
+                    let (reference, retry) =
+                        rate_limited(&msg).unwrap_or_else(|| panic!("expected rate_limited: {msg:?}"));
+                    assert!(reference.is_some() && retry.is_some_and(|ms| ms > 0), "{msg:?}");
+                    refused += 1;
+                }
+                _ => continue,
+            }
+            answers += 1;
+        }
+    }
+    assert!((20..=22).contains(&acked), "a burst of 20 over all four connections, not 20 each: {acked}");
+    assert_eq!(acked + refused, 40);
+}
+
+#[tokio::test]
 async fn joins_are_rate_limited_even_to_the_room_you_are_in() {
     let addr = start_with(test_config()).await; // 30 a minute, 10 at once
     let mut ann = connect(addr, "hop", "Ann").await;
@@ -238,6 +275,33 @@ async fn new_connections_from_one_client_are_rate_limited() {
     assert!(open.len() >= 20, "the burst passes: {}", open.len());
     assert_eq!(refused.status, 429);
     assert!(refused.body.contains("new connections"), "{}", refused.body);
+    assert_eq!(refused.retry_after.as_deref(), Some("1"), "a tenth of a second, rounded up to whole seconds");
+}
+
+#[tokio::test]
+async fn a_plain_get_of_the_upgrade_url_says_why_the_upgrade_is_refused_and_takes_nothing() {
+    let mut config = test_config();
+    config.connects_per_sec = 1.0; // two at once, then one a second
+    config.max_rooms = 1;
+    let addr = start_with(config).await;
+    let query = "room=why&username=Eve";
+    let _held = (connect(addr, "why", "Ann").await, connect(addr, "why", "Bob").await);
+    let refused = common::try_connect(addr, query).await.err().expect("the third connection this second is refused");
+    let why = common::ask_why(addr, query).await;
+    assert_eq!((why.status, why.retry_after.as_deref()), (429, Some("1")), "{}", why.body);
+    assert!(why.body.starts_with("too many new connections") && refused.body.starts_with("too many new connections"));
+
+    common::eventually("the bucket refills", || async { common::ask_why(addr, query).await.status == 426 }).await;
+    for _ in 0..3 {
+        assert_eq!(common::ask_why(addr, query).await.status, 426, "asking takes no token");
+    }
+    let _eve = common::try_connect(addr, query).await.expect("the token asking left is there");
+
+    common::eventually("the bucket refills", || async { common::ask_why(addr, query).await.status == 426 }).await;
+    let full = common::ask_why(addr, "room=another&username=Eve").await;
+    assert_eq!((full.status, full.retry_after), (503, None), "a full server: {}", full.body);
+    let bad = common::ask_why(addr, "room=no%20spaces").await;
+    assert_eq!(bad.status, 400, "a bad query says so as the upgrade would: {}", bad.body);
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 import { test, expect, type Page, type Browser } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startServer } from '../server';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -192,33 +192,6 @@ test('a dropped socket shows reconnecting, resumes by itself without the others 
   await expect(watcher.getByTestId('count')).toHaveText('2');
   await expect(watcher.getByTestId('chat').locator('li.event')).toHaveText(['Flaky joined']);
 });
-
-// A Flock server of the test's own, so it can be killed and started again on the same
-// port and store while pages stay open.
-const root = path.resolve(__dirname, '..', '..');
-function startServer(port: number, dataDir: string): Promise<ChildProcess> {
-  const child = spawn(process.env.FLOCK_BIN ?? 'target/debug/flock', [], {
-    cwd: root,
-    env: {
-      ...process.env,
-      FLOCK_ADDR: `127.0.0.1:${port}`,
-      FLOCK_DATA_DIR: dataDir,
-      LEPTOS_SITE_ROOT: 'target/site',
-      LEPTOS_OUTPUT_NAME: 'flock',
-      FLOCK_LOG: 'info',
-      NO_COLOR: '1',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let log = '';
-    child.stdout!.on('data', (chunk) => {
-      log += chunk;
-      if (log.includes('listening on')) resolve(child);
-    });
-    child.on('exit', (code) => reject(new Error(`flock exited with ${code}: ${log}`)));
-  });
-}
 
 test('the server dies and comes back under open pages: they show reconnecting, resume, and what was typed meanwhile arrives once', async ({ browser }) => {
   const port = Number(process.env.FLOCK_E2E_RESTART_PORT ?? 3101);

@@ -41,6 +41,7 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 pub struct RoomSocket {
     inner: Option<SendWrapper<Rc<Inner>>>,
     status: RwSignal<Status>,
+    why: RwSignal<Option<String>>,
 }
 
 struct Inner {
@@ -50,6 +51,8 @@ struct Inner {
     token: Option<String>,
     resume: RefCell<Resume>,
     status: RwSignal<Status>,
+    /// The server's reason while it refuses the connection.
+    why: RwSignal<Option<String>>,
     on_message: Box<dyn Fn(ServerMsg)>,
     ws: RefCell<Option<Live>>,
     open: Cell<bool>,
@@ -87,6 +90,7 @@ impl RoomSocket {
         on_message: impl Fn(ServerMsg) + 'static,
     ) -> Self {
         let status = RwSignal::new(Status::Connecting);
+        let why = RwSignal::new(None);
         let inner = cfg!(feature = "hydrate").then(|| {
             SendWrapper::new(Rc::new(Inner {
                 room,
@@ -94,6 +98,7 @@ impl RoomSocket {
                 token,
                 resume: RefCell::new(Resume::new()),
                 status,
+                why,
                 on_message: Box::new(on_message),
                 ws: RefCell::new(None),
                 open: Cell::new(false),
@@ -103,12 +108,18 @@ impl RoomSocket {
                 retry: RefCell::new(None),
             }))
         });
-        RoomSocket { inner, status }
+        RoomSocket { inner, status, why }
     }
 
     /// The connection's state, for display.
     pub fn status(&self) -> Signal<Status> {
         self.status.into()
+    }
+
+    /// Why the server refuses the connection, while it does ([`Status::Waiting`] or
+    /// [`Status::Refused`]).
+    pub fn why(&self) -> Signal<Option<String>> {
+        self.why.into()
     }
 
     /// Opens the socket (browser only); call it once, from an effect.
@@ -194,7 +205,7 @@ fn connect(inner: &Rc<Inner>) {
         return;
     }
     let Some(ws) = socket_url(inner).and_then(|url| WebSocket::new(&url).ok()) else {
-        schedule_reconnect(inner);
+        schedule_reconnect(inner, Duration::ZERO);
         return;
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
@@ -234,6 +245,7 @@ fn with(weak: &Weak<Inner>, f: impl Fn(Rc<Inner>) + 'static) -> impl FnMut() + '
 fn on_open(inner: &Rc<Inner>) {
     inner.open.set(true);
     inner.status.set(Status::Open);
+    inner.why.set(None);
     // Unacknowledged chats first, in order: the server acknowledges any it already stored
     // without storing them twice.
     let unacked = inner.resume.borrow().unacked_frames();
@@ -302,25 +314,85 @@ fn on_close(inner: &Rc<Inner>, code: u16) {
     if code == close::REPLACED {
         inner.resume.borrow_mut().replaced();
     }
-    inner.open.set(false);
+    let opened = inner.open.replace(false);
     let live = inner.ws.borrow_mut().take();
     if let Some(live) = live {
         live.detach();
     }
     if inner.stopped.get() {
         inner.status.set(Status::Closed);
+    } else if opened {
+        schedule_reconnect(inner, Duration::ZERO);
     } else {
-        schedule_reconnect(inner);
+        // Refused before it opened: the browser hides the upgrade's answer, so ask.
+        ask_why(inner);
     }
 }
 
-fn schedule_reconnect(inner: &Rc<Inner>) {
+/// Asks the server why the upgrade failed (a plain GET of the same URL answers what the
+/// upgrade got, taking nothing from the quotas), then waits as told, gives up, or retries.
+fn ask_why(inner: &Rc<Inner>) {
+    inner.status.set(Status::Reconnecting);
+    // `ws://` becomes `http://`, `wss://` `https://`.
+    let Some(url) = socket_url(inner).map(|url| url.replacen("ws", "http", 1)) else {
+        schedule_reconnect(inner, Duration::ZERO);
+        return;
+    };
+    let weak = Rc::downgrade(inner);
+    leptos::task::spawn_local(async move {
+        let verdict = refusal(&url).await;
+        let Some(inner) = weak.upgrade().filter(|inner| !inner.stopped.get()) else { return };
+        match verdict {
+            Refusal::Wait { after, why } => {
+                inner.why.set(Some(why));
+                schedule_reconnect(&inner, after);
+                inner.status.set(Status::Waiting);
+            }
+            Refusal::Final(why) => {
+                inner.why.set(Some(why));
+                inner.stopped.set(true);
+                inner.status.set(Status::Refused);
+            }
+            Refusal::Unknown => schedule_reconnect(&inner, Duration::ZERO),
+        }
+    });
+}
+
+/// What the server said about a connection it did not take.
+enum Refusal {
+    /// Try again after this (429 with its `Retry-After`, 503).
+    Wait { after: Duration, why: String },
+    /// Trying again would not help (400: the name or room; 403: the origin or invitation).
+    Final(String),
+    /// No refusal now (the server was down, or would now take it): retry as usual.
+    Unknown,
+}
+
+async fn refusal(url: &str) -> Refusal {
+    let Ok(response) = gloo_net::http::Request::get(url).send().await else { return Refusal::Unknown };
+    let status = response.status();
+    let after = response.headers().get("retry-after").and_then(|secs| secs.trim().parse::<u64>().ok());
+    let why = response.text().await.unwrap_or_default();
+    match status {
+        429 => Refusal::Wait { after: Duration::from_secs(after.unwrap_or(1)), why },
+        503 => Refusal::Wait { after: RECONNECT_MAX, why },
+        400 | 403 => Refusal::Final(why),
+        _ => Refusal::Unknown,
+    }
+}
+
+/// Opens a new socket after the backoff, or after `at_least` when the server asked to wait
+/// that long; either with jitter.
+fn schedule_reconnect(inner: &Rc<Inner>, at_least: Duration) {
     inner.status.set(Status::Reconnecting);
     let attempt = inner.attempts.get();
     inner.attempts.set(attempt.saturating_add(1));
     let backoff = RECONNECT_BASE.saturating_mul(1 << attempt.min(5)).min(RECONNECT_MAX);
-    // Jitter spreads a crowd of clients reconnecting after a restart.
-    let delay = backoff.mul_f64(0.5 + js_sys::Math::random() * 0.5);
+    // Jitter spreads a crowd of clients reconnecting after a restart (or told to wait
+    // alike); a wait the server asked for is never cut short.
+    let jitter = js_sys::Math::random();
+    let delay =
+        if at_least > backoff { at_least.mul_f64(1.0 + jitter * 0.25) } else { backoff.mul_f64(0.5 + jitter * 0.5) };
     let weak = Rc::downgrade(inner);
     let handle = set_timeout_with_handle(
         move || {

@@ -8,6 +8,12 @@ pub enum Status {
     Open,
     /// The socket dropped; a new one is being opened.
     Reconnecting,
+    /// The server refused the connection for now (a quota, or it is full) and said how
+    /// long to wait; it is retried after that.
+    Waiting,
+    /// The server refused the connection for good (a bad name, an invitation it does not
+    /// accept): retrying would not help.
+    Refused,
     /// Closed for good (the page is going away).
     Closed,
 }
@@ -18,6 +24,8 @@ impl Status {
             Status::Connecting => "connecting",
             Status::Open => "open",
             Status::Reconnecting => "reconnecting",
+            Status::Waiting => "waiting",
+            Status::Refused => "refused",
             Status::Closed => "closed",
         }
     }

@@ -34,6 +34,9 @@ pub const DEFAULT_LEAVE_GRACE_SECS: u64 = 5;
 pub const DEFAULT_HISTORY_KEEP: u64 = 1000;
 /// New WebSocket connections one client may open per second.
 pub const DEFAULT_CONNECTS_PER_SEC: f64 = 10.0;
+/// Chats one client may send per second, all its connections together: many connections
+/// from one address cannot pour more into a room than one person types.
+pub const DEFAULT_CHATS_PER_SEC: f64 = 10.0;
 /// New rooms one client may create per minute.
 pub const DEFAULT_ROOMS_PER_MINUTE: f64 = 30.0;
 /// Live rooms the server holds at most.
@@ -132,6 +135,11 @@ pub struct Config {
     /// (twice that at once); over it, HTTP 429 with `Retry-After`.
     #[arg(long, env = "FLOCK_CONNECTS_PER_SEC", default_value_t = DEFAULT_CONNECTS_PER_SEC)]
     pub connects_per_sec: f64,
+
+    /// Chats one client (IP address, /64 for IPv6) may send per second over all its
+    /// connections (twice that at once); over it a chat gets `rate_limited` with its `ref`.
+    #[arg(long, env = "FLOCK_CHATS_PER_SEC", default_value_t = DEFAULT_CHATS_PER_SEC)]
+    pub chats_per_sec: f64,
 
     /// New rooms one client (IP address, /64 for IPv6) may create per minute (a third of
     /// that at once); over it, HTTP 429 or `rate_limited`.

@@ -47,6 +47,16 @@ impl IpLimiter {
         *count += 1;
         Ok(IpSlot { limiter: self.clone(), ip })
     }
+
+    /// Whether [`IpLimiter::acquire`] would count one more connection from `ip` now,
+    /// counting none.
+    pub fn peek(&self, ip: IpAddr) -> Result<(), TooManyConnections> {
+        let ip = client_key(ip);
+        match self.lock().get(&ip) {
+            Some(count) if *count >= self.max => Err(TooManyConnections { ip, max: self.max }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The address a client is counted by: IPv4 as it is (also when mapped into IPv6), IPv6

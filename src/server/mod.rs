@@ -101,7 +101,12 @@ impl AppState {
             gate: Arc::new(Gate::new(config.secret.as_deref())),
             ips: Arc::new(IpLimiter::new(config.max_conns_per_ip)),
             pending: Arc::new(IpLimiter::new(config.max_pending_per_ip)),
-            quotas: Arc::new(quota::Quotas::new(config.connects_per_sec, config.rooms_per_minute, config.max_rooms)),
+            quotas: Arc::new(quota::Quotas::new(quota::QuotaLimits {
+                connects_per_sec: config.connects_per_sec,
+                rooms_per_minute: config.rooms_per_minute,
+                chats_per_sec: config.chats_per_sec,
+                max_rooms: config.max_rooms,
+            })),
             config: Arc::new(config),
             leptos,
             shutdown: Arc::new(shutdown::Shutdown::new()),

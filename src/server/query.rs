@@ -123,5 +123,27 @@ mod tests {
             prop_assert_eq!(req.username, Some(name));
             prop_assert_eq!(req.since, Some(since));
         }
+
+        // Any name, from any part of Unicode (bidi controls, zero-width characters,
+        // combining marks, separators and all), percent-encoded as a browser would: it is
+        // refused with a reason, or what the server keeps is NFC, trimmed, and passes
+        // every name rule again unchanged.
+        #[test]
+        fn any_username_is_refused_or_kept_only_in_a_form_that_obeys_the_rules(
+            name in prop::collection::vec(prop_oneof![
+                any::<char>(),
+                prop::sample::select(vec!['\u{202E}', '\u{200B}', '\u{2028}', '\u{0301}', '\u{3164}', ' ', 'a']),
+            ], 0..40).prop_map(|chars| chars.into_iter().collect::<String>()),
+        ) {
+            let raw = serde_urlencoded::to_string([("username", name.as_str())]).unwrap();
+            match parse_connect_query(&raw) {
+                Ok(req) => {
+                    let kept = req.username.expect("a name was given");
+                    prop_assert_eq!(crate::protocol::validate_username(&kept), Ok(kept.as_str()));
+                    prop_assert_eq!(normalize_username(&kept), Ok(kept.clone()), "kept in its normal form");
+                }
+                Err(err) => prop_assert!(matches!(err, QueryError::Name(_)), "refused as a name: {err}"),
+            }
+        }
     }
 }

@@ -24,6 +24,8 @@ pub enum QuotaError {
     Connects(Duration),
     #[error("too many new rooms from this address: try again in {} ms", .0.as_millis())]
     Rooms(Duration),
+    #[error("too many chats from this address: try again in {} ms", .0.as_millis())]
+    Chats(Duration),
     #[error("this server holds its maximum of {0} rooms: join an existing room or try again later")]
     Full(usize),
 }
@@ -32,7 +34,7 @@ impl QuotaError {
     /// How long until the same request could pass, if waiting helps.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            QuotaError::Connects(after) | QuotaError::Rooms(after) => Some(*after),
+            QuotaError::Connects(after) | QuotaError::Rooms(after) | QuotaError::Chats(after) => Some(*after),
             QuotaError::Full(_) => None,
         }
     }
@@ -65,42 +67,98 @@ impl PerClient {
         }
         buckets.entry(client_key(ip)).or_insert_with(|| TokenBucket::new(self.per_sec, self.burst, now)).admit(now)
     }
+
+    /// Whether `ip` could take a token now, taking none.
+    fn peek(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        match self.lock().get_mut(&client_key(ip)) {
+            Some(bucket) => match bucket.retry_after(now) {
+                Duration::ZERO => Ok(()),
+                after => Err(after),
+            },
+            None => Ok(()),
+        }
+    }
 }
 
 /// Every quota of the server.
 pub struct Quotas {
     connects: PerClient,
     rooms: PerClient,
+    chats: PerClient,
     max_rooms: usize,
 }
 
+/// The rates [`Quotas`] allows each client, and the rooms it allows in all.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaLimits {
+    /// New connections per second (twice that at once).
+    pub connects_per_sec: f64,
+    /// New rooms per minute (a third of that at once).
+    pub rooms_per_minute: f64,
+    /// Chats per second over all the client's connections (twice that at once).
+    pub chats_per_sec: f64,
+    pub max_rooms: usize,
+}
+
 impl Quotas {
-    /// Quotas with `connects_per_sec` new connections per client (twice that at once),
-    /// `rooms_per_minute` new rooms per client (a third of that at once) and `max_rooms`
-    /// in all.
-    pub fn new(connects_per_sec: f64, rooms_per_minute: f64, max_rooms: usize) -> Self {
+    pub fn new(limits: QuotaLimits) -> Self {
+        let QuotaLimits { connects_per_sec, rooms_per_minute, chats_per_sec, max_rooms } = limits;
         Quotas {
             connects: PerClient::new(connects_per_sec, connects_per_sec * 2.0),
             rooms: PerClient::new(rooms_per_minute / 60.0, (rooms_per_minute / 3.0).max(1.0)),
+            chats: PerClient::new(chats_per_sec, chats_per_sec * 2.0),
             max_rooms,
         }
     }
 
-    /// One more WebSocket connection from `ip`.
-    pub fn connect(&self, ip: IpAddr) -> Result<(), QuotaError> {
-        self.connects.take(ip, Instant::now()).map_err(QuotaError::Connects)
+    /// One more chat from `ip`, on any of its connections.
+    pub fn chat(&self, ip: IpAddr) -> Result<(), QuotaError> {
+        self.chats.take(ip, Instant::now()).map_err(QuotaError::Chats)
+    }
+
+    /// A new WebSocket from `ip` into `room`: refused while the server is full and `room`
+    /// would be new (whatever the client's rates: waiting for them would not help), then
+    /// one of the client's new connections, and one of its new rooms if `room` is not live.
+    pub fn connect(&self, hub: &Hub, room: &str, ip: IpAddr) -> Result<(), QuotaError> {
+        let now = Instant::now();
+        let creates = self.creates_room(hub, room)?;
+        self.connects.take(ip, now).map_err(QuotaError::Connects)?;
+        if creates {
+            self.rooms.take(ip, now).map_err(QuotaError::Rooms)?;
+        }
+        Ok(())
     }
 
     /// A join of `room` by `ip`: free if the room is live, else one of the client's new
     /// rooms, and only while the server has room for more.
     pub fn enter(&self, hub: &Hub, room: &str, ip: IpAddr) -> Result<(), QuotaError> {
+        if self.creates_room(hub, room)? {
+            self.rooms.take(ip, Instant::now()).map_err(QuotaError::Rooms)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a join of `room` would create it; refused while the server is full.
+    fn creates_room(&self, hub: &Hub, room: &str) -> Result<bool, QuotaError> {
         if hub.has_room(room) {
-            return Ok(());
+            return Ok(false);
         }
         if hub.room_count() >= self.max_rooms {
             return Err(QuotaError::Full(self.max_rooms));
         }
-        self.rooms.take(ip, Instant::now()).map_err(QuotaError::Rooms)
+        Ok(true)
+    }
+
+    /// What [`Quotas::connect`] would answer now, taking nothing: for a client that asks
+    /// why its upgrade failed.
+    pub fn peek(&self, hub: &Hub, room: &str, ip: IpAddr) -> Result<(), QuotaError> {
+        let now = Instant::now();
+        let creates = self.creates_room(hub, room)?;
+        self.connects.peek(ip, now).map_err(QuotaError::Connects)?;
+        if creates {
+            self.rooms.peek(ip, now).map_err(QuotaError::Rooms)?;
+        }
+        Ok(())
     }
 }
 
@@ -116,5 +174,16 @@ mod tests {
         assert!(per.take(a, now).is_ok() && per.take("2001:db8::2".parse().unwrap(), now).is_ok());
         assert_eq!(per.take(a, now), Err(Duration::from_secs(1)), "the same /64");
         assert!(per.take("10.0.0.1".parse().unwrap(), now).is_ok());
+    }
+
+    #[test]
+    fn a_peek_takes_nothing() {
+        let per = PerClient::new(1.0, 1.0);
+        let (now, ip): (_, IpAddr) = (Instant::now(), "10.0.0.2".parse().unwrap());
+        assert!(per.peek(ip, now).is_ok() && per.peek(ip, now).is_ok(), "an unknown client could connect");
+        assert!(per.take(ip, now).is_ok());
+        assert_eq!(per.peek(ip, now), Err(Duration::from_secs(1)));
+        assert_eq!(per.peek(ip, now), Err(Duration::from_secs(1)), "peeking did not take a token");
+        assert!(per.take(ip, now + Duration::from_secs(1)).is_ok());
     }
 }

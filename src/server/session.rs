@@ -274,6 +274,7 @@ impl Session {
                 if reference.as_ref().is_some_and(|r| r.is_empty() || r.chars().count() > MAX_REF_CHARS) {
                     return Err(Refusal::Invalid(format!("ref must be 1-{MAX_REF_CHARS} characters")));
                 }
+                self.services.quotas.chat(self.peer)?;
                 // Boxed: a chat's future (a Redis round trip on a cluster node) is large, and
                 // unboxed it would be reserved in every connection's task, chatting or not.
                 Box::pin(self.room.chat(self.id, text, to, now_ms(), reference.as_deref())).await?;

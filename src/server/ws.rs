@@ -70,7 +70,7 @@ pub async fn upgrade(
     }
     let ws = match ws {
         Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+        Err(rejection) => return why_not(&state, &req, peer).unwrap_or_else(|| not_an_upgrade(&rejection)),
     };
     let slot = match state.ips.acquire(peer.ip()) {
         Ok(slot) => slot,
@@ -79,8 +79,7 @@ pub async fn upgrade(
             return (StatusCode::TOO_MANY_REQUESTS, err.to_string()).into_response();
         }
     };
-    let quota = state.quotas.connect(peer.ip()).and_then(|()| state.quotas.enter(&state.hub, &req.room, peer.ip()));
-    if let Err(err) = quota {
+    if let Err(err) = state.quotas.connect(&state.hub, &req.room, peer.ip()) {
         tracing::warn!(room = req.room, "refused upgrade: {err}");
         return quota_refusal(&err);
     }
@@ -90,6 +89,24 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| run(socket, state, req, peer, slot))
+}
+
+/// For a plain GET of an upgrade's URL: the refusal the upgrade would get now (429 or
+/// 503; a bad query or invitation was answered before), counting and taking nothing, or
+/// `None` when it would pass. A browser cannot read
+/// the status of a refused upgrade, so the web client asks this way why it was refused.
+fn why_not(state: &AppState, req: &ConnectRequest, peer: SocketAddr) -> Option<Response> {
+    if let Err(err) = state.ips.peek(peer.ip()) {
+        return Some((StatusCode::TOO_MANY_REQUESTS, err.to_string()).into_response());
+    }
+    state.quotas.peek(&state.hub, &req.room, peer.ip()).err().map(|err| quota_refusal(&err))
+}
+
+/// 426 for a request the upgrade would take but that is not one (a client asking why an
+/// earlier one failed learns it would pass now).
+fn not_an_upgrade(rejection: &WebSocketUpgradeRejection) -> Response {
+    let body = format!("this address takes WebSocket upgrades, and would take this one now ({rejection})");
+    (StatusCode::UPGRADE_REQUIRED, [(axum::http::header::UPGRADE, "websocket")], body).into_response()
 }
 
 /// 429 with `Retry-After` (whole seconds, rounded up) for a rate, 503 for a full server.

@@ -27,7 +27,7 @@ pub fn test_config() -> Config {
     config.data_dir = tempfile::tempdir().expect("temp dir").keep();
     // Every test client comes from 127.0.0.1, many at once: the per-client quotas are
     // tested on their own (tests/hostile.rs), with their defaults.
-    (config.connects_per_sec, config.rooms_per_minute) = (1e6, 1e6);
+    (config.connects_per_sec, config.rooms_per_minute, config.chats_per_sec) = (1e6, 1e6, 1e6);
     config
 }
 
@@ -70,6 +70,17 @@ pub struct Client {
 pub struct Refused {
     pub status: u16,
     pub body: String,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+}
+
+/// A plain GET (no upgrade) of `/ws?{query}`: the server answers what the upgrade would
+/// get now, taking nothing from the quotas (426 when it would pass).
+pub async fn ask_why(addr: SocketAddr, query: &str) -> Refused {
+    let response = reqwest::get(format!("http://{addr}/ws?{query}")).await.expect("GET /ws");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Refused { status, body: response.text().await.unwrap_or_default(), retry_after }
 }
 
 pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, Refused> {
@@ -111,6 +122,7 @@ pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, Refuse
         Err(tungstenite::Error::Http(response)) => Err(Refused {
             status: response.status().as_u16(),
             body: String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+            retry_after: response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned),
         }),
         Err(err) => panic!("connect failed: {err}"),
     }
@@ -334,6 +346,7 @@ pub async fn spawn_server(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> 
         // As in `test_config`: the per-client quotas are tested on their own.
         .env("FLOCK_CONNECTS_PER_SEC", "1000000")
         .env("FLOCK_ROOMS_PER_MINUTE", "1000000")
+        .env("FLOCK_CHATS_PER_SEC", "1000000")
         .env("LEPTOS_OUTPUT_NAME", "flock")
         .env("NO_COLOR", "1")
         .envs(envs.iter().copied())

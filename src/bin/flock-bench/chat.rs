@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long receivers may take, after the last send, to get every chat.
-const SETTLE: Duration = Duration::from_secs(10);
+pub const SETTLE: Duration = Duration::from_secs(10);
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Params {
@@ -35,23 +35,23 @@ pub struct Params {
     room_prefix: String,
 }
 
-struct Plan {
+pub struct Plan {
     /// `sent_at[user][k]`: nanoseconds after `epoch` at which chat k was sent.
     sent_at: Vec<Vec<AtomicU64>>,
-    epoch: Instant,
+    pub epoch: Instant,
     total: u64,
 }
 
-struct Tally {
+pub struct Tally {
     /// Each delivery's latency in microseconds, folded into one histogram after the run:
     /// a histogram per receiver (about 240 KiB each) would mean gigabytes to zero at the
     /// start of a 10,000-user run, stalling the generator exactly when chatting starts.
-    latency_us: Vec<u64>,
-    delivered: u64,
+    pub latency_us: Vec<u64>,
+    pub delivered: u64,
     /// When the last delivery arrived, in nanoseconds after the plan's epoch.
-    last_at: u64,
-    errors: u64,
-    disconnected: bool,
+    pub last_at: u64,
+    pub errors: u64,
+    pub disconnected: bool,
 }
 
 pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError> {
@@ -63,11 +63,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     progress.finish_and_clear();
 
     let total = (params.rate * params.secs as f64).round() as u64;
-    let plan = Arc::new(Plan {
-        sent_at: (0..n).map(|_| (0..=total).map(|_| AtomicU64::new(0)).collect()).collect(),
-        epoch: Instant::now(),
-        total,
-    });
+    let plan = Arc::new(Plan::new(n, total));
     let probe = ServerProbe::start(&common.server_pid);
     let running = ProgressBar::new_spinner().with_message("chatting");
     running.enable_steady_tick(Duration::from_millis(200));
@@ -115,7 +111,19 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     Ok(report)
 }
 
-async fn sender(
+impl Plan {
+    /// A plan for `n` users each sending `total` chats, starting now.
+    pub fn new(n: usize, total: u64) -> Self {
+        Plan {
+            sent_at: (0..n).map(|_| (0..=total).map(|_| AtomicU64::new(0)).collect()).collect(),
+            epoch: Instant::now(),
+            total,
+        }
+    }
+}
+
+/// Sends user `me`'s chats to its room, one per tick: the text is `me:k`.
+pub async fn sender(
     mut sink: futures_util::stream::SplitSink<crate::client::Socket, Message>,
     me: usize,
     mut tick: tokio::time::Interval,
@@ -133,7 +141,9 @@ async fn sender(
     true
 }
 
-async fn receiver(
+/// Reads until `expected` chats of the plan's senders have arrived (anything else is
+/// skipped, other senders' chats included) or the deadline passes.
+pub async fn receiver(
     mut stream: futures_util::stream::SplitStream<crate::client::Socket>,
     expected: u64,
     plan: Arc<Plan>,

@@ -18,7 +18,7 @@ pub type Socket = WebSocketStream<TcpStream>;
 pub enum ConnectError {
     #[error("tcp connect: {0}")]
     Tcp(#[from] std::io::Error),
-    #[error("the server refused the upgrade with HTTP {0} (raise FLOCK_MAX_CONNS_PER_IP, FLOCK_MAX_PENDING_PER_IP, FLOCK_CONNECTS_PER_SEC and FLOCK_ROOMS_PER_MINUTE, or use --source-ips)")]
+    #[error("the server refused the upgrade with HTTP {0} (raise FLOCK_MAX_CONNS_PER_IP, FLOCK_MAX_PENDING_PER_IP, FLOCK_CONNECTS_PER_SEC, FLOCK_ROOMS_PER_MINUTE and FLOCK_CHATS_PER_SEC, or use --source-ips)")]
     Refused(u16),
     #[error("websocket: {0}")]
     Ws(tungstenite::Error),
@@ -38,6 +38,16 @@ pub struct Connected {
 /// 127.0.0.(1 + n % source_ips).
 pub async fn connect(common: &Common, n: usize, query: String) -> Result<Connected, ConnectError> {
     let source = Ipv4Addr::new(127, 0, 0, 1 + (n % usize::from(common.source_ips.max(1))) as u8);
+    connect_from(common, n, source, query).await
+}
+
+/// [`connect`] from a chosen source address.
+pub async fn connect_from(
+    common: &Common,
+    n: usize,
+    source: Ipv4Addr,
+    query: String,
+) -> Result<Connected, ConnectError> {
     let server = *common.server.get(n % common.server.len().max(1)).ok_or(ConnectError::Usage("no --server".into()))?;
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;

@@ -2,10 +2,11 @@
 //! wire contract only, with real WebSocket clients, from one process.
 //!
 //! Scenarios: [`idle`] (many quiet connections: memory per connection, connect rate),
-//! [`cursors`] (one busy room: end-to-end move latency, coalescing, final positions) and
-//! [`chat`] (many rooms chatting: delivery rate and latency). Each prints a summary table,
-//! or JSON with `--json`. See docs/performance.md for the commands and the figures.
+//! [`cursors`] (one busy room: end-to-end move latency, coalescing, final positions),
+//! [`chat`] (many rooms chatting: delivery rate and latency) and [`abuse`] (attacks from
+//! one address beside an honest room). Each prints a summary table, or JSON with `--json`. See docs/performance.md for the commands and the figures.
 
+mod abuse;
 mod chat;
 mod client;
 mod cursors;
@@ -61,6 +62,9 @@ enum Scenario {
     Cursors(cursors::Params),
     /// M rooms of K users, each chatting at R messages per second: delivery rate and latency.
     Chat(chat::Params),
+    /// Attacks from one address while an honest room chats: is anyone honest cut off or
+    /// short of a chat, and does the server's memory stay within its budget.
+    Abuse(abuse::Params),
 }
 
 #[tokio::main]
@@ -74,6 +78,7 @@ async fn main() -> ExitCode {
         Scenario::Idle(params) => idle::run(&cli.common, params).await,
         Scenario::Cursors(params) => cursors::run(&cli.common, params).await,
         Scenario::Chat(params) => chat::run(&cli.common, params).await,
+        Scenario::Abuse(params) => abuse::run(&cli.common, params).await,
     };
     match result {
         Ok(report) => {
