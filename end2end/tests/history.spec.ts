@@ -25,3 +25,23 @@ test('a newcomer sees the newest 50 chats and loads the earlier ones by scrollin
   await expect(lines.last()).toContainText('line 60');
   await expect(bob.getByRole('button', { name: 'Load earlier messages' })).toHaveCount(0);
 });
+
+test('scrolling the chat to the top loads the earlier messages without a click', async ({ browser }) => {
+  const alice = await enter(browser, 'e2e-history-scroll', 'Alice');
+  for (let i = 1; i <= 60; i++) {
+    await alice.getByLabel('Message').fill(`line ${i}`);
+    await alice.getByLabel('Message').press('Enter');
+  }
+  await expect(alice.getByTestId('pending')).toHaveCount(0);
+
+  const bob = await enter(browser, 'e2e-history-scroll', 'Bob');
+  const lines = bob.locator('[data-testid=chat] li.message');
+  await expect(lines).toHaveCount(50);
+  const chat = bob.getByTestId('chat');
+  // The list overflows (50 lines), so scrolling is real: to the bottom, then to the top.
+  expect(await chat.evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
+  await chat.evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await chat.evaluate((el) => { el.scrollTop = 0; });
+  await expect(lines).toHaveCount(60);
+  await expect(lines.first()).toContainText('line 1');
+});
