@@ -38,7 +38,7 @@ async fn a_quiet_rooms_expired_chats_and_a_stale_session_are_gone_after_a_restar
         };
         store.append("quiet", &chat(1, now_ms() - 31 * DAY_MS), None).unwrap();
         store.append("quiet", &chat(2, now_ms() - DAY_MS), None).unwrap();
-        store.save_session("stale-token", &stale, now_ms() - SESSION_TTL.as_millis() as u64 - 1000).unwrap();
+        store.save_session("stale-token", &stale, now_ms() - SESSION_TTL.as_millis() as u64 - 1000);
     }
     let addr = start_with(config).await;
     let ann = connect(addr, "quiet", "Ann").await;

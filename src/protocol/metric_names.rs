@@ -22,6 +22,10 @@ pub const MOVES_COALESCED: &str = "flock_moves_coalesced_total";
 pub const BATCH_FRAMES: &str = "flock_outbox_batch_frames";
 /// Seconds one fan-out (a move, a chat, a state change) takes under the room lock (histogram).
 pub const FANOUT_SECONDS: &str = "flock_fanout_seconds";
+/// Writes the store committed in one transaction (histogram): how well commits are shared.
+pub const STORE_BATCH: &str = "flock_store_batch_writes";
+/// Seconds one store commit takes, its fsync included (histogram).
+pub const STORE_COMMIT_SECONDS: &str = "flock_store_commit_seconds";
 /// Client frames refused, by `code` (counter).
 pub const REFUSED: &str = "flock_refused_total";
 /// Connections closed as too slow with 1013 (counter).

@@ -162,6 +162,11 @@ pub struct Config {
     #[arg(long, env = "FLOCK_REPLAY_MAX", default_value_t = DEFAULT_REPLAY_MAX, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub replay_max: usize,
 
+    /// A test hook: every store commit waits this many milliseconds first, to show what a
+    /// slow disk does (and does not do) to the rooms. Not for production.
+    #[arg(long, env = "FLOCK_COMMIT_DELAY_MS", default_value_t = 0, hide = true)]
+    pub commit_delay_ms: u64,
+
     /// Simultaneous WebSocket connections one IP address (one /64 for IPv6) may hold; more
     /// get HTTP 429.
     #[arg(long, env = "FLOCK_MAX_CONNS_PER_IP", default_value_t = DEFAULT_MAX_CONNS_PER_IP)]

@@ -48,6 +48,15 @@ pub fn handle() -> &'static PrometheusHandle {
                     &[1.0, 2.0, 4.0, 16.0, 64.0, 256.0, 1024.0],
                 )
             })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(STORE_BATCH.into()), &[1.0, 2.0, 4.0, 16.0, 64.0, 256.0, 1024.0])
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(STORE_COMMIT_SECONDS.into()),
+                    &[1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0],
+                )
+            })
             .expect("bucket lists are not empty");
         let recorder = builder.build_recorder();
         let handle = recorder.handle();

@@ -83,6 +83,7 @@ impl AppState {
     pub fn new(config: Config, leptos: LeptosOptions) -> Result<Self, StartError> {
         let ttl = Duration::from_secs(config.history_ttl_days * 24 * 3600);
         let store = Arc::new(Store::open(&config.data_dir, config.history_keep, ttl)?);
+        store.set_commit_delay(Duration::from_millis(config.commit_delay_ms));
         metrics::handle();
         let grace = Duration::from_secs(config.leave_grace_secs);
         let hub = match config.bus.as_deref() {

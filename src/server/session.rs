@@ -160,9 +160,7 @@ impl Session {
                 user.username = name;
             }
         }
-        if let Err(err) = services.store.save_session(&token, &user, now_ms()) {
-            tracing::error!("cannot save a session: {err}");
-        }
+        services.store.save_session(&token, &user, now_ms());
         if let Bus::Redis(link) = services.hub.bus() {
             // Awaited: the next node this client reaches must know the session.
             if let Err(err) = link.save_session_now(&token_key(&token), &user).await {
@@ -332,9 +330,7 @@ impl Session {
     /// (even after a restart) brings back the latest.
     fn save_identity(&self) {
         if let Some(user) = self.room.user(self.id) {
-            if let Err(err) = self.services.store.save_session(&self.token, &user, now_ms()) {
-                tracing::error!("cannot save a session: {err}");
-            }
+            self.services.store.save_session(&self.token, &user, now_ms());
             self.services.hub.bus().save_session(token_key(&self.token), user);
         }
     }

@@ -139,9 +139,7 @@ impl Hub {
             // The registry stays locked, so the room cannot appear (and read the store's
             // latest seq) halfway through.
             None => {
-                if let Err(err) = self.store.append(room_name, &chat, reference) {
-                    tracing::error!(room = room_name, seq = chat.seq, "cannot store a delivered chat: {err}");
-                }
+                self.store.append_later(room_name, &chat, reference);
             }
         }
     }

@@ -8,10 +8,13 @@
 //! user) are [`Audience`]. What happens here is also published on the room's [`Bus`] for
 //! the other nodes of a cluster.
 //!
-//! A chat is numbered and committed to the [`Store`] under the room lock before it is
-//! fanned out, so sequence numbers are gap-free and every member sees chats in seq order.
-//! On a cluster node the [`Bus`] numbers it instead, and every node (this one included)
-//! stores and fans it out when the bus delivers it, in seq order ([`Room::deliver`]).
+//! A chat is numbered under the room lock and queued for the [`Store`]'s writer, which
+//! commits it with whatever else is queued and then, on its own thread, has the room fan
+//! it out ([`Room::committed`]): no store write runs under the room lock or on an async
+//! worker, sequence numbers are gap-free, and every member sees chats in seq order, each
+//! only once it is on disk. On a cluster node the [`Bus`] numbers it instead, and every
+//! node (this one included) fans it out when the bus delivers it, in seq order
+//! ([`Room::deliver`]), and queues it for its store.
 //!
 //! A room's members include users connected to other nodes ([`Member::node`]): they are
 //! listed and addressed like the others, but have no outbox here.
@@ -25,8 +28,9 @@ use super::bus::{Bus, PresenceChange};
 use super::cursor_board::{CursorBoard, Serialized};
 use super::metrics::{count_out, FANOUT_SECONDS};
 use super::outbox::Outbox;
+use super::store::writer::{Done, Write};
 use super::store::{Store, StoreError};
-use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg, User, UserState};
+use crate::protocol::{ChatMessage, ChatTarget, ErrorCode, Move, Point, ServerMsg, User, UserState};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,9 +113,12 @@ pub struct Room {
     members: Mutex<HashMap<Uuid, Member>>,
     store: Arc<Store>,
     bus: Bus,
-    /// The latest chat seq, or [`SEQ_UNKNOWN`]; only changed while the members lock is
-    /// held, which orders it.
+    /// The latest chat seq delivered to the members, or [`SEQ_UNKNOWN`]; only changed
+    /// while the members lock is held, which orders it.
     seq: AtomicU64,
+    /// On a single node, the latest seq handed out (queued for the store, perhaps not yet
+    /// committed and delivered), or [`SEQ_UNKNOWN`]; only changed under the members lock.
+    numbered: AtomicU64,
     /// Acks for chats the bus numbered but has not delivered here yet: an ack goes out
     /// after its chat, as on a single node. Only touched with the members lock held.
     pending_acks: Mutex<Vec<PendingAck>>,
@@ -142,7 +149,8 @@ impl Room {
         let pending_acks = Mutex::new(Vec::new());
         let board = Arc::default();
         let members = Mutex::new(HashMap::new());
-        Room { name, members, store, bus, seq: AtomicU64::new(seq), pending_acks, board, replay_max }
+        let (numbered, seq) = (AtomicU64::new(seq), AtomicU64::new(seq));
+        Room { name, members, store, bus, seq, numbered, pending_acks, board, replay_max }
     }
 
     pub fn name(&self) -> &str {
@@ -239,10 +247,11 @@ impl Room {
     }
 
     /// Numbers, stores and delivers a chat from `id`; the server sets sender, name and
-    /// time. With a `reference` the sender is acknowledged, and a reference already stored
-    /// is only acknowledged again. Returns the chat's seq.
+    /// time. With a `reference` the sender is acknowledged once the chat is delivered, and
+    /// a reference already stored (or queued) is only acknowledged again. Returns the
+    /// chat's seq.
     pub async fn chat(
-        &self,
+        self: &Arc<Self>,
         id: Uuid,
         text: String,
         to: ChatTarget,
@@ -255,9 +264,10 @@ impl Room {
         }
     }
 
-    /// A single node's chat: numbered, stored and fanned out under the room lock.
+    /// A single node's chat: numbered and queued for the store under the room lock; the
+    /// writer delivers it ([`Room::committed`]) once its batch is on disk.
     fn chat_here(
-        &self,
+        self: &Arc<Self>,
         id: Uuid,
         text: String,
         to: ChatTarget,
@@ -266,24 +276,79 @@ impl Room {
     ) -> Result<u64, ChatError> {
         let members = self.lock();
         let Some(sender) = members.get(&id).filter(|m| m.is_here()) else { return Ok(0) };
-        let ack = |seq: u64| {
-            if let (Some(reference), Some(outbox)) = (reference, &sender.outbox) {
-                outbox.push(encode(&ServerMsg::Ack { reference: reference.to_owned(), seq }));
-            }
-        };
+        let outbox = sender.outbox.clone();
         if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
-            ack(seq);
+            self.ack_after(&members, seq, outbox, reference);
             return Ok(seq);
         }
         check_target(to, &members)?;
-        let audience = Audience::of_chat(id, to);
-        let seq = self.latest_seq()? + 1;
+        let seq = self.next_seq()?;
         let msg = ChatMessage { seq, from: id, username: sender.user.username.clone(), text, to, ts };
-        self.store.append(&self.name, &msg, reference)?;
-        self.seq.store(seq, Ordering::Relaxed);
-        fan_out(&members, audience, &ServerMsg::Chat(msg));
-        ack(seq);
+        let done: Done = {
+            let (room, chat, reference, sender) =
+                (self.clone(), msg.clone(), reference.map(str::to_owned), outbox.clone());
+            Box::new(move |result| room.committed(chat, reference, sender, result))
+        };
+        let write = Write::Chat { room: self.name.clone(), msg, reference: reference.map(str::to_owned) };
+        self.store.submit(write, Some(done))?;
+        self.numbered.store(seq, Ordering::Relaxed);
+        self.ack_after(&members, seq, outbox, reference);
         Ok(seq)
+    }
+
+    /// The seq for the next chat here: one past the last handed out, which is read from
+    /// the store if it is not known.
+    fn next_seq(&self) -> Result<u64, StoreError> {
+        let numbered = match self.numbered.load(Ordering::Relaxed) {
+            SEQ_UNKNOWN => {
+                let seq = self.store.latest_seq(&self.name)?;
+                self.numbered.store(seq, Ordering::Relaxed);
+                seq
+            }
+            seq => seq,
+        };
+        Ok(numbered + 1)
+    }
+
+    /// Fans out the next chat in seq order and sends the acks that waited for it.
+    fn fan_out_chat(&self, members: &HashMap<Uuid, Member>, chat: ChatMessage) {
+        let seq = chat.seq;
+        self.seq.store(seq, Ordering::Relaxed);
+        fan_out(members, Audience::of_chat(chat.from, chat.to), &ServerMsg::Chat(chat));
+        let mut pending = self.pending_acks.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|ack| {
+            if ack.seq > seq {
+                return true;
+            }
+            ack.to.push(encode(&ServerMsg::Ack { reference: ack.reference.clone(), seq: ack.seq }));
+            false
+        });
+    }
+
+    /// Runs on the store's writer thread after `chat`'s batch, in seq order: delivers it,
+    /// or tells its sender it was not stored. A failed chat fails every chat numbered after
+    /// it too (the writer fails what was queued behind it), so numbering goes back to the
+    /// last delivered seq and stays gap-free.
+    fn committed(
+        &self,
+        chat: ChatMessage,
+        reference: Option<String>,
+        sender: Option<Arc<Outbox>>,
+        result: Result<(), StoreError>,
+    ) {
+        let members = self.lock();
+        match result {
+            Ok(()) => self.fan_out_chat(&members, chat),
+            Err(err) => {
+                self.numbered.store(self.seq.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).retain(|ack| ack.seq < chat.seq);
+                if let Some(outbox) = sender {
+                    let message = ChatError::Store(err).to_string();
+                    let code = ErrorCode::Unavailable;
+                    outbox.push(encode(&ServerMsg::Error { code, message, reference, retry_after_ms: None }));
+                }
+            }
+        }
     }
 }
 

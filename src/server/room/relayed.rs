@@ -1,7 +1,7 @@
 //! A room on a cluster node: chats the bus numbers and delivers (this node's own
 //! included), the acks that wait for them, and the other nodes' cursor moves.
 
-use super::{check_target, encode, fan_out, Audience, ChatError, Member, PendingAck, Room, SEQ_UNKNOWN};
+use super::{check_target, encode, ChatError, Member, PendingAck, Room, SEQ_UNKNOWN};
 use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg};
 use crate::server::bus::link::Link;
 use crate::server::outbox::Outbox;
@@ -56,7 +56,7 @@ impl Room {
     /// Acks `reference` on `outbox` once chat `seq` has been delivered here (now, if it
     /// has). The members guard proves the room lock is held, which orders this against
     /// [`Room::deliver`].
-    fn ack_after(
+    pub(super) fn ack_after(
         &self,
         _locked: &HashMap<Uuid, Member>,
         seq: u64,
@@ -82,37 +82,21 @@ impl Room {
         }
     }
 
-    /// Stores and fans out a chat the bus numbered (on any node), unless it was already
-    /// delivered; then sends the acks that waited for it. Called in seq order.
+    /// Fans out a chat the bus numbered (on any node), unless it was already delivered,
+    /// and queues it for the store. Called in seq order.
     pub(in crate::server) fn deliver(
         &self,
         members: &HashMap<Uuid, Member>,
         chat: ChatMessage,
         reference: Option<&str>,
     ) {
-        let seq = chat.seq;
+        // Redis holds it and every member gets it now; a failure to store it only means a
+        // later replay from this node's store would miss it (the writer logs it). An
+        // older one fills a hole in the store (OR IGNORE).
+        self.store.append_later(&self.name, &chat, reference);
         let delivered = self.seq.load(Ordering::Relaxed);
-        if delivered != SEQ_UNKNOWN && seq <= delivered {
-            // Already fanned out, or an older one filling a hole in the store (OR IGNORE).
-            if let Err(err) = self.store.append(&self.name, &chat, reference) {
-                tracing::error!(room = self.name, seq, "cannot store a replayed chat: {err}");
-            }
-            return;
+        if delivered == SEQ_UNKNOWN || chat.seq > delivered {
+            self.fan_out_chat(members, chat);
         }
-        if let Err(err) = self.store.append(&self.name, &chat, reference) {
-            // Redis holds it and every member gets it now; only a later replay from this
-            // node's store would miss it.
-            tracing::error!(room = self.name, seq, "cannot store a delivered chat: {err}");
-        }
-        self.seq.store(seq, Ordering::Relaxed);
-        fan_out(members, Audience::of_chat(chat.from, chat.to), &ServerMsg::Chat(chat));
-        let mut pending = self.pending_acks.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|ack| {
-            if ack.seq > seq {
-                return true;
-            }
-            ack.to.push(encode(&ServerMsg::Ack { reference: ack.reference.clone(), seq: ack.seq }));
-            false
-        });
     }
 }

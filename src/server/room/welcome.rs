@@ -29,6 +29,8 @@ impl Room {
             Some(since) if since > seq || self.pruned_after(since) => (true, SeqRange::ALL, HISTORY_LEN),
             Some(since) => (false, SeqRange { after: since, before: u64::MAX }, self.replay_max.max(1)),
         };
+        // Chats committed but not yet delivered come live after the welcome: not in it too.
+        let range = SeqRange { before: range.before.min(seq.saturating_add(1)), ..range };
         let Page { chats: history, more } =
             self.store.page(&self.name, you, range, limit, End::Newest).unwrap_or_else(|err| {
                 tracing::error!(room = self.name, "cannot read the history: {err}");

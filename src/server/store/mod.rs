@@ -2,9 +2,14 @@
 //! the identity behind each session token. One SQLite file (`flock.db` in the data
 //! directory), so a fresh machine needs no database server.
 //!
-//! A chat is committed here before anyone is sent it, so whatever a client saw (or was
-//! acknowledged) is on disk. The file is in WAL mode with `synchronous=NORMAL`: a commit
-//! survives the process being killed at any point; only a power cut may lose the last few.
+//! Writes go to the [`writer`] thread, which commits them in groups; a chat is sent to
+//! anyone only from there, after its batch committed, so whatever a client saw (or was
+//! acknowledged) is on disk. Reads use a connection of their own: the file is in WAL
+//! mode, so they never wait for a commit. With `synchronous=NORMAL` a commit survives the
+//! process being killed at any point; only a power cut may lose the last few.
+
+mod pending;
+pub mod writer;
 
 use super::clock::now_ms;
 use crate::protocol::{ChatMessage, ChatTarget, User, UserState};
@@ -13,9 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use uuid::Uuid;
+use writer::{Done, Write, Writer};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "flock.db";
+/// Held locked while a store is open: one server per data directory, or two would hand
+/// out the same seqs.
+pub const LOCK_FILE: &str = "flock.lock";
 /// How long a write waits for another process holding the file (e.g. a stopping server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Old chats are pruned once every this many chats of a room.
@@ -86,37 +95,117 @@ pub enum StoreError {
     Dir { path: PathBuf, source: std::io::Error },
     #[error("chat store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("another Flock server uses the data directory {0}")]
+    Locked(PathBuf),
+    #[error("the store is busy; try again")]
+    Busy,
+    #[error("chat store: the batch was not committed: {0}")]
+    Batch(String),
+    #[error("the store has stopped")]
+    Stopped,
 }
 
-/// The chat log and the sessions, behind one connection.
+/// The chat log and the sessions: a connection for reads (and the hourly expiry), and the
+/// writer thread for everything else.
 pub struct Store {
     // A std Mutex: every call is one short statement and nothing is awaited while it is
-    // held. Rooms call in while holding their own lock (room, then store: never the reverse).
+    // held.
     db: Mutex<Connection>,
-    /// Chats kept per room; older ones are deleted, and a resume from before them is reset.
-    keep: u64,
+    writer: Option<Writer>,
+    thread: Option<std::thread::JoinHandle<()>>,
     /// How long a chat is kept at most, in every room (busy or quiet).
     ttl: Duration,
+    /// The data directory's lock, held as long as the store is open.
+    _lock: std::fs::File,
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`, keeping the newest `keep` chats per room and
-    /// none older than `ttl`, and drops what has expired already.
+    /// none older than `ttl`, drops what has expired already, and starts the writer.
     pub fn open(dir: &Path, keep: u64, ttl: Duration) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
-        let db = Connection::open(dir.join(DB_FILE))?;
-        db.busy_timeout(BUSY_TIMEOUT)?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "NORMAL")?;
-        // One server per data directory: holding the file's lock for good saves a lock
-        // round per commit (about a third of an append), and a second server pointed at
-        // the same directory fails to start instead of issuing the same seqs twice.
-        db.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-        migrate(&db)?;
-        db.execute_batch(SCHEMA)?;
-        let store = Store { db: Mutex::new(db), keep: keep.max(1), ttl };
+        let lock = lock_dir(dir)?;
+        let open = || -> Result<Connection, StoreError> {
+            let db = Connection::open(dir.join(DB_FILE))?;
+            db.busy_timeout(BUSY_TIMEOUT)?;
+            db.pragma_update(None, "journal_mode", "WAL")?;
+            db.pragma_update(None, "synchronous", "NORMAL")?;
+            Ok(db)
+        };
+        let write = open()?;
+        migrate(&write)?;
+        write.execute_batch(SCHEMA)?;
+        let keep = keep.max(1);
+        let (writer, thread) =
+            Writer::start(write, keep).map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
+        let store = Store { db: Mutex::new(open()?), writer: Some(writer), thread: Some(thread), ttl, _lock: lock };
         store.expire(now_ms())?;
         Ok(store)
+    }
+
+    /// Queues `write`; `done` runs on the writer thread once its batch committed (or
+    /// failed), in the order writes were queued.
+    pub fn submit(&self, write: Write, done: Option<Done>) -> Result<(), StoreError> {
+        self.writer.as_ref().ok_or(StoreError::Stopped)?.submit(write, done)
+    }
+
+    /// Stores one chat (its `seq` already assigned) and waits for the commit; for tests,
+    /// tools and benchmarks (a room queues its chats with [`Store::submit`]).
+    pub fn append(&self, room: &str, msg: &ChatMessage, reference: Option<&str>) -> Result<(), StoreError> {
+        self.write_and_wait(Write::Chat {
+            room: room.to_owned(),
+            msg: msg.clone(),
+            reference: reference.map(str::to_owned),
+        })
+    }
+
+    /// Queues `write` and blocks until its batch is committed (or failed).
+    fn write_and_wait(&self, write: Write) -> Result<(), StoreError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.submit(write, Some(Box::new(move |result| drop(tx.send(result)))))?;
+        rx.recv().unwrap_or(Err(StoreError::Stopped))
+    }
+
+    /// Queues a chat that is sent on without waiting for the store (a cluster node's copy
+    /// of a chat Redis holds); a failure is only logged.
+    pub fn append_later(&self, room: &str, msg: &ChatMessage, reference: Option<&str>) {
+        let write = Write::Chat { room: room.to_owned(), msg: msg.clone(), reference: reference.map(str::to_owned) };
+        let (name, seq) = (room.to_owned(), msg.seq);
+        let done: Done = Box::new(move |result| {
+            if let Err(err) = result {
+                tracing::error!(room = name, seq, "cannot store a delivered chat: {err}");
+            }
+        });
+        if let Err(err) = self.submit(write, Some(done)) {
+            tracing::error!(room, seq = msg.seq, "cannot store a delivered chat: {err}");
+        }
+    }
+
+    /// Records (or updates) the identity a session token stands for. It is queued for the
+    /// writer, and [`Store::load_session`] sees it at once; a failure is only logged (the
+    /// user keeps the session on this connection and gets a new identity on the next).
+    pub fn save_session(&self, token: &str, user: &User, now_ms: u64) {
+        let write = Write::Session { token: token.to_owned(), user: user.clone(), now_ms };
+        let done: Done = Box::new(|result| {
+            if let Err(err) = result {
+                tracing::error!("cannot save a session: {err}");
+            }
+        });
+        if let Err(err) = self.submit(write, Some(done)) {
+            tracing::error!("cannot save a session: {err}");
+        }
+    }
+
+    /// Waits until everything queued so far is committed (or failed).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.write_and_wait(Write::Barrier)
+    }
+
+    /// A test hook: every commit waits `delay` first (`FLOCK_COMMIT_DELAY_MS`).
+    pub fn set_commit_delay(&self, delay: Duration) {
+        if let Some(writer) = &self.writer {
+            writer.shared.set_delay(delay);
+        }
     }
 
     /// Deletes the chats older than the store's TTL, in every room, and the sessions not
@@ -133,11 +222,13 @@ impl Store {
         self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The room's latest sequence number (0 before its first chat).
+    /// The room's latest sequence number (0 before its first chat), counting chats still
+    /// queued for the writer.
     pub fn latest_seq(&self, room: &str) -> Result<u64, StoreError> {
+        let queued = self.writer.as_ref().and_then(|w| w.shared.pending().head(room));
         let seq: Option<i64> =
             self.db().prepare_cached("SELECT MAX(seq) FROM chats WHERE room = ?1")?.query_row([room], |r| r.get(0))?;
-        Ok(seq.unwrap_or(0) as u64)
+        Ok((seq.unwrap_or(0) as u64).max(queued.unwrap_or(0)))
     }
 
     /// The oldest sequence number still kept for the room, if any chat is.
@@ -148,51 +239,17 @@ impl Store {
     }
 
     /// The sequence number under which `from` stored a chat with `reference` in `room`, if
-    /// that chat is still kept (a ref is remembered as long as its chat).
+    /// that chat is still kept (a ref is remembered as long as its chat) or still queued.
     pub fn seq_of_ref(&self, room: &str, from: Uuid, reference: &str) -> Result<Option<u64>, StoreError> {
+        if let Some(seq) = self.writer.as_ref().and_then(|w| w.shared.pending().seq_of_ref(room, from, reference)) {
+            return Ok(Some(seq));
+        }
         let seq: Option<i64> = self
             .db()
             .prepare_cached("SELECT seq FROM chats WHERE room = ?1 AND from_id = ?2 AND ref = ?3")?
             .query_row(params![room, from.to_string(), reference], |r| r.get(0))
             .optional()?;
         Ok(seq.map(|s| s as u64))
-    }
-
-    /// Stores one chat (its `seq` already assigned) and drops what falls out of the window.
-    pub fn append(&self, room: &str, msg: &ChatMessage, reference: Option<&str>) -> Result<(), StoreError> {
-        let to_id = match msg.to {
-            ChatTarget::User(id) => Some(id.to_string()),
-            ChatTarget::Room | ChatTarget::Others => None,
-        };
-        let db = self.db();
-        // One statement is one implicit transaction: no BEGIN/COMMIT round of its own.
-        // OR IGNORE: on a cluster node the same chat may arrive twice (live and replayed).
-        db.prepare_cached(
-            "INSERT OR IGNORE INTO chats (room, seq, from_id, username, text, target, to_id, ts, ref)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            room,
-            msg.seq as i64,
-            msg.from.to_string(),
-            msg.username,
-            msg.text,
-            msg.to.to_string(),
-            to_id,
-            msg.ts as i64,
-            reference
-        ])?;
-        // Pruning every PRUNE_EVERY chats keeps at most that many extra rows per room. It
-        // is best-effort: the chat is stored, and failing it here would stall the room.
-        if msg.seq > self.keep && msg.seq.is_multiple_of(PRUNE_EVERY) {
-            let pruned = db
-                .prepare_cached("DELETE FROM chats WHERE room = ?1 AND seq <= ?2")
-                .and_then(|mut stmt| stmt.execute(params![room, (msg.seq - self.keep) as i64]));
-            if let Err(err) = pruned {
-                tracing::warn!(room, "cannot prune old chats: {err}");
-            }
-        }
-        Ok(())
     }
 
     /// Every room with a stored chat and its latest seq.
@@ -241,24 +298,22 @@ impl Store {
         Ok(Page { chats, more })
     }
 
-    /// Records (or updates) the identity a session token stands for.
-    pub fn save_session(&self, token: &str, user: &User, now_ms: u64) -> Result<(), StoreError> {
-        let state = serde_json::Value::Object(user.state.clone()).to_string();
-        self.db().execute(
-            "INSERT INTO sessions (token_sha256, id, username, color, state, touched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (token_sha256) DO UPDATE SET username = ?3, color = ?4, state = ?5, touched = ?6",
-            params![token_key(token), user.id.to_string(), user.username, user.color, state, now_ms as i64],
-        )?;
-        Ok(())
-    }
-
-    /// The identity behind a session token, without a cursor; `None` for a token never issued.
+    /// The identity behind a session token, without a cursor (a save still queued
+    /// included); `None` for a token never issued.
     pub fn load_session(&self, token: &str) -> Result<Option<User>, StoreError> {
+        let cutoff = cutoff(now_ms(), SESSION_TTL);
+        let queued = self.writer.as_ref().and_then(|w| {
+            let pending = w.shared.pending();
+            pending.session(&token_key(token)).map(|(user, saved)| (user.clone(), saved))
+        });
+        if let Some((user, saved)) = queued {
+            return Ok((saved as i64 >= cutoff).then_some(User { cursor: None, ..user }));
+        }
         let row = self
             .db()
             .query_row(
                 "SELECT id, username, color, state FROM sessions WHERE token_sha256 = ?1 AND touched >= ?2",
-                params![token_key(token), cutoff(now_ms(), SESSION_TTL)],
+                params![token_key(token), cutoff],
                 |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
                 },
@@ -273,6 +328,31 @@ impl Store {
                 state: serde_json::from_str::<UserState>(&state).unwrap_or_default(),
             })
         }))
+    }
+}
+
+impl Drop for Store {
+    /// Lets the writer commit what is queued and stop, so the file is closed (and the
+    /// directory free for the next server) when the store is gone. When the last handle
+    /// goes on the writer thread itself (a callback held it), the thread ends on its own.
+    fn drop(&mut self) {
+        self.writer = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// Locks the data directory for this process, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::File::create(&path).map_err(|source| StoreError::Dir { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(dir.to_owned())),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Dir { path, source }),
     }
 }
 
@@ -374,8 +454,9 @@ mod tests {
         let mut state = UserState::new();
         state.insert("mood".into(), "ok".into());
         let user = User { id: Uuid::new_v4(), username: "Al".into(), color: "#000".into(), cursor: None, state };
-        store.save_session("t", &user, now_ms()).unwrap();
-        store.save_session("old", &user, 1).unwrap();
+        store.save_session("t", &user, now_ms());
+        store.save_session("old", &user, 1);
+        store.flush().unwrap();
         assert_eq!(store.load_session("t").unwrap(), Some(user));
         assert_eq!(store.load_session("nope").unwrap(), None);
         let stored_in_clear: i64 = store
@@ -398,7 +479,8 @@ mod tests {
         store.append("quiet", &old, None).unwrap();
         store.append("busy", &chat(1, a, ChatTarget::Room), None).unwrap();
         let user = User { id: a, username: "Al".into(), color: "#000".into(), cursor: None, state: UserState::new() };
-        store.save_session("stale", &user, now_ms() - SESSION_TTL.as_millis() as u64 - 1).unwrap();
+        store.save_session("stale", &user, now_ms() - SESSION_TTL.as_millis() as u64 - 1);
+        store.flush().unwrap();
         assert_eq!(store.load_session("stale").unwrap(), None, "refused before any purge");
         assert_eq!(store.expire(now_ms()).unwrap(), (1, 1));
         assert_eq!(store.latest_seq("quiet").unwrap(), 0);

@@ -1,0 +1,243 @@
+//! The store's one writer: a thread of its own that owns the write connection and
+//! commits what it is handed in groups. Whatever is queued when a commit ends goes into the
+//! next one, so one `fsync` (and any WAL checkpoint) is shared by every chat of the batch,
+//! and none of it runs on an async worker or under a room's lock.
+//!
+//! Each write may carry a `done` callback, run on this thread after its batch committed
+//! (or failed), in the order the writes were queued: rooms fan a chat out from there, so
+//! every member sees chats in seq order and nothing is sent before it is on disk. When a
+//! batch fails, everything queued behind it fails too, so a room that numbered chats past
+//! the failed one hears of every failure and can number again from what is stored: seqs
+//! stay gap-free.
+
+use super::pending::Pending;
+use super::{token_key, StoreError};
+use crate::protocol::{ChatMessage, ChatTarget, User};
+use crate::server::metrics::{STORE_BATCH, STORE_COMMIT_SECONDS};
+use rusqlite::{params, Connection, TransactionBehavior};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Writes in one commit at most.
+const MAX_BATCH: usize = 1024;
+/// Writes the queue holds at most; past it (or [`MAX_QUEUED_BYTES`]) a write is refused
+/// with [`StoreError::Busy`] and the client told to retry.
+pub const MAX_QUEUED: usize = 16 * 1024;
+/// Bytes of chat text and state the queue holds at most.
+pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the writer stores.
+pub enum Write {
+    /// A chat, its seq already assigned.
+    Chat { room: String, msg: ChatMessage, reference: Option<String> },
+    /// The identity a session token stands for, as of `now_ms`.
+    Session { token: String, user: User, now_ms: u64 },
+    /// Nothing: its `done` runs once everything queued before it is committed.
+    Barrier,
+}
+
+impl Write {
+    /// About the bytes it holds, for the queue's bound.
+    fn bytes(&self) -> usize {
+        match self {
+            Write::Chat { room, msg, .. } => room.len() + msg.text.len() + msg.username.len() + 128,
+            Write::Session { user, .. } => user.username.len() + user.state.len() * 64 + 256,
+            Write::Barrier => 0,
+        }
+    }
+}
+
+/// Runs after the write's batch committed (`Ok`) or failed.
+pub type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+struct Job {
+    write: Write,
+    bytes: usize,
+    done: Option<Done>,
+}
+
+/// What the store and its writer share.
+pub struct Shared {
+    pub pending: Mutex<Pending>,
+    queued_bytes: AtomicUsize,
+    /// A test hook: every commit waits this long first (`FLOCK_COMMIT_DELAY_MS`).
+    delay_ms: AtomicU64,
+}
+
+impl Shared {
+    pub fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+    }
+}
+
+/// The handle the store queues writes through.
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+    pub shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`, keeping `keep` chats per room.
+    pub fn start(conn: Connection, keep: u64) -> std::io::Result<(Writer, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = mpsc::channel(MAX_QUEUED);
+        let shared = Arc::new(Shared {
+            pending: Mutex::default(),
+            queued_bytes: AtomicUsize::new(0),
+            delay_ms: AtomicU64::new(0),
+        });
+        let thread_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("flock-store-writer".into())
+            .spawn(move || run(conn, rx, &thread_shared, keep))?;
+        Ok((Writer { tx, shared }, handle))
+    }
+
+    /// Queues `write`; `done` runs once its batch is committed. Refused at once when the
+    /// queue is full: the caller reports it and the client retries.
+    pub fn submit(&self, write: Write, done: Option<Done>) -> Result<(), StoreError> {
+        let bytes = write.bytes();
+        if self.shared.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > MAX_QUEUED_BYTES {
+            self.shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return Err(StoreError::Busy);
+        }
+        let mut pending = self.shared.pending();
+        match &write {
+            Write::Chat { room, msg, reference } => pending.add(room, msg.seq, msg.from, reference.as_deref()),
+            Write::Session { token, user, now_ms } => pending.add_session(&token_key(token), user, *now_ms),
+            Write::Barrier => {}
+        }
+        match self.tx.try_send(Job { write, bytes, done }) {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                let job = match refused {
+                    mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => job,
+                };
+                forget(&mut pending, &job.write);
+                self.shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                Err(StoreError::Busy)
+            }
+        }
+    }
+}
+
+fn forget(pending: &mut Pending, write: &Write) {
+    match write {
+        Write::Chat { room, msg, reference } => pending.remove(room, msg.from, reference.as_deref()),
+        Write::Session { token, .. } => pending.remove_session(&token_key(token)),
+        Write::Barrier => {}
+    }
+}
+
+/// The thread: take what is queued, commit it as one transaction, report, repeat; ends
+/// when the store is dropped and the queue is empty.
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: &Shared, keep: u64) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let delay = shared.delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        let started = Instant::now();
+        let result = commit(&mut conn, &batch, keep);
+        metrics::histogram!(STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(STORE_BATCH).record(batch.len() as f64);
+        let failure = result.as_ref().err().map(ToString::to_string);
+        finish(shared, batch, failure.as_deref());
+        if let Some(why) = failure {
+            tracing::error!("cannot commit to the store: {why}; failing every write queued behind it");
+            let mut behind = Vec::new();
+            while let Ok(job) = rx.try_recv() {
+                behind.push(job);
+            }
+            finish(shared, behind, Some(&why));
+        }
+    }
+}
+
+/// Takes the batch out of the pending set and runs its callbacks, in order.
+fn finish(shared: &Shared, batch: Vec<Job>, failure: Option<&str>) {
+    {
+        let mut pending = shared.pending();
+        for job in &batch {
+            forget(&mut pending, &job.write);
+        }
+    }
+    let bytes: usize = batch.iter().map(|job| job.bytes).sum();
+    shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    for job in batch {
+        if let Some(done) = job.done {
+            done(failure.map_or(Ok(()), |why| Err(StoreError::Batch(why.to_owned()))));
+        }
+    }
+}
+
+fn commit(conn: &mut Connection, batch: &[Job], keep: u64) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for job in batch {
+        match &job.write {
+            Write::Chat { room, msg, reference } => append(&tx, room, msg, reference.as_deref(), keep)?,
+            Write::Session { token, user, now_ms } => save_session(&tx, token, user, *now_ms)?,
+            Write::Barrier => {}
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Stores one chat and drops what falls out of the room's window.
+pub(super) fn append(
+    db: &Connection,
+    room: &str,
+    msg: &ChatMessage,
+    reference: Option<&str>,
+    keep: u64,
+) -> Result<(), StoreError> {
+    let to_id = match msg.to {
+        ChatTarget::User(id) => Some(id.to_string()),
+        ChatTarget::Room | ChatTarget::Others => None,
+    };
+    // OR IGNORE: on a cluster node the same chat may arrive twice (live and replayed).
+    db.prepare_cached(
+        "INSERT OR IGNORE INTO chats (room, seq, from_id, username, text, target, to_id, ts, ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        room,
+        msg.seq as i64,
+        msg.from.to_string(),
+        msg.username,
+        msg.text,
+        msg.to.to_string(),
+        to_id,
+        msg.ts as i64,
+        reference
+    ])?;
+    // Pruning every PRUNE_EVERY chats keeps at most that many extra rows per room.
+    if msg.seq > keep && msg.seq.is_multiple_of(super::PRUNE_EVERY) {
+        db.prepare_cached("DELETE FROM chats WHERE room = ?1 AND seq <= ?2")?
+            .execute(params![room, (msg.seq - keep) as i64])?;
+    }
+    Ok(())
+}
+
+fn save_session(db: &Connection, token: &str, user: &User, now_ms: u64) -> Result<(), StoreError> {
+    let state = serde_json::Value::Object(user.state.clone()).to_string();
+    db.prepare_cached(
+        "INSERT INTO sessions (token_sha256, id, username, color, state, touched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (token_sha256) DO UPDATE SET username = ?3, color = ?4, state = ?5, touched = ?6",
+    )?
+    .execute(params![token_key(token), user.id.to_string(), user.username, user.color, state, now_ms as i64])?;
+    Ok(())
+}

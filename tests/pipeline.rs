@@ -1,0 +1,129 @@
+//! The chat pipeline against a real server: chats are committed by the store's writer
+//! thread in groups, so a slow disk holds up chats and nothing else, and a thousand rooms
+//! chatting at once each get every one of their chats, in order.
+
+mod common;
+
+use common::{connect, start_with, test_config, Client};
+use flock::protocol::{ChatTarget, ClientMsg, Point, ServerMsg};
+use futures_util::future::join_all;
+use std::time::Duration;
+
+/// Rooms chatting in the held-commit test.
+const BUSY_ROOMS: usize = 20;
+
+fn chat(text: String, reference: String) -> ClientMsg {
+    ClientMsg::Chat { text, to: ChatTarget::Room, reference: Some(reference) }
+}
+
+/// Waits for the ack of `reference`.
+async fn acked(client: &mut Client, reference: &str) -> u64 {
+    client
+        .recv_until(|m| match m {
+            ServerMsg::Ack { reference: r, seq } if r == reference => Some(*seq),
+            _ => None,
+        })
+        .await
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_commit_holds_up_chats_but_not_the_cursors_of_another_room() {
+    let mut config = test_config();
+    // Every commit takes two seconds: a disk far slower than any real one.
+    config.commit_delay_ms = 2000;
+    let addr = start_with(config).await;
+    let mover = connect(addr, "cursors", "Mover").await;
+    let mut watcher = connect(addr, "cursors", "Watcher").await;
+    let mut chatters =
+        join_all((0..BUSY_ROOMS).map(|i| async move { connect(addr, &format!("busy-{i}"), "Chatter").await })).await;
+    for (i, chatter) in chatters.iter_mut().enumerate() {
+        chatter.send(&chat(format!("hello {i}"), format!("c{i}"))).await;
+    }
+
+    // The mover moves on a steady beat; the watcher counts what arrives before the first
+    // chat is acknowledged (which the held commit keeps from happening for seconds).
+    let mut mover = mover;
+    let moving = tokio::spawn(async move {
+        for step in 0u32.. {
+            let x = f64::from(step % 100) / 100.0;
+            mover.send(&ClientMsg::Cursor { x, y: 0.5 }).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let mut first = chatters.remove(0);
+    let ack = acked(&mut first, "c0");
+    tokio::pin!(ack);
+    let mut moves = 0usize;
+    let mut last: Option<Point> = None;
+    loop {
+        tokio::select! {
+            _ = &mut ack => break,
+            msg = watcher.recv() => {
+                if let ServerMsg::Cursors { moves: batch } = msg {
+                    for mv in batch {
+                        let point = Point { x: mv.x, y: mv.y };
+                        if last != Some(point) {
+                            moves += 1;
+                            last = Some(point);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    moving.abort();
+    assert!(moves >= 20, "cursor moves kept arriving while the chats' commit was held: {moves}");
+    for (i, chatter) in chatters.iter_mut().enumerate() {
+        acked(chatter, &format!("c{}", i + 1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_rooms_chatting_at_once_each_get_every_chat_in_order() {
+    const ROOMS: usize = 1000;
+    const CHATS: usize = 3;
+    let mut config = test_config();
+    config.max_conns_per_ip = 4 * ROOMS;
+    config.max_pending_per_ip = 4 * ROOMS;
+    let addr = start_with(config).await;
+    let mut pairs = Vec::new();
+    for chunk in (0..ROOMS).collect::<Vec<_>>().chunks(100) {
+        let opened = join_all(chunk.iter().map(|i| async move {
+            let room = format!("many-{i}");
+            (connect(addr, &room, "Ann").await, connect(addr, &room, "Bob").await)
+        }))
+        .await;
+        pairs.extend(opened);
+    }
+    // Everyone sends at once; then each reads until it has its room's 2 × CHATS chats.
+    for (ann, bob) in &mut pairs {
+        for k in 0..CHATS {
+            ann.send(&chat(format!("ann {k}"), format!("a{k}"))).await;
+            bob.send(&chat(format!("bob {k}"), format!("b{k}"))).await;
+        }
+    }
+    // A room whose members do not all get every chat fails its task (a read times out).
+    let rooms = join_all(pairs.into_iter().map(|(mut ann, mut bob)| {
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for client in [&mut ann, &mut bob] {
+                let mut seqs = Vec::new();
+                while seqs.len() < 2 * CHATS {
+                    if let ServerMsg::Chat(chat) = client.recv().await {
+                        seqs.push(chat.seq);
+                    }
+                }
+                seen.push(seqs);
+            }
+            seen
+        })
+    }))
+    .await;
+    let missing = rooms.iter().filter(|room| room.is_err()).count();
+    assert_eq!(missing, 0, "rooms where a member did not get every chat");
+    let expected: Vec<u64> = (1..=(2 * CHATS) as u64).collect();
+    for seen in rooms.into_iter().flatten() {
+        assert!(seen.iter().all(|seqs| *seqs == expected), "every member saw 1..={} in order: {seen:?}", 2 * CHATS);
+    }
+}
