@@ -4,7 +4,6 @@
 //! Everything a client controls is checked here before it reaches a room; ids, names in
 //! chats, colours and timestamps are always the server's own.
 
-use super::bus::Bus;
 use super::clock::{now_ms, unix_secs};
 use super::hub::{Arrival, Departure, Hub};
 use super::invite::Gate;
@@ -90,6 +89,7 @@ impl From<ChatError> for Refusal {
     fn from(err: ChatError) -> Self {
         match err {
             ChatError::NoSuchUser(id) => Refusal::NoSuchUser(id),
+            ChatError::NotHere => Refusal::Unavailable(err.to_string()),
             ChatError::Store(_) | ChatError::Bus(_) => {
                 tracing::error!("{err}");
                 Refusal::Unavailable(err.to_string())
@@ -161,12 +161,7 @@ impl Session {
             }
         }
         services.store.save_session(&token, &user, now_ms());
-        if let Bus::Redis(link) = services.hub.bus() {
-            // Awaited: the next node this client reaches must know the session.
-            if let Err(err) = link.save_session_now(&token_key(&token), &user).await {
-                tracing::warn!("cannot share a session: {err}");
-            }
-        }
+        services.hub.bus().share_session(&token, &user).await;
         let id = user.id;
         let arrival = Arrival { user, outbox: outbox.clone(), conn, session: token.clone(), since: req.since };
         let room = services.hub.join(&req.room, arrival);
@@ -353,12 +348,8 @@ fn chat_ref(msg: &ClientMsg) -> Option<String> {
 /// The identity behind a session token: the cluster's copy first (the token may come from
 /// another node, and the user may have changed there), then this node's store.
 async fn load_session(services: &Services, token: &str) -> Option<User> {
-    if let Bus::Redis(link) = services.hub.bus() {
-        match link.load_session(&token_key(token)).await {
-            Ok(Some(user)) => return Some(user),
-            Ok(None) => {}
-            Err(err) => tracing::warn!("cannot read a shared session: {err}"),
-        }
+    if let Some(user) = services.hub.bus().load_session(token).await {
+        return Some(user);
     }
     services.store.load_session(token).unwrap_or_else(|err| {
         tracing::error!("cannot read a session: {err}");

@@ -1,6 +1,8 @@
 //! The seam between a room and the world outside this process.
 //!
 //! [`Bus::Local`] is the default: one process holds every room and nothing leaves it.
+//! Nothing outside this module (and the [`crate::server::room::sequencer`] that numbers
+//! chats) asks which one runs: rooms, sessions and handlers call the methods below.
 //! [`Bus::Redis`] (`--bus redis://host:port`) joins the node to a cluster: every room event
 //! that happens here is published on the room's Redis channel, every node applies the
 //! other nodes' events to its own members (`hub::remote`), chats are numbered by a Redis script
@@ -19,7 +21,8 @@ pub mod link;
 pub mod scripts;
 pub mod supervisor;
 
-use crate::protocol::{Move, User};
+use crate::protocol::{ClusterInfo, Move, NodeInfo, User};
+use crate::server::store::token_key;
 use event::BusEvent;
 use link::Link;
 use std::sync::Arc;
@@ -79,6 +82,47 @@ impl Bus {
             Bus::Local => None,
             Bus::Redis(link) => Some(link.node),
         }
+    }
+
+    /// The cluster's copy of the identity behind a session token (the token may come from
+    /// another node, and the user may have changed there); `None` on a single node, or
+    /// when Redis has none or cannot be read.
+    pub async fn load_session(&self, token: &str) -> Option<User> {
+        let Bus::Redis(link) = self else { return None };
+        link.load_session(&token_key(token)).await.unwrap_or_else(|err| {
+            tracing::warn!("cannot read a shared session: {err}");
+            None
+        })
+    }
+
+    /// Shares a new session's identity with every node, and waits for it: the next node
+    /// this client reaches must know it. Nothing to do on a single node.
+    pub async fn share_session(&self, token: &str, user: &User) {
+        if let Bus::Redis(link) = self {
+            if let Err(err) = link.save_session_now(&token_key(token), user).await {
+                tracing::warn!("cannot share a session: {err}");
+            }
+        }
+    }
+
+    /// This node and the other live ones, with their connections (`/api/cluster`).
+    pub async fn cluster_info(&self, connections: u64) -> ClusterInfo {
+        let Bus::Redis(link) = self else {
+            return ClusterInfo { bus: "local".into(), nodes: vec![NodeInfo { id: None, connections, here: true }] };
+        };
+        let mut nodes = vec![NodeInfo { id: Some(link.node), connections, here: true }];
+        match link.nodes().await {
+            Ok(others) => {
+                nodes.extend(others.into_iter().filter(|(id, _)| *id != link.node).map(|(id, load)| NodeInfo {
+                    id: Some(id),
+                    connections: load.connections,
+                    here: false,
+                }))
+            }
+            Err(err) => tracing::debug!("cannot list the nodes: {err}"),
+        }
+        let bus = if link.is_up() { "up" } else { "down" };
+        ClusterInfo { bus: bus.into(), nodes }
     }
 
     /// Whether the bus reaches the other nodes now (always, for a single node).

@@ -20,6 +20,7 @@
 //! listed and addressed like the others, but have no outbox here.
 
 mod relayed;
+pub mod sequencer;
 mod welcome;
 
 use super::bus::event::BusEvent;
@@ -28,10 +29,10 @@ use super::bus::{Bus, PresenceChange};
 use super::cursor_board::{CursorBoard, Serialized};
 use super::metrics::{count_out, FANOUT_SECONDS};
 use super::outbox::Outbox;
-use super::store::writer::{Done, Write};
 use super::store::{Store, StoreError};
 use crate::protocol::{ChatMessage, ChatTarget, ErrorCode, Move, Point, ServerMsg, User, UserState};
 use axum::extract::ws::Utf8Bytes;
+use sequencer::{Draft, Sequencer};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -99,6 +100,10 @@ pub enum ChatError {
     /// A direct chat named a user who is not in the room.
     #[error("no user {0} in this room")]
     NoSuchUser(Uuid),
+    /// The sender is no longer in this room on this connection (it moved, or another
+    /// connection or node took its place).
+    #[error("you are no longer in this room on this connection")]
+    NotHere,
     /// The chat could not be stored, so it was not sent either.
     #[error("the message could not be stored; try again ({0})")]
     Store(#[from] StoreError),
@@ -246,10 +251,10 @@ impl Room {
         self.bus.publish(&self.name, event, Some(PresenceChange::Put(user, taken_at)));
     }
 
-    /// Numbers, stores and delivers a chat from `id`; the server sets sender, name and
-    /// time. With a `reference` the sender is acknowledged once the chat is delivered, and
-    /// a reference already stored (or queued) is only acknowledged again. Returns the
-    /// chat's seq.
+    /// Checks a chat from `id` and has the room's [`Sequencer`] number, store and deliver
+    /// it; the server sets sender, name and time. With a `reference` the sender is
+    /// acknowledged once the chat is delivered, and a reference already stored (or queued)
+    /// is only acknowledged again. Returns the chat's seq.
     pub async fn chat(
         self: &Arc<Self>,
         id: Uuid,
@@ -258,42 +263,21 @@ impl Room {
         ts: u64,
         reference: Option<&str>,
     ) -> Result<u64, ChatError> {
-        match &self.bus {
-            Bus::Local => self.chat_here(id, text, to, ts, reference),
-            Bus::Redis(link) => self.chat_via(link, id, text, to, ts, reference).await,
-        }
-    }
-
-    /// A single node's chat: numbered and queued for the store under the room lock; the
-    /// writer delivers it ([`Room::committed`]) once its batch is on disk.
-    fn chat_here(
-        self: &Arc<Self>,
-        id: Uuid,
-        text: String,
-        to: ChatTarget,
-        ts: u64,
-        reference: Option<&str>,
-    ) -> Result<u64, ChatError> {
-        let members = self.lock();
-        let Some(sender) = members.get(&id).filter(|m| m.is_here()) else { return Ok(0) };
-        let outbox = sender.outbox.clone();
-        if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
-            self.ack_after(&members, seq, outbox, reference);
-            return Ok(seq);
-        }
-        check_target(to, &members)?;
-        let seq = self.next_seq()?;
-        let msg = ChatMessage { seq, from: id, username: sender.user.username.clone(), text, to, ts };
-        let done: Done = {
-            let (room, chat, reference, sender) =
-                (self.clone(), msg.clone(), reference.map(str::to_owned), outbox.clone());
-            Box::new(move |result| room.committed(chat, reference, sender, result))
+        let draft = {
+            let members = self.lock();
+            // A member another node has taken over, or that has moved on, cannot chat here.
+            let sender = members.get(&id).filter(|m| m.is_here()).ok_or(ChatError::NotHere)?;
+            let outbox = sender.outbox.clone();
+            // A ref stored or queued here (on a cluster it may predate what Redis remembers).
+            if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
+                self.ack_after(&members, seq, outbox, reference);
+                return Ok(seq);
+            }
+            check_target(to, &members)?;
+            let msg = ChatMessage { seq: 0, from: id, username: sender.user.username.clone(), text, to, ts };
+            Draft { msg, reference: reference.map(str::to_owned), outbox, floor: self.latest_seq()? }
         };
-        let write = Write::Chat { room: self.name.clone(), msg, reference: reference.map(str::to_owned) };
-        self.store.submit(write, Some(done))?;
-        self.numbered.store(seq, Ordering::Relaxed);
-        self.ack_after(&members, seq, outbox, reference);
-        Ok(seq)
+        self.bus.number(self, draft).await
     }
 
     /// The seq for the next chat here: one past the last handed out, which is read from

@@ -1,9 +1,9 @@
-//! A room on a cluster node: chats the bus numbers and delivers (this node's own
-//! included), the acks that wait for them, and the other nodes' cursor moves.
+//! A room on a cluster node: chats the bus delivers (this node's own included, which
+//! [`super::sequencer`] had Redis number), the acks that wait for them, and the other
+//! nodes' cursor moves.
 
-use super::{check_target, encode, ChatError, Member, PendingAck, Room, SEQ_UNKNOWN};
-use crate::protocol::{ChatMessage, ChatTarget, Move, Point, ServerMsg};
-use crate::server::bus::link::Link;
+use super::{encode, Member, PendingAck, Room, SEQ_UNKNOWN};
+use crate::protocol::{ChatMessage, Move, Point, ServerMsg};
 use crate::server::outbox::Outbox;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -22,35 +22,6 @@ impl Room {
             }
         }
         self.board.wake();
-    }
-
-    /// A cluster node's chat: the bus numbers and publishes it; it is stored and fanned
-    /// out here when the bus delivers it back, and acked after that.
-    pub(super) async fn chat_via(
-        &self,
-        link: &Link,
-        id: Uuid,
-        text: String,
-        to: ChatTarget,
-        ts: u64,
-        reference: Option<&str>,
-    ) -> Result<u64, ChatError> {
-        let (draft, floor, outbox) = {
-            let members = self.lock();
-            let Some(sender) = members.get(&id).filter(|m| m.is_here()) else { return Ok(0) };
-            let outbox = sender.outbox.clone();
-            // A ref this node has stored (it may predate what Redis remembers).
-            if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
-                self.ack_after(&members, seq, outbox, reference);
-                return Ok(seq);
-            }
-            check_target(to, &members)?;
-            let draft = ChatMessage { seq: 0, from: id, username: sender.user.username.clone(), text, to, ts };
-            (draft, self.latest_seq()?, outbox)
-        };
-        let numbered = link.chat(&self.name, &draft, reference, floor).await?;
-        self.ack_after(&self.lock(), numbered.seq, outbox, reference);
-        Ok(numbered.seq)
     }
 
     /// Acks `reference` on `outbox` once chat `seq` has been delivered here (now, if it
