@@ -127,3 +127,29 @@ async fn a_thousand_rooms_chatting_at_once_each_get_every_chat_in_order() {
         assert!(seen.iter().all(|seqs| *seqs == expected), "every member saw 1..={} in order: {seen:?}", 2 * CHATS);
     }
 }
+
+#[tokio::test]
+async fn a_room_everyone_left_while_its_chat_was_being_committed_still_delivers_it_to_the_next() {
+    let mut config = test_config();
+    config.commit_delay_ms = 500;
+    let addr = start_with(config).await;
+    let mut ann = connect(addr, "linger", "Ann").await;
+    ann.send(&chat("said on the way out".into(), "bye".into())).await;
+    ann.goodbye().await;
+    // Bob comes while Ann's chat is still held in the commit: whether it reaches him in
+    // the welcome or live, he gets it, numbered 1, and the room numbers on from there.
+    let mut bob = connect(addr, "linger", "Bob").await;
+    let mut seen: Vec<(u64, String)> = bob.history.iter().map(|c| (c.seq, c.text.clone())).collect();
+    if seen.is_empty() {
+        let (chat, _) = bob
+            .recv_until(|m| match m {
+                ServerMsg::Chat(chat) => Some((chat.seq, chat.text.clone())),
+                _ => None,
+            })
+            .await;
+        seen.push(chat);
+    }
+    assert_eq!(seen, [(1, "said on the way out".to_owned())]);
+    bob.send(&chat("and after".into(), "b1".into())).await;
+    assert_eq!(acked(&mut bob, "b1").await, 2);
+}

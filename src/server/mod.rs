@@ -87,10 +87,10 @@ impl AppState {
         metrics::handle();
         let grace = Duration::from_secs(config.leave_grace_secs);
         let hub = match config.bus.as_deref() {
-            None => Arc::new(Hub::new(store.clone(), grace, Bus::Local, config.replay_max)),
+            None => Hub::new(store.clone(), grace, Bus::Local, config.replay_max),
             Some(url) => {
                 let (link, queue) = Link::new(url, config.history_keep, ttl, config.bus_ca_file.as_deref())?;
-                let hub = Arc::new(Hub::new(store.clone(), grace, Bus::Redis(link.clone()), config.replay_max));
+                let hub = Hub::new(store.clone(), grace, Bus::Redis(link.clone()), config.replay_max);
                 let ttl = Duration::from_secs(config.presence_ttl_secs);
                 bus::supervisor::spawn(link, queue, hub.clone(), store.clone(), ttl);
                 hub

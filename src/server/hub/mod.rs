@@ -48,6 +48,9 @@ pub enum Departure {
 /// the first two, so a room cannot be dropped while someone enters it; everything else
 /// takes only its room. No one holds two rooms at once.
 pub struct Hub {
+    /// This hub, for its rooms: a room that empties while its last chats are being
+    /// committed asks to be dropped once they are delivered.
+    me: std::sync::Weak<Hub>,
     registry: Mutex<Registry>,
     store: Arc<Store>,
     grace: Duration,
@@ -69,8 +72,22 @@ struct Registry {
 }
 
 impl Hub {
-    pub fn new(store: Arc<Store>, grace: Duration, bus: Bus, replay_max: usize) -> Self {
-        Hub { registry: Mutex::new(Registry::default()), store, grace, bus, replay_max, vouched: Mutex::default() }
+    pub fn new(store: Arc<Store>, grace: Duration, bus: Bus, replay_max: usize) -> Arc<Self> {
+        Arc::new_cyclic(|me| Hub {
+            me: me.clone(),
+            registry: Mutex::new(Registry::default()),
+            store,
+            grace,
+            bus,
+            replay_max,
+            vouched: Mutex::default(),
+        })
+    }
+
+    /// Drops `room` if no one is in it and it has no chat left to deliver (called by a
+    /// room whose last chat in flight was just delivered).
+    pub(super) fn drop_if_idle(&self, room: &Arc<Room>) {
+        drop_if_empty(&mut self.lock(), room);
     }
 
     /// Whether `name` is a live room.
@@ -94,7 +111,8 @@ impl Hub {
             .rooms
             .entry(name.to_owned())
             .or_insert_with(|| {
-                Arc::new(Room::new(name.to_owned(), self.store.clone(), self.bus.clone(), self.replay_max))
+                let (store, bus, hub) = (self.store.clone(), self.bus.clone(), self.me.clone());
+                Arc::new(Room::new(name.to_owned(), store, bus, self.replay_max, hub))
             })
             .clone();
         metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);
@@ -236,8 +254,11 @@ fn remove(
 
 /// Drops `room` from the registry if no one (on any node) is in it, unless the map's entry
 /// is already a newer namesake. Acks still waiting there go out: their senders have left.
+/// Drops `room` when no one is in it and no chat of it is still on its way to the store:
+/// a room opened again under the same name meanwhile would number and deliver past them.
 fn drop_if_empty(registry: &mut Registry, room: &Arc<Room>) {
-    if room.head_count() == 0 && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
+    let idle = room.head_count() == 0 && !room.has_chats_in_flight();
+    if idle && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
         registry.rooms.remove(room.name());
         room.flush_acks();
         metrics::gauge!(super::metrics::ROOMS).set(registry.rooms.len() as f64);

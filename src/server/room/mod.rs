@@ -27,6 +27,7 @@ use super::bus::event::BusEvent;
 use super::bus::link::BusError;
 use super::bus::{Bus, PresenceChange};
 use super::cursor_board::{CursorBoard, Serialized};
+use super::hub::Hub;
 use super::metrics::{count_out, FANOUT_SECONDS};
 use super::outbox::Outbox;
 use super::store::{Store, StoreError};
@@ -35,7 +36,7 @@ use axum::extract::ws::Utf8Bytes;
 use sequencer::{Draft, Sequencer};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -131,6 +132,9 @@ pub struct Room {
     board: Arc<CursorBoard>,
     /// Most chats a resuming member's `welcome` replays.
     replay_max: usize,
+    /// The hub that holds this room, asked to drop it when it empties while chats are
+    /// still being committed.
+    hub: Weak<Hub>,
 }
 
 /// An ack to send once the room has delivered chat `seq`, to the connection that sent it
@@ -146,7 +150,7 @@ const SEQ_UNKNOWN: u64 = u64::MAX;
 
 impl Room {
     /// A room that continues its stored chat numbering.
-    pub(super) fn new(name: String, store: Arc<Store>, bus: Bus, replay_max: usize) -> Self {
+    pub(super) fn new(name: String, store: Arc<Store>, bus: Bus, replay_max: usize, hub: Weak<Hub>) -> Self {
         let seq = store.latest_seq(&name).unwrap_or_else(|err| {
             tracing::error!(room = name, "cannot read the latest seq: {err}");
             SEQ_UNKNOWN
@@ -155,7 +159,7 @@ impl Room {
         let board = Arc::default();
         let members = Mutex::new(HashMap::new());
         let (numbered, seq) = (AtomicU64::new(seq), AtomicU64::new(seq));
-        Room { name, members, store, bus, seq, numbered, pending_acks, board, replay_max }
+        Room { name, members, store, bus, seq, numbered, pending_acks, board, replay_max, hub }
     }
 
     pub fn name(&self) -> &str {
@@ -170,6 +174,13 @@ impl Room {
 
     pub fn head_count(&self) -> usize {
         self.lock().len()
+    }
+
+    /// Whether chats numbered here are still on their way to the store (a single node's
+    /// room is kept until they are delivered).
+    pub(super) fn has_chats_in_flight(&self) -> bool {
+        let numbered = self.numbered.load(Ordering::Relaxed);
+        numbered != SEQ_UNKNOWN && numbered > self.seq.load(Ordering::Relaxed)
     }
 
     /// Members of this node in the leave grace period.
@@ -310,17 +321,19 @@ impl Room {
     }
 
     /// Runs on the store's writer thread after `chat`'s batch, in seq order: delivers it,
-    /// or tells its sender it was not stored. A failed chat fails every chat numbered after
+    /// or tells its sender it was not stored; then lets the hub drop the room if everyone
+    /// has left meanwhile. A failed chat fails every chat numbered after
     /// it too (the writer fails what was queued behind it), so numbering goes back to the
     /// last delivered seq and stays gap-free.
     fn committed(
-        &self,
+        self: &Arc<Self>,
         chat: ChatMessage,
         reference: Option<String>,
         sender: Option<Arc<Outbox>>,
         result: Result<(), StoreError>,
     ) {
         let members = self.lock();
+        let idle = members.is_empty();
         match result {
             Ok(()) => self.fan_out_chat(&members, chat),
             Err(err) => {
@@ -331,6 +344,13 @@ impl Room {
                     let code = ErrorCode::Unavailable;
                     outbox.push(encode(&ServerMsg::Error { code, message, reference, retry_after_ms: None }));
                 }
+            }
+        }
+        drop(members);
+        // Everyone left while this chat was being committed: the hub kept the room for it.
+        if idle && !self.has_chats_in_flight() {
+            if let Some(hub) = self.hub.upgrade() {
+                hub.drop_if_idle(self);
             }
         }
     }
