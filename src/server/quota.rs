@@ -120,11 +120,23 @@ impl Quotas {
     /// would be new (whatever the client's rates: waiting for them would not help), then
     /// one of the client's new connections, and one of its new rooms if `room` is not live.
     pub fn connect(&self, hub: &Hub, room: &str, ip: IpAddr) -> Result<(), QuotaError> {
+        self.check_connect(hub, room, ip, PerClient::take)
+    }
+
+    /// [`Quotas::connect`] with `charge` as the way a bucket is asked: taking a token, or
+    /// only looking.
+    fn check_connect(
+        &self,
+        hub: &Hub,
+        room: &str,
+        ip: IpAddr,
+        charge: fn(&PerClient, IpAddr, Instant) -> Result<(), Duration>,
+    ) -> Result<(), QuotaError> {
         let now = Instant::now();
         let creates = self.creates_room(hub, room)?;
-        self.connects.take(ip, now).map_err(QuotaError::Connects)?;
+        charge(&self.connects, ip, now).map_err(QuotaError::Connects)?;
         if creates {
-            self.rooms.take(ip, now).map_err(QuotaError::Rooms)?;
+            charge(&self.rooms, ip, now).map_err(QuotaError::Rooms)?;
         }
         Ok(())
     }
@@ -152,13 +164,7 @@ impl Quotas {
     /// What [`Quotas::connect`] would answer now, taking nothing: for a client that asks
     /// why its upgrade failed.
     pub fn peek(&self, hub: &Hub, room: &str, ip: IpAddr) -> Result<(), QuotaError> {
-        let now = Instant::now();
-        let creates = self.creates_room(hub, room)?;
-        self.connects.peek(ip, now).map_err(QuotaError::Connects)?;
-        if creates {
-            self.rooms.peek(ip, now).map_err(QuotaError::Rooms)?;
-        }
-        Ok(())
+        self.check_connect(hub, room, ip, PerClient::peek)
     }
 }
 
