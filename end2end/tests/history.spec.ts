@@ -7,13 +7,18 @@ async function enter(browser: Browser, room: string, name: string): Promise<Page
   return page;
 }
 
+/** Sends `count` chats, `line 1` to `line <count>`, and waits until all are acknowledged. */
+async function say(page: Page, count: number) {
+  for (let i = 1; i <= count; i++) {
+    await page.getByLabel('Message').fill(`line ${i}`);
+    await page.getByLabel('Message').press('Enter');
+  }
+  await expect(page.getByTestId('pending')).toHaveCount(0);
+}
+
 test('a newcomer sees the newest 50 chats and loads the earlier ones by scrolling back', async ({ browser }) => {
   const alice = await enter(browser, 'e2e-history', 'Alice');
-  for (let i = 1; i <= 60; i++) {
-    await alice.getByLabel('Message').fill(`line ${i}`);
-    await alice.getByLabel('Message').press('Enter');
-  }
-  await expect(alice.getByTestId('pending')).toHaveCount(0);
+  await say(alice, 60);
 
   const bob = await enter(browser, 'e2e-history', 'Bob');
   const lines = bob.locator('[data-testid=chat] li.message');
@@ -28,11 +33,7 @@ test('a newcomer sees the newest 50 chats and loads the earlier ones by scrollin
 
 test('scrolling the chat to the top loads the earlier messages without a click', async ({ browser }) => {
   const alice = await enter(browser, 'e2e-history-scroll', 'Alice');
-  for (let i = 1; i <= 60; i++) {
-    await alice.getByLabel('Message').fill(`line ${i}`);
-    await alice.getByLabel('Message').press('Enter');
-  }
-  await expect(alice.getByTestId('pending')).toHaveCount(0);
+  await say(alice, 60);
 
   const bob = await enter(browser, 'e2e-history-scroll', 'Bob');
   const lines = bob.locator('[data-testid=chat] li.message');

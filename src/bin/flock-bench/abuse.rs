@@ -15,9 +15,9 @@
 //! chat, and the server's peak memory against the budget of 64 MiB plus 8 KiB per
 //! connection.
 
-use crate::chat::{receiver, sender, Plan, SETTLE};
+use crate::chat::{gather, receiver, sender, Gathered, Plan, SETTLE};
 use crate::client::{connect_from, ConnectError};
-use crate::report::{await_senders, latency_histogram, rss_kib, Report, ServerProbe};
+use crate::report::{await_senders, rss_kib, Report, ServerProbe};
 use crate::{pace, Common};
 use flock::protocol::{ChatTarget, ClientMsg, UserState};
 use futures_util::{SinkExt, StreamExt};
@@ -122,15 +122,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
 
     let (send_failures, _) = await_senders(senders, plan.epoch, &stop_at, SETTLE).await;
     let mut report = Report::with_probe("abuse", probe.as_ref());
-    let (mut latency, mut delivered, mut disconnects) = (latency_histogram(), 0, 0);
-    for receiver in receivers {
-        let tally = receiver.await.expect("a receiver task");
-        for us in tally.latency_us {
-            let _ = latency.record(us);
-        }
-        delivered += tally.delivered;
-        disconnects += usize::from(tally.disconnected);
-    }
+    let Gathered { latency, delivered, disconnects, .. } = gather(receivers).await;
     attack.stop.store(true, Ordering::Relaxed);
     for task in attackers {
         task.abort();

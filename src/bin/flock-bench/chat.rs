@@ -80,18 +80,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     }
     let (send_failures, sending_secs) = await_senders(senders, plan.epoch, &stop_at, SETTLE).await;
     let mut report = Report::with_probe("chat", probe.as_ref());
-    let mut all = latency_histogram();
-    let (mut delivered, mut errors, mut disconnects, mut last_at) = (0, 0, 0, 0);
-    for receiver in receivers {
-        let tally = receiver.await.expect("a receiver task");
-        for us in tally.latency_us {
-            let _ = all.record(us);
-        }
-        delivered += tally.delivered;
-        last_at = last_at.max(tally.last_at);
-        errors += tally.errors;
-        disconnects += usize::from(tally.disconnected);
-    }
+    let Gathered { latency: all, delivered, last_at, errors, disconnects } = gather(receivers).await;
     running.finish_and_clear();
     report.add("rooms", rooms);
     report.add("users_per_room", k);
@@ -109,6 +98,32 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     report.add("disconnects", disconnects);
     report.add("send_failures", send_failures);
     Ok(report)
+}
+
+/// Every receiver's tally, added up.
+pub struct Gathered {
+    pub latency: hdrhistogram::Histogram<u64>,
+    pub delivered: u64,
+    /// When the last delivery of all arrived, in nanoseconds after the plan's epoch.
+    pub last_at: u64,
+    pub errors: u64,
+    pub disconnects: usize,
+}
+
+/// Waits for every receiver and adds up what they counted.
+pub async fn gather(receivers: Vec<tokio::task::JoinHandle<Tally>>) -> Gathered {
+    let mut all = Gathered { latency: latency_histogram(), delivered: 0, last_at: 0, errors: 0, disconnects: 0 };
+    for receiver in receivers {
+        let tally = receiver.await.expect("a receiver task");
+        for us in tally.latency_us {
+            let _ = all.latency.record(us);
+        }
+        all.delivered += tally.delivered;
+        all.last_at = all.last_at.max(tally.last_at);
+        all.errors += tally.errors;
+        all.disconnects += usize::from(tally.disconnected);
+    }
+    all
 }
 
 impl Plan {
