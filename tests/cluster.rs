@@ -358,3 +358,70 @@ async fn after_a_partition_in_which_two_nodes_took_one_user_the_later_take_wins(
     let (_, before) = ann.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "still here").then_some(())).await;
     assert!(!before.iter().any(|m| matches!(m, ServerMsg::Left { .. })), "ann saw a leave: {before:?}");
 }
+
+/// A counter in a node's `/metrics` (0 before it is first counted).
+async fn counter(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let body = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_node_hears_only_the_rooms_it_holds_someone_in() {
+    let redis = RedisServer::start().await;
+    let (n1, n2) = (node(&redis).await, node(&redis).await);
+    let (busy, quiet) = (fresh_room(), fresh_room());
+    let mut ann = connect(n1.addr, &busy, "ann").await;
+    let mut bob = connect(n2.addr, &quiet, "bob").await;
+    let before = counter(n2.addr, "flock_bus_events_in_total").await;
+    for i in 0..20 {
+        chat_acked(&mut ann, &format!("busy {i}"), ChatTarget::Room, &format!("a{i}")).await;
+        ann.send(&ClientMsg::Cursor { x: f64::from(i) / 20.0, y: 0.5 }).await;
+    }
+    // Bob's own chat crosses the bus to his node after Ann's 40 events were published.
+    chat_acked(&mut bob, "quiet here", ChatTarget::Room, "b0").await;
+    let heard = counter(n2.addr, "flock_bus_events_in_total").await - before;
+    assert!(heard < 10.0, "node 2 received {heard} events: its own room's, not the 40 of a room it does not hold");
+    let listed = common::rooms(n2.addr).await.rooms.into_iter().find(|r| r.name == busy).map(|r| r.users);
+    assert_eq!(listed, Some(1), "node 2's lobby still lists the room only node 1 holds");
+
+    // Once Bob moves into the busy room, node 2 follows it: its history, then live chats.
+    bob.send(&ClientMsg::join(busy.clone())).await;
+    let (history, _) = bob
+        .recv_until(|m| match m {
+            ServerMsg::Welcome { history, .. } => Some(history.iter().map(|c| c.text.clone()).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(history.len(), 20, "node 2 caught up on the busy room before the welcome: {history:?}");
+    chat_acked(&mut ann, "now you hear me", ChatTarget::Room, "a20").await;
+    assert_eq!(chat_seq(&mut bob, "now you hear me").await, 21);
+}
+
+#[tokio::test]
+async fn a_node_joining_a_busy_room_catches_up_and_then_delivers_live_in_order() {
+    let redis = RedisServer::start().await;
+    let n1 = node(&redis).await;
+    let room = fresh_room();
+    let mut ann = connect(n1.addr, &room, "ann").await;
+    for i in 1..=30 {
+        chat_acked(&mut ann, &format!("m{i}"), ChatTarget::Room, &format!("r{i}")).await;
+    }
+    // A node that never held the room, started after all of it.
+    let n2 = node(&redis).await;
+    let mut cat = connect(n2.addr, &room, "cat").await;
+    assert_eq!(cat.seq, 30, "the welcome knows the room's latest seq");
+    let seqs: Vec<u64> = cat.history.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, (1..=30).collect::<Vec<_>>(), "the whole history, from Redis");
+    assert!(cat.users.iter().any(|u| u.id == ann.id), "and who is there on the other node");
+    for i in 31..=40 {
+        ann.send(&ClientMsg::Chat { text: format!("m{i}"), to: ChatTarget::Room, reference: Some(format!("r{i}")) })
+            .await;
+    }
+    let mut live = Vec::new();
+    while live.len() < 10 {
+        if let ServerMsg::Chat(chat) = cat.recv().await {
+            live.push(chat.seq);
+        }
+    }
+    assert_eq!(live, (31..=40).collect::<Vec<_>>(), "then live, in order");
+}

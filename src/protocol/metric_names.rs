@@ -32,6 +32,9 @@ pub const REFUSED: &str = "flock_refused_total";
 pub const SLOW_CLOSES: &str = "flock_slow_closes_total";
 /// 1 while the cluster bus reaches Redis, 0 while it does not (absent on a single node).
 pub const BUS_UP: &str = "flock_bus_up";
+/// Room events this node received from the bus (counter): only those of the rooms it
+/// holds someone in.
+pub const BUS_EVENTS_IN: &str = "flock_bus_events_in_total";
 /// Attempts to reach Redis that failed: refused, timed out, or a certificate not trusted (counter).
 pub const BUS_FAILURES: &str = "flock_bus_connect_failures_total";
 /// Bus items (events, cursor moves, session saves) not sent: queue full or Redis down.

@@ -9,7 +9,7 @@ use axum::Json;
 /// `GET /api/rooms`: the live rooms with their head counts (users of every node of a
 /// cluster), busiest first.
 pub async fn rooms(State(state): State<AppState>) -> Json<RoomList> {
-    Json(state.hub.rooms())
+    Json(state.hub.bus().room_list(state.hub.rooms()).await)
 }
 
 /// `GET /api/cluster`: this node and the other live ones, with their connections.

@@ -162,6 +162,7 @@ impl Session {
         }
         services.store.save_session(&token, &user, now_ms());
         services.hub.bus().share_session(&token, &user).await;
+        services.hub.bus().enter(&req.room).await;
         let id = user.id;
         let arrival = Arrival { user, outbox: outbox.clone(), conn, session: token.clone(), since: req.since };
         let room = services.hub.join(&req.room, arrival);
@@ -282,6 +283,7 @@ impl Session {
                     .map_err(|e| Refusal::Forbidden(e.to_string()))?;
                 if room != self.room.name() {
                     self.services.quotas.enter(&self.services.hub, room, self.peer)?;
+                    self.services.hub.bus().enter(room).await;
                 }
                 self.move_to(room);
             }

@@ -3,9 +3,8 @@
 
 use uuid::Uuid;
 
-/// The pattern every node subscribes to: one channel per room.
-pub const ROOM_CHANNELS: &str = "flock:room:*";
-/// The prefix of the room channels, to read a room name back off a channel.
+/// The prefix of the room channels (one per room; a node subscribes to those of the rooms
+/// it holds someone in), to read a room name back off a channel.
 pub const ROOM_CHANNEL_PREFIX: &str = "flock:room:";
 pub const PRESENCE_PREFIX: &str = "flock:presence:";
 pub const STREAM_PREFIX: &str = "flock:chat:";

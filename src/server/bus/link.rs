@@ -51,6 +51,17 @@ pub struct Numbered {
     pub duplicate: bool,
 }
 
+/// A room this node wants the events of (someone is about to join it here), and who
+/// waits until the node has its presence and its chats.
+pub struct Want {
+    pub room: String,
+    pub ready: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Wants waiting for the supervisor at most; past it a join does not wait (the next
+/// resync subscribes every room this node holds).
+const WANTS: usize = 1024;
+
 /// This node's connection to Redis and its outgoing queue.
 pub struct Link {
     /// This process's id in the cluster, new on every start.
@@ -64,6 +75,9 @@ pub struct Link {
     /// How long a room's stream and counter live in Redis unused, in ms.
     pub ttl_ms: u64,
     chat_script: redis::Script,
+    wants: mpsc::Sender<Want>,
+    /// The receiving end of `wants`, until the supervisor takes it.
+    wanted: Mutex<Option<mpsc::Receiver<Want>>>,
 }
 
 impl Link {
@@ -95,6 +109,7 @@ impl Link {
             }
         };
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (wants, wanted) = mpsc::channel(WANTS);
         let link = Link {
             node: Uuid::new_v4(),
             client,
@@ -104,12 +119,50 @@ impl Link {
             keep,
             ttl_ms: ttl.as_millis().min(u64::MAX as u128) as u64,
             chat_script: redis::Script::new(CHAT_SCRIPT),
+            wants,
+            wanted: Mutex::new(Some(wanted)),
         };
         Ok((Arc::new(link), rx))
     }
 
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// Has this node follow `room` (subscribe to its channel, take in its presence and
+    /// the chats its store lacks) and waits until it does, so a join's `welcome` shows the
+    /// room as the cluster has it. Bounded: with the bus down, or slow, the join goes on
+    /// and the events come after.
+    pub async fn want(&self, room: &str) {
+        if !self.is_up() {
+            return;
+        }
+        let (ready, done) = tokio::sync::oneshot::channel();
+        if self.wants.try_send(Want { room: room.to_owned(), ready }).is_ok() {
+            let _ = tokio::time::timeout(REDIS_TIMEOUT * 3, done).await;
+        }
+    }
+
+    /// The receiving end of [`Link::want`]'s requests (once).
+    pub(super) fn take_wants(&self) -> Option<mpsc::Receiver<Want>> {
+        self.wanted.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Every room with someone in it anywhere in the cluster, with how many (from the
+    /// presence hashes), for the lobby.
+    pub async fn room_sizes(&self) -> Result<Vec<(String, usize)>, BusError> {
+        let mut conn = self.connection()?;
+        let hashes = scan(&mut conn, &format!("{}*", keys::PRESENCE_PREFIX)).await?;
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for hash in &hashes {
+            pipe.cmd("HLEN").arg(hash);
+        }
+        let sizes: Vec<usize> = timed(pipe.query_async(&mut conn)).await?;
+        let rooms = hashes.iter().map(|hash| hash[keys::PRESENCE_PREFIX.len()..].to_owned());
+        Ok(rooms.zip(sizes).filter(|(_, size)| *size > 0).collect())
     }
 
     /// Switches to a fresh connection (`Some`) or marks the bus down (`None`).

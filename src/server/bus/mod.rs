@@ -4,8 +4,9 @@
 //! Nothing outside this module (and the [`crate::server::room::sequencer`] that numbers
 //! chats) asks which one runs: rooms, sessions and handlers call the methods below.
 //! [`Bus::Redis`] (`--bus redis://host:port`) joins the node to a cluster: every room event
-//! that happens here is published on the room's Redis channel, every node applies the
-//! other nodes' events to its own members (`hub::remote`), chats are numbered by a Redis script
+//! that happens here is published on the room's Redis channel, every node that holds a
+//! member of the room (and only those: a node subscribes to a room's channel while it
+//! does) applies the other nodes' events to its own members (`hub::remote`), chats are numbered by a Redis script
 //! so seqs stay per room and gap-free across nodes, and presence lives in a hash per room
 //! refreshed by node heartbeats ([`supervisor`]).
 //!
@@ -21,7 +22,7 @@ pub mod link;
 pub mod scripts;
 pub mod supervisor;
 
-use crate::protocol::{ClusterInfo, Move, NodeInfo, User};
+use crate::protocol::{ClusterInfo, Move, NodeInfo, RoomInfo, RoomList, User};
 use crate::server::store::token_key;
 use event::BusEvent;
 use link::Link;
@@ -103,6 +104,33 @@ impl Bus {
                 tracing::warn!("cannot share a session: {err}");
             }
         }
+    }
+
+    /// Someone is about to join `room` here: on a cluster node, follow the room first (its
+    /// events, presence and chats), so the `welcome` shows it as the cluster has it.
+    pub async fn enter(&self, room: &str) {
+        if let Bus::Redis(link) = self {
+            link.want(room).await;
+        }
+    }
+
+    /// The lobby's list: on a cluster node, `here` (the rooms this node holds, with their
+    /// `away` counts) plus the rooms only other nodes hold, sized from Redis.
+    pub async fn room_list(&self, mut here: RoomList) -> RoomList {
+        let Bus::Redis(link) = self else { return here };
+        match link.room_sizes().await {
+            Ok(sizes) => {
+                for (name, users) in sizes {
+                    let public = !crate::server::invite::Gate::is_private(&name);
+                    if public && !here.rooms.iter().any(|r| r.name == name) {
+                        here.rooms.push(RoomInfo { name, users, away: 0 });
+                    }
+                }
+                here.rooms.sort_by(|a, b| b.users.cmp(&a.users).then_with(|| a.name.cmp(&b.name)));
+            }
+            Err(err) => tracing::debug!("cannot list the cluster's rooms: {err}"),
+        }
+        here
     }
 
     /// This node and the other live ones, with their connections (`/api/cluster`).

@@ -12,12 +12,12 @@
 
 use super::event::{BusEvent, Envelope, PresenceEntry};
 use super::heart::{heartbeat_cmd, AbortOnDrop, Heart};
-use super::link::{forget_cmd, publish, scan, timed, BusError, Forget, Link, REDIS_TIMEOUT};
+use super::link::{forget_cmd, publish, scan, timed, BusError, Forget, Link, Want, REDIS_TIMEOUT};
 use super::scripts::{CLAIM_SCRIPT, FLOOR_SCRIPT};
 use super::{keys, Outgoing};
 use crate::protocol::User;
 use crate::server::hub::Hub;
-use crate::server::metrics::BUS_FAILURES;
+use crate::server::metrics::{BUS_EVENTS_IN, BUS_FAILURES};
 use crate::server::store::Store;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
@@ -39,7 +39,9 @@ const ROSTER_BEATS: u32 = 3;
 /// Starts the publisher and the supervisor of `link`'s node.
 pub fn spawn(link: Arc<Link>, queue: mpsc::Receiver<Outgoing>, hub: Arc<Hub>, store: Arc<Store>, ttl: Duration) {
     tokio::spawn(publish(link.clone(), queue));
-    tokio::spawn(supervise(Node { link, hub, store, beat: ttl / 5, seen: HashMap::new() }));
+    let wants = link.take_wants();
+    let node = Node { link, hub, store, beat: ttl / 5, seen: HashMap::new(), followed: HashMap::new() };
+    tokio::spawn(supervise(node, wants));
 }
 
 /// What the supervisor works with.
@@ -51,17 +53,32 @@ struct Node {
     beat: Duration,
     /// When each other node was last seen alive.
     seen: HashMap<Uuid, Instant>,
+    /// The rooms whose channel this node is subscribed to, with when each was last
+    /// wanted: every room it holds someone in, and rooms someone is about to join.
+    followed: HashMap<String, Instant>,
 }
 
-async fn supervise(mut node: Node) {
+async fn supervise(mut node: Node, wants: Option<mpsc::Receiver<Want>>) {
+    let Some(mut wants) = wants else {
+        tracing::error!("the bus supervisor was started twice");
+        return;
+    };
     let mut backoff = MIN_BACKOFF;
     loop {
-        if let Err(err) = node.connected(&mut backoff).await {
+        if let Err(err) = node.connected(&mut backoff, &mut wants).await {
             metrics::counter!(BUS_FAILURES).increment(1);
             tracing::warn!("cluster bus down: {err}; reconnecting in {backoff:?}");
         }
         node.link.set_connection(None);
-        tokio::time::sleep(backoff).await;
+        // Joins meanwhile do not wait: the next resync follows every room held here.
+        let pause = tokio::time::sleep(backoff);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                () = &mut pause => break,
+                want = wants.recv() => drop(want),
+            }
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF).min(node.beat);
     }
 }
@@ -69,16 +86,21 @@ async fn supervise(mut node: Node) {
 impl Node {
     /// One connection's life: subscribe, resynchronise, then apply events and beat until
     /// Redis fails.
-    async fn connected(&mut self, backoff: &mut Duration) -> Result<(), BusError> {
+    async fn connected(&mut self, backoff: &mut Duration, wants: &mut mpsc::Receiver<Want>) -> Result<(), BusError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT));
         let mut conn = self.link.client.get_multiplexed_async_connection_with_config(&config).await?;
-        let mut pubsub = timed(self.link.client.get_async_pubsub()).await?;
+        let pubsub = timed(self.link.client.get_async_pubsub()).await?;
+        let (mut sink, mut messages) = pubsub.split();
         // Subscribed before the snapshot, so nothing falls between the two: what arrives
         // meanwhile waits in the stream and is applied after (events are idempotent).
-        timed(pubsub.psubscribe(keys::ROOM_CHANNELS)).await?;
-        let mut messages = pubsub.into_on_message();
+        let now = Instant::now();
+        self.followed = self.hub.local_rooms().into_iter().map(|room| (room, now)).collect();
+        let channels: Vec<String> = self.followed.keys().map(|room| keys::room_channel(room)).collect();
+        if !channels.is_empty() {
+            timed(sink.subscribe(channels)).await?;
+        }
         // Beating from the start: a long catch-up must not let the key expire.
         let expired = Arc::new(Notify::new());
         let heart = Heart { conn: conn.clone(), node: self.link.node, beat: self.beat, expired: expired.clone() };
@@ -93,10 +115,17 @@ impl Node {
             tokio::select! {
                 msg = messages.next() => {
                     let msg = msg.ok_or(BusError::Down)?;
+                    metrics::counter!(BUS_EVENTS_IN).increment(1);
                     self.on_message(&mut conn, msg.get_channel_name(), msg.get_payload_bytes()).await?;
+                }
+                want = wants.recv() => {
+                    if let Some(want) = want {
+                        self.follow(&mut sink, &mut conn, want).await?;
+                    }
                 }
                 _ = beat.tick() => {
                     self.sweep(&mut conn).await?;
+                    self.unfollow_empty(&mut sink).await?;
                     self.hub.publish_rosters();
                     self.hub.drop_unvouched(self.beat * ROSTER_BEATS);
                 }
@@ -119,6 +148,10 @@ impl Node {
         payload: &[u8],
     ) -> Result<(), BusError> {
         let Some(room) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else { return Ok(()) };
+        if !self.followed.contains_key(room) {
+            // Sent before this node unsubscribed: the room is no longer kept here.
+            return Ok(());
+        }
         let envelope = match Envelope::decode(payload) {
             Ok(envelope) => envelope,
             Err(err) => {
@@ -189,8 +222,8 @@ impl Node {
             }
             timed(pipe.query_async::<()>(conn)).await?;
         }
-        for stream in scan(conn, &format!("{}*", keys::STREAM_PREFIX)).await? {
-            let room = &stream[keys::STREAM_PREFIX.len()..];
+        let followed: Vec<String> = self.followed.keys().cloned().collect();
+        for room in &followed {
             self.catch_up(conn, room, self.hub.latest_seq(room) + 1, u64::MAX).await?;
         }
 
@@ -211,17 +244,75 @@ impl Node {
             } else if entry.node != me && !alive.contains(&entry.node) {
                 // A ghost of a node that is gone (a restarted node has a new id).
                 forget.add_command(forget_cmd(&room, entry.user.id, entry.node, Forget::OfDeadNode)).ignore();
-            } else if entry.node != me {
+            } else if entry.node != me && self.followed.contains_key(&room) {
                 live.push((room, entry));
             }
         }
         if !forget.is_empty() {
             timed(forget.query_async::<()>(conn)).await?;
         }
-        self.hub.merge_presence(live, &alive);
+        let scope: HashSet<String> = self.followed.keys().cloned().collect();
+        self.hub.merge_presence(live, &alive, &scope);
         self.hub.vouch_all_now();
         let now = Instant::now();
         self.seen = self.hub.remote_nodes().into_iter().map(|n| (n, now)).collect();
+        Ok(())
+    }
+
+    /// Starts following a room someone is about to join here (subscribe, take in its
+    /// presence, deliver the chats the store lacks, and wait for the store to have them),
+    /// then lets the join go on.
+    async fn follow(
+        &mut self,
+        sink: &mut redis::aio::PubSubSink,
+        conn: &mut MultiplexedConnection,
+        want: Want,
+    ) -> Result<(), BusError> {
+        let Want { room, ready } = want;
+        if self.followed.insert(room.clone(), Instant::now()).is_none() {
+            timed(sink.subscribe(keys::room_channel(&room))).await?;
+            let entries: HashMap<String, String> =
+                timed(redis::cmd("HGETALL").arg(keys::presence(&room)).query_async(conn)).await?;
+            let me = self.link.node;
+            let snapshot: Vec<(String, PresenceEntry)> = entries
+                .values()
+                .filter_map(|json| serde_json::from_str::<PresenceEntry>(json).ok())
+                .filter(|entry| entry.node != me)
+                .map(|entry| (room.clone(), entry))
+                .collect();
+            let nodes: HashSet<Uuid> = snapshot.iter().map(|(_, e)| e.node).collect();
+            let alive = self.alive(conn, &nodes).await?;
+            let now = Instant::now();
+            for node in &alive {
+                self.seen.entry(*node).or_insert(now);
+            }
+            self.hub.merge_presence(snapshot, &alive, &HashSet::from([room.clone()]));
+            self.catch_up(conn, &room, self.hub.latest_seq(&room) + 1, u64::MAX).await?;
+            self.store.flushed().await;
+        }
+        let _ = ready.send(());
+        Ok(())
+    }
+
+    /// Stops following the rooms this node no longer holds anyone in (and that no one
+    /// has been about to join for a beat), and forgets them.
+    async fn unfollow_empty(&mut self, sink: &mut redis::aio::PubSubSink) -> Result<(), BusError> {
+        let held = self.hub.local_rooms();
+        let beat = self.beat;
+        let idle: Vec<String> = self
+            .followed
+            .iter()
+            .filter(|(room, wanted)| !held.contains(*room) && wanted.elapsed() > beat)
+            .map(|(room, _)| room.clone())
+            .collect();
+        if idle.is_empty() {
+            return Ok(());
+        }
+        timed(sink.unsubscribe(idle.iter().map(|room| keys::room_channel(room)).collect::<Vec<_>>())).await?;
+        for room in &idle {
+            self.followed.remove(room);
+            self.hub.forget_room(room);
+        }
         Ok(())
     }
 

@@ -226,6 +226,27 @@ impl Hub {
         gone
     }
 
+    /// The rooms this node holds someone in (away ones included): those it follows.
+    pub fn local_rooms(&self) -> HashSet<String> {
+        let registry = self.lock();
+        let held = registry.rooms.values().filter(|room| room.lock().values().any(|m| m.is_here()));
+        held.map(|room| room.name().to_owned()).collect()
+    }
+
+    /// This node stopped following `room`: if it holds no one there, the room (and what
+    /// it knew of the other nodes' users in it) goes; no one here is told, as no one here
+    /// is in it.
+    pub fn forget_room(&self, room: &str) {
+        let mut registry = self.lock();
+        let Some(live) = registry.rooms.get(room).cloned() else { return };
+        if live.lock().values().any(|m| m.is_here()) || live.has_chats_in_flight() {
+            return;
+        }
+        registry.rooms.remove(room);
+        live.flush_acks();
+        metrics::gauge!(crate::server::metrics::ROOMS).set(registry.rooms.len() as f64);
+    }
+
     /// The nodes other than this one that hold some member.
     pub fn remote_nodes(&self) -> HashSet<Uuid> {
         remote_members(&self.lock()).into_iter().map(|(_, _, node)| node).collect()
@@ -244,18 +265,26 @@ impl Hub {
         users
     }
 
-    /// Brings the other nodes' users in line with a presence snapshot read after (re)joining
-    /// the bus: everyone in it is added or updated, and a member of a live node (`alive`)
-    /// missing from it has left meanwhile. Members of nodes not known alive are left to
-    /// the heartbeat sweep, which gives a node that lost Redis too time to come back.
-    pub fn merge_presence(&self, snapshot: Vec<(String, PresenceEntry)>, alive: &HashSet<Uuid>) {
+    /// Brings the other nodes' users of the rooms in `scope` in line with a presence
+    /// snapshot of them, read after (re)joining the bus or on starting to follow a room:
+    /// everyone in it is added or updated, and a member of a live node (`alive`) missing
+    /// from it has left meanwhile. Members of nodes not known alive are left to the
+    /// heartbeat sweep, which gives a node that lost Redis too time to come back.
+    pub fn merge_presence(
+        &self,
+        snapshot: Vec<(String, PresenceEntry)>,
+        alive: &HashSet<Uuid>,
+        scope: &HashSet<String>,
+    ) {
         let here = self.bus.node();
         let listed: HashSet<(String, Uuid)> = snapshot.iter().map(|(room, e)| (room.clone(), e.user.id)).collect();
         for (room, entry) in snapshot.into_iter().filter(|(_, e)| Some(e.node) != here) {
             self.remote_joined(&room, entry.node, entry.user, entry.taken_at);
         }
         let mut registry = self.lock();
-        let stale = remote_members(&registry).into_iter().filter(|(_, _, node)| alive.contains(node));
+        let stale = remote_members(&registry)
+            .into_iter()
+            .filter(|(room, _, node)| alive.contains(node) && scope.contains(room));
         for (room_name, id) in stale.map(|(room, id, _)| (room, id)).filter(|key| !listed.contains(key)) {
             if let Some(room) = registry.rooms.get(&room_name).cloned() {
                 remove(&mut registry, &room, id, |m| m.node.is_some_and(|n| alive.contains(&n)), false);

@@ -201,6 +201,14 @@ impl Store {
         self.write_and_wait(Write::Barrier)
     }
 
+    /// Waits, without blocking a thread, until everything queued so far is committed.
+    pub async fn flushed(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.submit(Write::Barrier, Some(Box::new(move |result| drop(tx.send(result))))).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// A test hook: every commit waits `delay` first (`FLOCK_COMMIT_DELAY_MS`).
     pub fn set_commit_delay(&self, delay: Duration) {
         if let Some(writer) = &self.writer {
