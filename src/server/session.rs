@@ -298,7 +298,11 @@ impl Session {
                 if !(1..=MAX_PAGE_LEN).contains(&limit) {
                     return Err(Refusal::Invalid(format!("history limit must be 1-{MAX_PAGE_LEN}")));
                 }
-                let page = self.services.store.page(self.room.name(), self.id, range, limit, end).map_err(|err| {
+                // On a blocking thread: a page may have to come from the disk.
+                let (store, room, viewer) = (self.services.store.clone(), self.room.name().to_owned(), self.id);
+                let read = tokio::task::spawn_blocking(move || store.page(&room, viewer, range, limit, end)).await;
+                let page = read.map_err(|err| err.to_string()).and_then(|page| page.map_err(|err| err.to_string()));
+                let page = page.map_err(|err| {
                     tracing::error!("cannot read a history page: {err}");
                     Refusal::Unavailable("the history could not be read; try again".into())
                 })?;

@@ -252,10 +252,10 @@ fn remove(
     Some(member.user)
 }
 
-/// Drops `room` from the registry if no one (on any node) is in it, unless the map's entry
-/// is already a newer namesake. Acks still waiting there go out: their senders have left.
-/// Drops `room` when no one is in it and no chat of it is still on its way to the store:
-/// a room opened again under the same name meanwhile would number and deliver past them.
+/// Drops `room` from the registry if no one (on any node) is in it and no chat of it is
+/// still on its way to the store (a room opened again under the same name meanwhile would
+/// number and deliver past them), unless the map's entry is already a newer namesake.
+/// Acks still waiting there go out: their senders have left.
 fn drop_if_empty(registry: &mut Registry, room: &Arc<Room>) {
     let idle = room.head_count() == 0 && !room.has_chats_in_flight();
     if idle && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {

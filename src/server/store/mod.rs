@@ -4,7 +4,7 @@
 //!
 //! Writes go to the [`writer`] thread, which commits them in groups; a chat is sent to
 //! anyone only from there, after its batch committed, so whatever a client saw (or was
-//! acknowledged) is on disk. Reads use a connection of their own: the file is in WAL
+//! acknowledged) is on disk. Reads use connections of their own: the file is in WAL
 //! mode, so they never wait for a commit. With `synchronous=NORMAL` a commit survives the
 //! process being killed at any point; only a power cut may lose the last few.
 
@@ -25,6 +25,9 @@ pub const DB_FILE: &str = "flock.db";
 /// Held locked while a store is open: one server per data directory, or two would hand
 /// out the same seqs.
 pub const LOCK_FILE: &str = "flock.lock";
+/// Read connections: the async workers, the blocking pool's page reads and the hourly
+/// expiry each find one free.
+const READERS: usize = 4;
 /// How long a write waits for another process holding the file (e.g. a stopping server).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Old chats are pruned once every this many chats of a room.
@@ -108,9 +111,11 @@ pub enum StoreError {
 /// The chat log and the sessions: a connection for reads (and the hourly expiry), and the
 /// writer thread for everything else.
 pub struct Store {
-    // A std Mutex: every call is one short statement and nothing is awaited while it is
-    // held.
-    db: Mutex<Connection>,
+    // Std Mutexes: every call is one short statement and nothing is awaited while one is
+    // held. Several, so one slow read (a page from the disk) does not hold up the others.
+    readers: Vec<Mutex<Connection>>,
+    /// Which reader a caller waits for when all are busy.
+    next_reader: std::sync::atomic::AtomicUsize,
     writer: Option<Writer>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// How long a chat is kept at most, in every room (busy or quiet).
@@ -138,7 +143,9 @@ impl Store {
         let keep = keep.max(1);
         let (writer, thread) =
             Writer::start(write, keep).map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
-        let store = Store { db: Mutex::new(open()?), writer: Some(writer), thread: Some(thread), ttl, _lock: lock };
+        let readers = (0..READERS).map(|_| open().map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
+        let next_reader = std::sync::atomic::AtomicUsize::new(0);
+        let store = Store { readers, next_reader, writer: Some(writer), thread: Some(thread), ttl, _lock: lock };
         store.expire(now_ms())?;
         Ok(store)
     }
@@ -226,8 +233,17 @@ impl Store {
         Ok((chats, sessions))
     }
 
+    /// A free read connection, or the next one in turn when all are busy.
     fn db(&self) -> MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        for reader in &self.readers {
+            match reader.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let turn = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.readers.len();
+        self.readers[turn].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The room's latest sequence number (0 before its first chat), counting chats still
