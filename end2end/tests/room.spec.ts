@@ -156,8 +156,11 @@ test('the lobby lists live rooms and enters one with the chosen name', async ({ 
   await expect(page.getByTestId('presence')).toContainText('Host');
   await expect(host.getByTestId('presence')).toContainText('Guest Star');
 
-  // A bad room name is explained, not submitted.
+  // A bad room name is explained, not submitted. The room list comes from the page's own
+  // code: once it shows, the form is the page's too (a click before that would submit it
+  // natively).
   await page.goto('/');
+  await expect(page.getByTestId('rooms')).toContainText('e2e-lobby');
   await page.getByLabel('Room').fill('no spaces please');
   await page.getByRole('button', { name: 'Enter' }).click();
   await expect(page.getByRole('alert').first()).toContainText('room must be');
