@@ -361,8 +361,7 @@ async fn after_a_partition_in_which_two_nodes_took_one_user_the_later_take_wins(
 
 /// A counter in a node's `/metrics` (0 before it is first counted).
 async fn counter(addr: std::net::SocketAddr, name: &str) -> f64 {
-    let body = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
-    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
+    common::metric(addr, name).await.unwrap_or(0.0)
 }
 
 #[tokio::test]

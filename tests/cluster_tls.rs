@@ -53,15 +53,9 @@ async fn nodes_share_a_room_over_rediss_and_an_untrusting_node_stays_degraded() 
     eventually("an untrusting node has been refused twice", || async move { bus_failures(addr).await >= 2.0 }).await;
     let said = health(addr).await;
     assert!(said.starts_with("degraded"), "a node that cannot verify Redis never joins the cluster: {said}");
-    assert!(metric(addr, "flock_bus_up").await == Some(0.0), "the bus is reported down");
-}
-
-/// A series' value in `/metrics` (answered to loopback clients).
-async fn metric(addr: std::net::SocketAddr, name: &str) -> Option<f64> {
-    let body = reqwest::get(format!("http://{addr}/metrics")).await.ok()?.text().await.ok()?;
-    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    assert!(common::metric(addr, "flock_bus_up").await == Some(0.0), "the bus is reported down");
 }
 
 async fn bus_failures(addr: std::net::SocketAddr) -> f64 {
-    metric(addr, "flock_bus_connect_failures_total").await.unwrap_or(0.0)
+    common::metric(addr, "flock_bus_connect_failures_total").await.unwrap_or(0.0)
 }

@@ -12,6 +12,11 @@
 //! connection therefore gets a move at once, and a busy one gets fewer, fuller frames
 //! instead of a growing backlog.
 //!
+//! A `welcome` is built from the store outside the room's lock: under the lock the room
+//! [`Outbox::reserve`]s its place (and its `reset`'s) at the back of the queue, then
+//! [`Outbox::fill`]s it once the history is read. Until then the writer sends nothing
+//! queued after the place, and no moves, so the welcome still comes first.
+//!
 //! Pushing never waits, so a room never slows down for one slow connection: a connection
 //! whose FIFO is full is closed with 1013 instead. A frame pushed onto an empty FIFO is
 //! always taken, whatever its size, so a big room's `welcome` reaches a reader who keeps up.
@@ -39,11 +44,26 @@ pub struct Batch {
     pub close: Option<Close>,
 }
 
-/// One queued frame; `None` once a newer frame superseded it.
+/// One queued frame; `None` once a newer frame superseded it (or a reserved place that
+/// was left empty).
 struct Queued {
     frame: Option<Utf8Bytes>,
     /// The user whose `state` this is, for a `state` frame.
     state_of: Option<Uuid>,
+    /// A place kept for a frame that is still being made (a `welcome`).
+    reserved: bool,
+}
+
+impl Queued {
+    fn frame(frame: Utf8Bytes, state_of: Option<Uuid>) -> Self {
+        Queued { frame: Some(frame), state_of, reserved: false }
+    }
+}
+
+/// The places [`Outbox::reserve`] kept: a `reset` (perhaps none) and a `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    at: u64,
 }
 
 #[derive(Default)]
@@ -56,6 +76,9 @@ struct Pending {
     bytes: usize,
     /// The position of each user's `state` still waiting, so a newer one supersedes it.
     states: HashMap<Uuid, u64>,
+    /// The position of the places reserved for a welcome still being made: nothing from
+    /// there on is sent, and no move, until they are filled.
+    hold: Option<u64>,
     /// The board of the room this connection is in, if any.
     feed: Option<Feed>,
     close: Option<Close>,
@@ -67,11 +90,14 @@ impl Pending {
     /// Drops the superseded places, so a writer stuck on a slow peer while states keep
     /// coming holds at most twice its bound in places, and renumbers the waiting states.
     fn compact(&mut self) {
-        self.frames.retain(|q| q.frame.is_some());
+        self.frames.retain(|q| q.frame.is_some() || q.reserved);
         let base = self.base;
         self.states = (self.frames.iter().enumerate())
             .filter_map(|(i, q)| q.state_of.map(|user| (user, base + i as u64)))
             .collect();
+        if self.hold.is_some() {
+            self.hold = self.frames.iter().position(|q| q.reserved).map(|i| base + i as u64);
+        }
     }
 }
 
@@ -138,15 +164,8 @@ impl Outbox {
                 pending.bytes -= old.len();
             }
         }
-        let full = pending.live >= self.capacity || pending.bytes + frame.len() > self.max_bytes;
-        if full && pending.live > 0 {
-            pending.base += pending.frames.len() as u64;
-            pending.frames.clear();
-            pending.states.clear();
-            (pending.live, pending.bytes) = (0, 0);
-            pending.feed = None;
-            pending.close = Some(Close { code: close::TRY_AGAIN, reason: "too slow to keep up" });
-            self.overflow.notify_one();
+        if self.would_overflow(&pending, 1, frame.len()) {
+            self.overflow(&mut pending);
         } else {
             if let Some(user) = state_of {
                 let at = pending.base + pending.frames.len() as u64;
@@ -154,11 +173,74 @@ impl Outbox {
             }
             pending.live += 1;
             pending.bytes += frame.len();
-            pending.frames.push_back(Queued { frame: Some(frame), state_of });
+            pending.frames.push_back(Queued::frame(frame, state_of));
             if pending.frames.len() > 2 * self.capacity {
                 pending.compact();
             }
         }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// Whether `frames` more frames of `bytes` would pass the bounds (a queue holding
+    /// nothing takes anything).
+    fn would_overflow(&self, pending: &Pending, frames: usize, bytes: usize) -> bool {
+        pending.live > 0 && (pending.live + frames > self.capacity || pending.bytes + bytes > self.max_bytes)
+    }
+
+    /// Throws away what waits and closes with 1013: the reader cannot keep up.
+    fn overflow(&self, pending: &mut Pending) {
+        pending.base += pending.frames.len() as u64;
+        pending.frames.clear();
+        pending.states.clear();
+        pending.hold = None;
+        (pending.live, pending.bytes) = (0, 0);
+        pending.feed = None;
+        pending.close = Some(Close { code: close::TRY_AGAIN, reason: "too slow to keep up" });
+        self.overflow.notify_one();
+    }
+
+    /// Keeps the places of a `reset` and a `welcome` at the back of the queue (the caller
+    /// holds the room lock, so they come before anything the room sends next); nothing
+    /// after them is sent until [`Outbox::fill`].
+    pub fn reserve(&self) -> Reserved {
+        let mut pending = self.lock();
+        let at = pending.base + pending.frames.len() as u64;
+        for _ in 0..2 {
+            pending.frames.push_back(Queued { frame: None, state_of: None, reserved: true });
+        }
+        pending.hold = Some(at);
+        Reserved { at }
+    }
+
+    /// Puts the `reset` (if any) and the `welcome` in the places kept for them and lets
+    /// the writer go on. A no-op if the queue was cleared meanwhile (overflow, close).
+    pub fn fill(&self, places: Reserved, reset: Option<Utf8Bytes>, welcome: Utf8Bytes) {
+        let mut pending = self.lock();
+        if pending.hold != Some(places.at) || pending.close.is_some() || pending.finished {
+            return;
+        }
+        let frames = [reset, Some(welcome)];
+        let bytes = frames.iter().flatten().map(|frame| frame.len()).sum();
+        if self.would_overflow(&pending, frames.iter().flatten().count(), bytes) {
+            self.overflow(&mut pending);
+            drop(pending);
+            self.wake.notify_one();
+            return;
+        }
+        let index = (places.at - pending.base) as usize;
+        for (offset, frame) in frames.into_iter().enumerate() {
+            if let Some(place) = pending.frames.get_mut(index + offset) {
+                place.reserved = false;
+                if let Some(frame) = frame {
+                    let len = frame.len();
+                    place.frame = Some(frame);
+                    pending.live += 1;
+                    pending.bytes += len;
+                }
+            }
+        }
+        pending.hold = None;
         drop(pending);
         self.wake.notify_one();
     }
@@ -222,6 +304,12 @@ impl Outbox {
 
     fn take(&self) -> Option<Batch> {
         let mut pending = self.lock();
+        // While a welcome is being made, only what was queued before its place goes (and
+        // no moves: the welcome carries the positions); a close takes everything.
+        let held = pending.hold.filter(|_| pending.close.is_none());
+        if let Some(at) = held {
+            return self.take_before(&mut pending, at);
+        }
         // Read under this queue's lock, so the moves taken and the frames taken are one
         // cut: a `left` or `joined` pushed after it comes after these moves too.
         let cursors = pending.feed.as_mut().and_then(|feed| {
@@ -237,6 +325,7 @@ impl Outbox {
         }
         pending.base += pending.frames.len() as u64;
         pending.states.clear();
+        pending.hold = None;
         (pending.live, pending.bytes) = (0, 0);
         let mut frames: Vec<Message> = pending.frames.drain(..).filter_map(|q| q.frame).map(Message::Text).collect();
         let close = pending.close.take();
@@ -253,6 +342,21 @@ impl Outbox {
             super::metrics::count_out(ServerKind::Cursors, 1);
         }
         Some(Batch { frames, close })
+    }
+
+    /// The frames queued before position `at` (where a welcome's places are kept).
+    fn take_before(&self, pending: &mut Pending, at: u64) -> Option<Batch> {
+        let count = (at.saturating_sub(pending.base) as usize).min(pending.frames.len());
+        if count == 0 {
+            return None;
+        }
+        pending.base += count as u64;
+        let base = pending.base;
+        pending.states.retain(|_, position| *position >= base);
+        let taken: Vec<Utf8Bytes> = pending.frames.drain(..count).filter_map(|q| q.frame).collect();
+        pending.live -= taken.len();
+        pending.bytes -= taken.iter().map(|frame| frame.len()).sum::<usize>();
+        Some(Batch { frames: taken.into_iter().map(Message::Text).collect(), close: None })
     }
 }
 
@@ -362,6 +466,26 @@ mod tests {
         let batch = outbox.next_batch().await;
         assert!(batch.frames.is_empty());
         assert_eq!(batch.close.map(|c| c.code), Some(close::TRY_AGAIN), "12 bytes waiting is over 10");
+    }
+
+    #[tokio::test]
+    async fn a_reserved_welcome_goes_first_and_holds_back_what_came_after_it() {
+        let board = Arc::new(CursorBoard::default());
+        let outbox = Outbox::new(8, 1 << 20, Encoding::Json);
+        outbox.push(Utf8Bytes::from_static("old-room-left"));
+        let places = outbox.reserve();
+        outbox.follow(board.clone(), Uuid::nil());
+        outbox.push(Utf8Bytes::from_static("chat-after-snapshot"));
+        outbox.push_state(Uuid::from_u128(1), Utf8Bytes::from_static("state-1"));
+        board.put(&mv(1, 0.5));
+        assert_eq!(texts(&outbox.next_batch().await), ["old-room-left"], "what came before the place goes");
+        assert!(outbox.take().is_none(), "nothing after the place, and no move, until it is filled");
+        outbox.push_state(Uuid::from_u128(1), Utf8Bytes::from_static("state-2"));
+        outbox.fill(places, None, Utf8Bytes::from_static("welcome"));
+        let batch = outbox.next_batch().await;
+        let sent = texts(&batch);
+        assert_eq!(&sent[..3], ["welcome", "chat-after-snapshot", "state-2"], "{sent:?}");
+        assert_eq!(sent.len(), 4, "then the moves: {sent:?}");
     }
 
     #[tokio::test]

@@ -165,7 +165,8 @@ impl Session {
         services.hub.bus().enter(&req.room).await;
         let id = user.id;
         let arrival = Arrival { user, outbox: outbox.clone(), conn, session: token.clone(), since: req.since };
-        let room = services.hub.join(&req.room, arrival);
+        let (room, welcome) = services.hub.join(&req.room, arrival);
+        welcome.send().await;
         let (limits, now) = (services.limits, Instant::now());
         let joins = TokenBucket::new(limits.joins_per_minute / 60.0, limits.joins_per_minute / 3.0, now);
         let changes = TokenBucket::new(limits.state_per_sec, limits.state_per_sec * 2.0, now);
@@ -285,7 +286,7 @@ impl Session {
                     self.services.quotas.enter(&self.services.hub, room, self.peer)?;
                     self.services.hub.bus().enter(room).await;
                 }
-                self.move_to(room);
+                self.move_to(room).await;
             }
             ClientMsg::History { after, before, limit } => {
                 self.pages.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("history", after))?;
@@ -314,9 +315,11 @@ impl Session {
 
     /// Leaves the current room (announced there) and enters `room` with the same name,
     /// colour and state; the cursor starts over, since it belonged to the old board.
-    fn move_to(&mut self, room: &str) {
+    async fn move_to(&mut self, room: &str) {
         if room == self.room.name() {
-            self.room.welcome(self.id, &self.token);
+            if let Some(welcome) = self.room.welcome(self.id, &self.token) {
+                welcome.send().await;
+            }
             return;
         }
         let hub = &self.services.hub;
@@ -324,7 +327,9 @@ impl Session {
         user.cursor = None;
         let arrival =
             Arrival { user, outbox: self.outbox.clone(), conn: self.conn, session: self.token.clone(), since: None };
-        self.room = hub.join(room, arrival);
+        let (joined, welcome) = hub.join(room, arrival);
+        self.room = joined;
+        welcome.send().await;
     }
 
     /// Keeps the stored identity in step with a rename or a state change, so a resume

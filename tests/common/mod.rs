@@ -309,6 +309,12 @@ pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut c
     }
 }
 
+/// A series' value in a server's `/metrics` (answered to loopback clients), if it is there.
+pub async fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    let body = reqwest::get(format!("http://{addr}/metrics")).await.ok()?.text().await.ok()?;
+    body.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// `GET /healthz`'s body.
 pub async fn health(addr: SocketAddr) -> String {
     match reqwest::get(format!("http://{addr}/healthz")).await {

@@ -12,7 +12,7 @@ use super::bus::{Bus, PresenceChange};
 use super::clock::now_ms;
 use super::invite::Gate;
 use super::outbox::Outbox;
-use super::room::{fan_out, Audience, Member, Room};
+use super::room::{fan_out, Audience, Member, PendingWelcome, Room};
 use super::store::Store;
 use crate::protocol::{close, RoomInfo, RoomList, ServerMsg, User};
 use std::collections::HashMap;
@@ -128,8 +128,9 @@ impl Hub {
     /// period, or on a connection that has not noticed it is dead) takes their place back
     /// silently. Either way an older connection of the same user is closed with
     /// [`close::REPLACED`], and if it was in another room, it leaves that room. A user
-    /// another node held moves here silently too (that node is told and lets go).
-    pub fn join(&self, room_name: &str, arrival: Arrival) -> Arc<Room> {
+    /// another node held moves here silently too (that node is told and lets go). The
+    /// caller sends the returned welcome (it reads the history off the room's lock).
+    pub fn join(&self, room_name: &str, arrival: Arrival) -> (Arc<Room>, PendingWelcome) {
         let Arrival { user, outbox, conn, session, since } = arrival;
         let id = user.id;
         let mut registry = self.lock();
@@ -139,8 +140,7 @@ impl Hub {
         let room = self.room_in(&mut registry, room_name);
         registry.whereabouts.insert(id, room.clone());
         let mut members = room.lock();
-        // The room holds this user now, so it cannot be dropped: let the other rooms go on
-        // while the welcome reads the store.
+        // The room holds this user now, so it cannot be dropped: let the other rooms go on.
         drop(registry);
         match members.get_mut(&id) {
             Some(member) => {
@@ -175,9 +175,9 @@ impl Hub {
         // Still under the room lock: the moves it follows start where the welcome's
         // positions were read.
         outbox.follow(room.board().clone(), id);
-        room.send_welcome(&members, &outbox, id, &session, since);
+        let welcome = room.reserve_welcome(&members, &outbox, id, &session, since);
         drop(members);
-        room
+        (room, welcome)
     }
 
     /// Ends connection `conn`'s membership of `room`, now or after the grace period.

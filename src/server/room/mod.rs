@@ -23,6 +23,8 @@ mod relayed;
 pub mod sequencer;
 mod welcome;
 
+pub use welcome::PendingWelcome;
+
 use super::bus::event::BusEvent;
 use super::bus::link::BusError;
 use super::bus::{Bus, PresenceChange};
@@ -193,12 +195,11 @@ impl Room {
         &self.bus
     }
 
-    /// Sends `id` a fresh snapshot of the room, as after a `join`.
-    pub fn welcome(&self, id: Uuid, session: &str) {
+    /// Prepares a fresh snapshot of the room for `id`, as after a `join` (to be sent).
+    pub fn welcome(self: &Arc<Self>, id: Uuid, session: &str) -> Option<PendingWelcome> {
         let members = self.lock();
-        if let Some(outbox) = members.get(&id).and_then(|m| m.outbox.as_ref()) {
-            self.send_welcome(&members, outbox, id, session, None);
-        }
+        let outbox = members.get(&id).and_then(|m| m.outbox.clone())?;
+        Some(self.reserve_welcome(&members, &outbox, id, session, None))
     }
 
     /// The user as the room knows them now.
@@ -274,13 +275,16 @@ impl Room {
         ts: u64,
         reference: Option<&str>,
     ) -> Result<u64, ChatError> {
+        // A ref stored or queued here (on a cluster it may predate what Redis remembers);
+        // looked up before the room's lock is taken, so the store is never read under it.
+        // A connection's chats come one at a time, so its ref cannot be numbered meanwhile.
+        let known = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten();
         let draft = {
             let members = self.lock();
             // A member another node has taken over, or that has moved on, cannot chat here.
             let sender = members.get(&id).filter(|m| m.is_here()).ok_or(ChatError::NotHere)?;
             let outbox = sender.outbox.clone();
-            // A ref stored or queued here (on a cluster it may predate what Redis remembers).
-            if let Some(seq) = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten() {
+            if let Some(seq) = known {
                 self.ack_after(&members, seq, outbox, reference);
                 return Ok(seq);
             }
