@@ -93,6 +93,10 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let delivering_secs = (last_at as f64 / 1e9).max(sending_secs);
     report.add("sending_secs", (sending_secs * 10.0).round() / 10.0);
     report.add("deliveries_per_sec", (delivered as f64 / delivering_secs).round());
+    if let Some(cpu) = probe.as_ref().and_then(ServerProbe::server_cpu).filter(|_| delivered > 0) {
+        // What a bigger machine would need per delivery: CPU, not this box's cores.
+        report.add("server_cpu_us_per_delivery", (cpu.as_secs_f64() * 1e6 / delivered as f64 * 100.0).round() / 100.0);
+    }
     report.latency("latency", &all);
     report.add("errors", errors);
     report.add("disconnects", disconnects);

@@ -89,6 +89,11 @@ impl ServerProbe {
         Some(ServerProbe { pids: pids.to_vec(), cpu_start, own_start, wall_start: Instant::now() })
     }
 
+    /// The servers' CPU time since `start`, summed.
+    pub fn server_cpu(&self) -> Option<Duration> {
+        total(&self.pids, cpu_time).map(|cpu| cpu.saturating_sub(self.cpu_start))
+    }
+
     /// Adds the servers' CPU use since `start` (in cores) and their resident memory, summed,
     /// and the generator's own CPU use.
     pub fn report(&self, report: &mut Report) {
