@@ -10,24 +10,10 @@ cd "$(dirname "$0")/.."
 cargo build --release --features bench --bin flock --bin flock-bench
 
 REDIS_PORT=${REDIS_PORT:-6392}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  kill "${pids[@]}" 2>/dev/null || true
-  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --save "" --appendonly no --daemonize yes >/dev/null
-until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
+. scripts/bench-nodes.sh
+start_redis
 for port in 3331 3332; do
-  FLOCK_ADDR=127.0.0.1:$port FLOCK_DATA_DIR=$work/$port FLOCK_BUS=redis://127.0.0.1:$REDIS_PORT \
-    FLOCK_MAX_CONNS_PER_IP=100000 FLOCK_MAX_PENDING_PER_IP=100000 FLOCK_CONNECTS_PER_SEC=1000000 \
-    FLOCK_ROOMS_PER_MINUTE=1000000 FLOCK_CHATS_PER_SEC=1000000 FLOCK_LOG=warn LEPTOS_OUTPUT_NAME=flock \
-    target/release/flock &
-  pids+=($!)
-  until curl -sf "127.0.0.1:$port/healthz" | grep -qx ok; do sleep 0.1; done
+  node "$port" "$work/$port" "redis://127.0.0.1:$REDIS_PORT"
 done
 target/release/flock-bench --server 127.0.0.1:3331 --server-pid "${pids[0]}" chat --room-prefix disjoint-a "$@" > "$work/a.txt" &
 a=$!

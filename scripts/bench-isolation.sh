@@ -6,14 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${FLOCK_BENCH_PORT:-3300}
-out=$(mktemp -d /tmp/flock-isolation-XXXXXX)
 cargo build --release --features bench --bin flock --bin flock-bench
-FLOCK_ADDR=127.0.0.1:$port FLOCK_DATA_DIR=$out/data FLOCK_MAX_CONNS_PER_IP=100000 FLOCK_MAX_PENDING_PER_IP=100000 \
-  FLOCK_CONNECTS_PER_SEC=1000000 FLOCK_ROOMS_PER_MINUTE=1000000 FLOCK_CHATS_PER_SEC=1000000 FLOCK_LOG=warn \
-  target/release/flock > "$out/server.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-until curl -sf "127.0.0.1:$port/healthz" > /dev/null; do sleep 0.1; done
+. scripts/bench-nodes.sh
+node "$port" "$work/data"
+server=${pids[0]}
+out=$work
 target/release/flock-bench --server "127.0.0.1:$port" --server-pid $server chat "$@" > "$out/chat.txt" &
 chat=$!
 sleep 8
