@@ -7,6 +7,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use flock::protocol::{decode_client_msg, ChatMessage, ChatTarget, Move};
 use flock::server::cursor_board::{CursorBoard, Encoding};
 use flock::server::outbox::Outbox;
+use flock::server::store::writer::Write;
 use flock::server::store::Store;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -57,19 +58,30 @@ fn store(c: &mut Criterion) {
     let store = Store::open(dir.path(), 1000, std::time::Duration::from_secs(30 * 24 * 3600)).expect("open the store");
     let from = Uuid::new_v4();
     let mut seq = 0u64;
-    // One chat committed (and pruned every 64), as a room does before each fan-out.
+    let chat = |seq: u64| ChatMessage {
+        seq,
+        from,
+        username: "bench".into(),
+        text: "hello everyone, how are you today?".into(),
+        to: ChatTarget::Room,
+        ts: seq,
+    };
+    // One chat queued and waited for alone: a batch of one, the writer's worst case.
     c.bench_function("store_append", |b| {
         b.iter(|| {
             seq += 1;
-            let msg = ChatMessage {
-                seq,
-                from,
-                username: "bench".into(),
-                text: "hello everyone, how are you today?".into(),
-                to: ChatTarget::Room,
-                ts: seq,
-            };
-            store.append("bench", &msg, None).expect("append");
+            store.append("bench", &chat(seq), None).expect("append");
+        })
+    });
+    // 64 chats queued at once and committed together, as under load (pruned every 64).
+    c.bench_function("store_batch_of_64", |b| {
+        b.iter(|| {
+            for _ in 0..64 {
+                seq += 1;
+                let write = Write::Chat { room: "bench".into(), msg: chat(seq), reference: None };
+                store.submit(write, None).expect("queued");
+            }
+            store.flush().expect("committed");
         })
     });
 }
