@@ -1,7 +1,7 @@
 //! The hub's hot paths, measured apart from sockets: decoding a client frame, one
 //! coalescing tick of a busy room (every mover's move put on the room's board, then the
-//! `cursors` frame a recipient gets), and committing one chat to the store. Run with
-//! `cargo bench --features ssr`.
+//! `cursors` frame a recipient gets), and committing chats to the store (one alone, and 64 at
+//! once as the writer groups them under load). Run with `cargo bench --features ssr`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flock::protocol::{decode_client_msg, ChatMessage, ChatTarget, Move};
