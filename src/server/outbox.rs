@@ -50,20 +50,22 @@ struct Queued {
     frame: Option<Utf8Bytes>,
     /// The user whose `state` this is, for a `state` frame.
     state_of: Option<Uuid>,
-    /// A place kept for a frame that is still being made (a `welcome`).
-    reserved: bool,
+    /// A place kept for a frame that is still being made (a `welcome`): the
+    /// reservation's number.
+    reserved: Option<u64>,
 }
 
 impl Queued {
     fn frame(frame: Utf8Bytes, state_of: Option<Uuid>) -> Self {
-        Queued { frame: Some(frame), state_of, reserved: false }
+        Queued { frame: Some(frame), state_of, reserved: None }
     }
 }
 
-/// The places [`Outbox::reserve`] kept: a `reset` (perhaps none) and a `welcome`.
+/// The places [`Outbox::reserve`] kept: a `reset` (perhaps none) and a `welcome`. Found
+/// again by number, since compacting the queue moves places.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reserved {
-    at: u64,
+    id: u64,
 }
 
 #[derive(Default)]
@@ -79,6 +81,8 @@ struct Pending {
     /// The position of the places reserved for a welcome still being made: nothing from
     /// there on is sent, and no move, until they are filled.
     hold: Option<u64>,
+    /// Reservations made so far, to number the next.
+    reservations: u64,
     /// The board of the room this connection is in, if any.
     feed: Option<Feed>,
     close: Option<Close>,
@@ -90,13 +94,13 @@ impl Pending {
     /// Drops the superseded places, so a writer stuck on a slow peer while states keep
     /// coming holds at most twice its bound in places, and renumbers the waiting states.
     fn compact(&mut self) {
-        self.frames.retain(|q| q.frame.is_some() || q.reserved);
+        self.frames.retain(|q| q.frame.is_some() || q.reserved.is_some());
         let base = self.base;
         self.states = (self.frames.iter().enumerate())
             .filter_map(|(i, q)| q.state_of.map(|user| (user, base + i as u64)))
             .collect();
         if self.hold.is_some() {
-            self.hold = self.frames.iter().position(|q| q.reserved).map(|i| base + i as u64);
+            self.hold = self.frames.iter().position(|q| q.reserved.is_some()).map(|i| base + i as u64);
         }
     }
 }
@@ -205,21 +209,22 @@ impl Outbox {
     /// after them is sent until [`Outbox::fill`].
     pub fn reserve(&self) -> Reserved {
         let mut pending = self.lock();
+        pending.reservations += 1;
+        let id = pending.reservations;
         let at = pending.base + pending.frames.len() as u64;
         for _ in 0..2 {
-            pending.frames.push_back(Queued { frame: None, state_of: None, reserved: true });
+            pending.frames.push_back(Queued { frame: None, state_of: None, reserved: Some(id) });
         }
         pending.hold = Some(at);
-        Reserved { at }
+        Reserved { id }
     }
 
     /// Puts the `reset` (if any) and the `welcome` in the places kept for them and lets
     /// the writer go on. A no-op if the queue was cleared meanwhile (overflow, close).
     pub fn fill(&self, places: Reserved, reset: Option<Utf8Bytes>, welcome: Utf8Bytes) {
         let mut pending = self.lock();
-        if pending.hold != Some(places.at) || pending.close.is_some() || pending.finished {
-            return;
-        }
+        let found = pending.frames.iter().position(|q| q.reserved == Some(places.id));
+        let Some(index) = found.filter(|_| pending.close.is_none() && !pending.finished) else { return };
         let frames = [reset, Some(welcome)];
         let bytes = frames.iter().flatten().map(|frame| frame.len()).sum();
         if self.would_overflow(&pending, frames.iter().flatten().count(), bytes) {
@@ -228,10 +233,9 @@ impl Outbox {
             self.wake.notify_one();
             return;
         }
-        let index = (places.at - pending.base) as usize;
         for (offset, frame) in frames.into_iter().enumerate() {
             if let Some(place) = pending.frames.get_mut(index + offset) {
-                place.reserved = false;
+                place.reserved = None;
                 if let Some(frame) = frame {
                     let len = frame.len();
                     place.frame = Some(frame);
@@ -486,6 +490,21 @@ mod tests {
         let sent = texts(&batch);
         assert_eq!(&sent[..3], ["welcome", "chat-after-snapshot", "state-2"], "{sent:?}");
         assert_eq!(sent.len(), 4, "then the moves: {sent:?}");
+    }
+
+    #[tokio::test]
+    async fn a_welcome_is_filled_in_its_place_after_the_queue_was_compacted() {
+        let outbox = Outbox::new(4, 1 << 20, Encoding::Json);
+        let ann = Uuid::from_u128(1);
+        outbox.push_state(ann, Utf8Bytes::from_static("ann-before"));
+        let places = outbox.reserve();
+        // Superseding the state before the places, then churning past twice the bound,
+        // compacts the queue and moves the places.
+        for n in 0..20 {
+            outbox.push_state(ann, Utf8Bytes::from(format!("ann-{n}")));
+        }
+        outbox.fill(places, None, Utf8Bytes::from_static("welcome"));
+        assert_eq!(texts(&outbox.next_batch().await), ["welcome", "ann-19"]);
     }
 
     #[tokio::test]

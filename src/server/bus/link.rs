@@ -58,8 +58,8 @@ pub struct Want {
     pub ready: tokio::sync::oneshot::Sender<()>,
 }
 
-/// Wants waiting for the supervisor at most; past it a join does not wait (the next
-/// resync subscribes every room this node holds).
+/// Wants waiting for the supervisor at most; past it a join does not wait (the next beat
+/// follows every room this node holds someone in).
 const WANTS: usize = 1024;
 
 /// This node's connection to Redis and its outgoing queue.

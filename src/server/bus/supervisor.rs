@@ -70,7 +70,7 @@ async fn supervise(mut node: Node, wants: Option<mpsc::Receiver<Want>>) {
             tracing::warn!("cluster bus down: {err}; reconnecting in {backoff:?}");
         }
         node.link.set_connection(None);
-        // Joins meanwhile do not wait: the next resync follows every room held here.
+        // Joins meanwhile do not wait: the next connection follows every room held here.
         let pause = tokio::time::sleep(backoff);
         tokio::pin!(pause);
         loop {
@@ -125,7 +125,7 @@ impl Node {
                 }
                 _ = beat.tick() => {
                     self.sweep(&mut conn).await?;
-                    self.unfollow_empty(&mut sink).await?;
+                    self.reconcile(&mut sink, &mut conn).await?;
                     self.hub.publish_rosters();
                     self.hub.drop_unvouched(self.beat * ROSTER_BEATS);
                 }
@@ -294,10 +294,22 @@ impl Node {
         Ok(())
     }
 
-    /// Stops following the rooms this node no longer holds anyone in (and that no one
-    /// has been about to join for a beat), and forgets them.
-    async fn unfollow_empty(&mut self, sink: &mut redis::aio::PubSubSink) -> Result<(), BusError> {
+    /// Follows the rooms this node holds someone in but does not follow yet (a join while
+    /// the bus was coming up, or whose want found the queue full), and stops following the
+    /// rooms it no longer holds anyone in (and that no one has been about to join for a
+    /// beat), forgetting them.
+    async fn reconcile(
+        &mut self,
+        sink: &mut redis::aio::PubSubSink,
+        conn: &mut MultiplexedConnection,
+    ) -> Result<(), BusError> {
         let held = self.hub.local_rooms();
+        let missing: Vec<String> = held.iter().filter(|room| !self.followed.contains_key(*room)).cloned().collect();
+        for room in missing {
+            // No one waits for it: the join has happened, the chats and presence come now.
+            let (ready, _) = tokio::sync::oneshot::channel();
+            self.follow(sink, conn, Want { room, ready }).await?;
+        }
         let beat = self.beat;
         let idle: Vec<String> = self
             .followed
