@@ -11,8 +11,8 @@
 //! A chat is numbered under the room lock and queued for the [`Store`]'s writer, which
 //! commits it with whatever else is queued and then, on its own thread, has the room fan
 //! it out ([`Room::committed`]): no store write runs under the room lock or on an async
-//! worker, sequence numbers are gap-free, and every member sees chats in seq order, each
-//! only once it is on disk. On a cluster node the [`Bus`] numbers it instead, and every
+//! worker, sequence numbers are gap-free while the disk works, and every member sees
+//! chats in seq order, each only once it is on disk. On a cluster node the [`Bus`] numbers it instead, and every
 //! node (this one included) fans it out when the bus delivers it, in seq order
 //! ([`Room::deliver`]), and queues it for its store.
 //!
@@ -326,9 +326,9 @@ impl Room {
 
     /// Runs on the store's writer thread after `chat`'s batch, in seq order: delivers it,
     /// or tells its sender it was not stored; then lets the hub drop the room if everyone
-    /// has left meanwhile. A failed chat fails every chat numbered after
-    /// it too (the writer fails what was queued behind it), so numbering goes back to the
-    /// last delivered seq and stays gap-free.
+    /// has left meanwhile. After a failure the next seq is read again from the store,
+    /// which counts the chats still queued: a chat numbered before the room heard of the
+    /// failure may still commit, so a failed commit can leave a gap, never a seq twice.
     fn committed(
         self: &Arc<Self>,
         chat: ChatMessage,
@@ -341,7 +341,7 @@ impl Room {
         match result {
             Ok(()) => self.fan_out_chat(&members, chat),
             Err(err) => {
-                self.numbered.store(self.seq.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.numbered.store(SEQ_UNKNOWN, Ordering::Relaxed);
                 self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).retain(|ack| ack.seq < chat.seq);
                 if let Some(outbox) = sender {
                     let message = ChatError::Store(err).to_string();

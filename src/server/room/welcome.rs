@@ -92,8 +92,9 @@ impl PendingWelcome {
 
     fn fill(self) {
         let PendingWelcome { room, outbox, places, you, session, since, users, .. } = self;
+        // Read, not kept: the room's own seq only changes under its lock.
         let seq = match self.seq {
-            SEQ_UNKNOWN => room.latest_seq().unwrap_or(0),
+            SEQ_UNKNOWN => room.store.latest_seq(&room.name).unwrap_or(0),
             seq => seq,
         };
         // The newest chats: of the room when fresh, of those after `since` when resuming

@@ -6,9 +6,9 @@
 //! Each write may carry a `done` callback, run on this thread after its batch committed
 //! (or failed), in the order the writes were queued: rooms fan a chat out from there, so
 //! every member sees chats in seq order and nothing is sent before it is on disk. When a
-//! batch fails, everything queued behind it fails too, so a room that numbered chats past
-//! the failed one hears of every failure and can number again from what is stored: seqs
-//! stay gap-free.
+//! batch fails, everything queued behind it fails too, and each room numbers again from
+//! what is stored and still queued, so no seq is handed out twice (a chat a room numbered
+//! before it heard of the failure may still commit, leaving a gap).
 
 use super::pending::Pending;
 use super::{token_key, StoreError};
