@@ -78,7 +78,7 @@ fn store(c: &mut Criterion) {
         b.iter(|| {
             for _ in 0..64 {
                 seq += 1;
-                let write = Write::Chat { room: "bench".into(), msg: chat(seq), reference: None };
+                let write = Write::Chat { room: "bench".into(), msg: chat(seq), reference: None, generation: None };
                 store.submit(write, None).expect("queued");
             }
             store.flush().expect("committed");

@@ -1,12 +1,15 @@
 //! The chat pipeline against a real server: chats are committed by the store's writer
 //! thread in groups, so a slow disk holds up chats and nothing else, and a thousand rooms
-//! chatting at once each get every one of their chats, in order.
+//! chatting at once each get every one of their chats, in order; a commit that fails
+//! leaves no gap in a room's seqs and hands none out twice.
 
 mod common;
 
 use common::{connect, start_with, test_config, Client};
-use flock::protocol::{ChatTarget, ClientMsg, Point, ServerMsg};
+use flock::protocol::{ChatTarget, ClientMsg, ErrorCode, Point, ServerMsg, MAX_PAGE_LEN};
+use flock::server::store::DB_FILE;
 use futures_util::future::join_all;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Rooms chatting in the held-commit test.
@@ -152,4 +155,130 @@ async fn a_room_everyone_left_while_its_chat_was_being_committed_still_delivers_
     assert_eq!(seen, [(1, "said on the way out".to_owned())]);
     bob.send(&chat("and after".into(), "b1".into())).await;
     assert_eq!(acked(&mut bob, "b1").await, 2);
+}
+
+/// Connections chatting into one room at once in the failed-commit test.
+const SENDERS: usize = 4;
+/// Chats each of them sends.
+const CHATS_EACH: usize = 40;
+
+/// What became of a chat the first time it was sent.
+enum Outcome {
+    Acked(u64),
+    Refused(ErrorCode),
+}
+
+/// Reads until every ref in `refs` was acked or refused, checking on the way that the
+/// chats this member is sent come in seq order, each once.
+async fn outcomes(client: &mut Client, refs: &[String], last_seen: &mut u64) -> HashMap<String, Outcome> {
+    let mut got = HashMap::new();
+    while got.len() < refs.len() {
+        let (reference, outcome) = match client.recv().await {
+            ServerMsg::Ack { reference, seq } => (reference, Outcome::Acked(seq)),
+            ServerMsg::Error { code, reference: Some(reference), .. } => (reference, Outcome::Refused(code)),
+            ServerMsg::Chat(chat) => {
+                assert!(chat.seq > *last_seen, "chat {} came after {}", chat.seq, *last_seen);
+                *last_seen = chat.seq;
+                continue;
+            }
+            _ => continue,
+        };
+        assert!(got.insert(reference, outcome).is_none(), "one answer per chat");
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_leaves_no_gap_and_hands_out_no_seq_twice() {
+    let mut config = test_config();
+    // Short holds, so the chats of all senders are queued behind one another in batches.
+    config.commit_delay_ms = 5;
+    let db_path = config.data_dir.join(DB_FILE);
+    let addr = start_with(config).await;
+    let mut senders =
+        join_all((0..SENDERS).map(|i| async move { connect(addr, "failing", &format!("Sender-{i}")).await })).await;
+    // The store refuses one chat, and with it the batch it is committed in.
+    let db = rusqlite::Connection::open(&db_path).expect("open the server's store");
+    db.execute_batch(
+        "CREATE TRIGGER fail_me BEFORE INSERT ON chats WHEN NEW.text = 'fail me'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+    )
+    .expect("install the trigger");
+
+    let text = |sender: usize, n: usize| {
+        if (sender, n) == (0, CHATS_EACH / 4) {
+            "fail me".to_owned()
+        } else {
+            format!("s{sender}-{n}")
+        }
+    };
+    let refs: Vec<Vec<String>> = (0..SENDERS).map(|s| (0..CHATS_EACH).map(|n| format!("s{s}-{n}")).collect()).collect();
+    let rounds = join_all(senders.iter_mut().enumerate().map(|(s, client)| {
+        let refs = &refs[s];
+        async move {
+            for (n, reference) in refs.iter().enumerate() {
+                client.send(&chat(text(s, n), reference.clone())).await;
+            }
+            let mut last_seen = 0;
+            let got = outcomes(client, refs, &mut last_seen).await;
+            (got, last_seen)
+        }
+    }))
+    .await;
+
+    let mut acked = Vec::new();
+    let mut refused = vec![Vec::new(); SENDERS];
+    for (s, (got, _)) in rounds.iter().enumerate() {
+        for reference in &refs[s] {
+            match got[reference] {
+                Outcome::Acked(seq) => acked.push(seq),
+                Outcome::Refused(code) => {
+                    assert_eq!(code, ErrorCode::Unavailable, "{reference} was refused as retryable");
+                    refused[s].push(reference.clone());
+                }
+            }
+        }
+    }
+    assert!(refused[0].contains(&refs[0][CHATS_EACH / 4]), "the chat the store refused got an error");
+
+    // Once the store takes everything again, each refused chat is sent again by its ref.
+    db.execute_batch("DROP TRIGGER fail_me;").expect("drop the trigger");
+    let retries = join_all(senders.iter_mut().zip(&refused).zip(&rounds).enumerate().map(
+        |(s, ((client, refused), (_, last_seen)))| {
+            let mut last_seen = *last_seen;
+            async move {
+                let mut seqs = Vec::new();
+                for reference in refused {
+                    let n: usize = reference.rsplit('-').next().and_then(|n| n.parse().ok()).expect("a ref's number");
+                    client.send(&chat(text(s, n), reference.clone())).await;
+                    match outcomes(client, std::slice::from_ref(reference), &mut last_seen).await.remove(reference) {
+                        Some(Outcome::Acked(seq)) => seqs.push(seq),
+                        _ => panic!("{reference} was stored when sent again"),
+                    }
+                }
+                seqs
+            }
+        },
+    ))
+    .await;
+    acked.extend(retries.into_iter().flatten());
+
+    // Every chat holds one seq of 1..=n, none twice and none skipped, and history agrees.
+    acked.sort_unstable();
+    let total = (SENDERS * CHATS_EACH) as u64;
+    assert_eq!(acked, (1..=total).collect::<Vec<_>>(), "acked seqs are 1..={total}, each once");
+    let mut reader = connect(addr, "failing", "Reader").await;
+    let (mut stored, mut after) = (Vec::new(), 0);
+    loop {
+        let (chats, more) = reader.page(Some(after), None, Some(MAX_PAGE_LEN)).await;
+        after = chats.last().map_or(after, |c| c.seq);
+        stored.extend(chats.into_iter().map(|c| (c.seq, c.text)));
+        if !more {
+            break;
+        }
+    }
+    let seqs: Vec<u64> = stored.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "history holds every seq once");
+    let texts: HashSet<&str> = stored.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(texts.len(), SENDERS * CHATS_EACH, "every chat is stored once");
 }

@@ -127,6 +127,9 @@ pub struct Room {
     /// On a single node, the latest seq handed out (queued for the store, perhaps not yet
     /// committed and delivered), or [`SEQ_UNKNOWN`]; only changed under the members lock.
     numbered: AtomicU64,
+    /// The store's generation `numbered` was read in: when a commit fails the store's
+    /// moves on, and `numbered` is read again. Only changed under the members lock.
+    generation: AtomicU64,
     /// Acks for chats the bus numbered but has not delivered here yet: an ack goes out
     /// after its chat, as on a single node. Only touched with the members lock held.
     pending_acks: Mutex<Vec<PendingAck>>,
@@ -153,6 +156,8 @@ const SEQ_UNKNOWN: u64 = u64::MAX;
 impl Room {
     /// A room that continues its stored chat numbering.
     pub(super) fn new(name: String, store: Arc<Store>, bus: Bus, replay_max: usize, hub: Weak<Hub>) -> Self {
+        // Read before the seq: a commit failing in between is then noticed at the next chat.
+        let generation = AtomicU64::new(store.generation());
         let seq = store.latest_seq(&name).unwrap_or_else(|err| {
             tracing::error!(room = name, "cannot read the latest seq: {err}");
             SEQ_UNKNOWN
@@ -161,7 +166,7 @@ impl Room {
         let board = Arc::default();
         let members = Mutex::new(HashMap::new());
         let (numbered, seq) = (AtomicU64::new(seq), AtomicU64::new(seq));
-        Room { name, members, store, bus, seq, numbered, pending_acks, board, replay_max, hub }
+        Room { name, members, store, bus, seq, numbered, generation, pending_acks, board, replay_max, hub }
     }
 
     pub fn name(&self) -> &str {
@@ -295,6 +300,17 @@ impl Room {
         self.bus.number(self, draft).await
     }
 
+    /// The store's current generation; when it differs from the one `numbered` was read
+    /// in, a commit has failed since and `numbered` is read again by [`Room::next_seq`].
+    /// Called with the members lock held.
+    fn sync_generation(&self) -> u64 {
+        let now = self.store.generation();
+        if self.generation.swap(now, Ordering::Relaxed) != now {
+            self.numbered.store(SEQ_UNKNOWN, Ordering::Relaxed);
+        }
+        now
+    }
+
     /// The seq for the next chat here: one past the last handed out, which is read from
     /// the store if it is not known.
     fn next_seq(&self) -> Result<u64, StoreError> {
@@ -326,9 +342,9 @@ impl Room {
 
     /// Runs on the store's writer thread after `chat`'s batch, in seq order: delivers it,
     /// or tells its sender it was not stored; then lets the hub drop the room if everyone
-    /// has left meanwhile. After a failure the next seq is read again from the store,
-    /// which counts the chats still queued: a chat numbered before the room heard of the
-    /// failure may still commit, so a failed commit can leave a gap, never a seq twice.
+    /// has left meanwhile. A failure fails every chat queued behind it too and moves the
+    /// store's generation on, so the room reads its next seq again from the store and a
+    /// failed commit leaves neither a gap nor a seq twice.
     fn committed(
         self: &Arc<Self>,
         chat: ChatMessage,
@@ -341,8 +357,15 @@ impl Room {
         match result {
             Ok(()) => self.fan_out_chat(&members, chat),
             Err(err) => {
-                self.numbered.store(SEQ_UNKNOWN, Ordering::Relaxed);
-                self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).retain(|ack| ack.seq < chat.seq);
+                self.sync_generation();
+                // Only this chat's ack: the room may have numbered chats again since (in the
+                // new generation, perhaps with this very seq), and their acks stay.
+                let is_this = |ack: &PendingAck| {
+                    ack.seq == chat.seq
+                        && Some(&ack.reference) == reference.as_ref()
+                        && sender.as_ref().is_some_and(|s| Arc::ptr_eq(s, &ack.to))
+                };
+                self.pending_acks.lock().unwrap_or_else(|p| p.into_inner()).retain(|ack| !is_this(ack));
                 if let Some(outbox) = sender {
                     let message = ChatError::Store(err).to_string();
                     let code = ErrorCode::Unavailable;

@@ -65,13 +65,15 @@ impl Room {
     fn number_here(self: &Arc<Self>, draft: Draft) -> Result<u64, ChatError> {
         let Draft { mut msg, reference, outbox, .. } = draft;
         let members = self.lock();
+        let generation = self.sync_generation();
         let seq = self.next_seq()?;
         msg.seq = seq;
         let done: Done = {
             let (room, chat, reference, sender) = (self.clone(), msg.clone(), reference.clone(), outbox.clone());
             Box::new(move |result| room.committed(chat, reference, sender, result))
         };
-        let write = Write::Chat { room: self.name.clone(), msg, reference: reference.clone() };
+        let write =
+            Write::Chat { room: self.name.clone(), msg, reference: reference.clone(), generation: Some(generation) };
         self.store.submit(write, Some(done))?;
         self.numbered.store(seq, Ordering::Relaxed);
         self.ack_after(&members, seq, outbox, reference.as_deref());

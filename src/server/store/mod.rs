@@ -156,6 +156,12 @@ impl Store {
         self.writer.as_ref().ok_or(StoreError::Stopped)?.submit(write, done)
     }
 
+    /// How many commits have failed so far (see [`writer::Shared::generation`]); a seq
+    /// numbered from [`Store::latest_seq`] is only good while this stays the same.
+    pub fn generation(&self) -> u64 {
+        self.writer.as_ref().map_or(0, |w| w.shared.generation())
+    }
+
     /// Stores one chat (its `seq` already assigned) and waits for the commit; for tests,
     /// tools and benchmarks (a room queues its chats with [`Store::submit`]).
     pub fn append(&self, room: &str, msg: &ChatMessage, reference: Option<&str>) -> Result<(), StoreError> {
@@ -163,6 +169,7 @@ impl Store {
             room: room.to_owned(),
             msg: msg.clone(),
             reference: reference.map(str::to_owned),
+            generation: None,
         })
     }
 
@@ -176,7 +183,12 @@ impl Store {
     /// Queues a chat that is sent on without waiting for the store (a cluster node's copy
     /// of a chat Redis holds); a failure is only logged.
     pub fn append_later(&self, room: &str, msg: &ChatMessage, reference: Option<&str>) {
-        let write = Write::Chat { room: room.to_owned(), msg: msg.clone(), reference: reference.map(str::to_owned) };
+        let write = Write::Chat {
+            room: room.to_owned(),
+            msg: msg.clone(),
+            reference: reference.map(str::to_owned),
+            generation: None,
+        };
         let (name, seq) = (room.to_owned(), msg.seq);
         let done: Done = Box::new(move |result| {
             if let Err(err) = result {
@@ -469,6 +481,38 @@ mod tests {
             store.append("r", &chat(seq, a, ChatTarget::Room), None).unwrap();
         }
         assert_eq!(store.oldest_seq("r").unwrap(), Some(PRUNE_EVERY - 2), "only the newest 3 are kept");
+    }
+
+    /// Queues `msg` as numbered in `generation` and waits for what became of it.
+    fn submit_and_wait(store: &Store, msg: &ChatMessage, generation: u64) -> Result<(), StoreError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let write = Write::Chat { room: "r".into(), msg: msg.clone(), reference: None, generation: Some(generation) };
+        store.submit(write, Some(Box::new(move |result| drop(tx.send(result)))))?;
+        rx.recv().unwrap()
+    }
+
+    #[test]
+    fn a_failed_commit_starts_a_generation_and_chats_numbered_before_it_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 100, TTL).unwrap();
+        let a = Uuid::new_v4();
+        store
+            .db()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON chats WHEN NEW.seq = 2
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        assert_eq!(store.generation(), 0);
+        submit_and_wait(&store, &chat(1, a, ChatTarget::Room), 0).unwrap();
+        assert!(submit_and_wait(&store, &chat(2, a, ChatTarget::Room), 0).is_err(), "the trigger refuses seq 2");
+        assert_eq!(store.generation(), 1, "the failure started a new generation");
+        assert_eq!(store.latest_seq("r").unwrap(), 1, "nothing of the failed batch is counted");
+        // Numbered before the room saw the failure: seq 3 would leave 2 as a gap.
+        assert!(matches!(submit_and_wait(&store, &chat(3, a, ChatTarget::Room), 0), Err(StoreError::Batch(_))));
+        store.db().execute_batch("DROP TRIGGER refuse;").unwrap();
+        submit_and_wait(&store, &chat(2, a, ChatTarget::Room), 1).unwrap();
+        assert_eq!(store.latest_seq("r").unwrap(), 2);
     }
 
     #[test]

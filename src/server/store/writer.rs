@@ -6,9 +6,10 @@
 //! Each write may carry a `done` callback, run on this thread after its batch committed
 //! (or failed), in the order the writes were queued: rooms fan a chat out from there, so
 //! every member sees chats in seq order and nothing is sent before it is on disk. When a
-//! batch fails, everything queued behind it fails too, and each room numbers again from
-//! what is stored and still queued, so no seq is handed out twice (a chat a room numbered
-//! before it heard of the failure may still commit, leaving a gap).
+//! batch fails, everything queued behind it fails too and the store's *generation* moves
+//! on: a chat numbered in an earlier generation is refused when it is queued, and a room
+//! numbers again from what is stored once it sees the new generation, so a failed commit
+//! leaves neither a gap nor a seq handed out twice.
 
 use super::pending::Pending;
 use super::{token_key, StoreError};
@@ -30,8 +31,10 @@ pub const MAX_QUEUED_BYTES: usize = 16 * 1024 * 1024;
 
 /// What the writer stores.
 pub enum Write {
-    /// A chat, its seq already assigned.
-    Chat { room: String, msg: ChatMessage, reference: Option<String> },
+    /// A chat, its seq already assigned; `generation` is the store's generation the seq
+    /// was handed out in (see [`Shared::generation`]), `None` when it was numbered
+    /// elsewhere (by the cluster's bus).
+    Chat { room: String, msg: ChatMessage, reference: Option<String>, generation: Option<u64> },
     /// The identity a session token stands for, as of `now_ms`.
     Session { token: String, user: User, now_ms: u64 },
     /// Nothing: its `done` runs once everything queued before it is committed.
@@ -64,11 +67,20 @@ pub struct Shared {
     queued_bytes: AtomicUsize,
     /// A test hook: every commit waits this long first (`FLOCK_COMMIT_DELAY_MS`).
     delay_ms: AtomicU64,
+    /// How many commits have failed; changed with `pending` locked.
+    generation: AtomicU64,
 }
 
 impl Shared {
     pub fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts failed commits. A seq handed out from what was stored and queued in one
+    /// generation is only good in that generation: the failure took everything queued
+    /// with it, so a room that sees the generation change reads its latest seq again.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -90,6 +102,7 @@ impl Writer {
             pending: Mutex::default(),
             queued_bytes: AtomicUsize::new(0),
             delay_ms: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         });
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
@@ -99,16 +112,26 @@ impl Writer {
     }
 
     /// Queues `write`; `done` runs once its batch is committed. Refused at once when the
-    /// queue is full: the caller reports it and the client retries.
+    /// queue is full (the caller reports it and the client retries), and a chat numbered
+    /// before the last failed commit is refused too (its seq may be taken).
     pub fn submit(&self, write: Write, done: Option<Done>) -> Result<(), StoreError> {
         let bytes = write.bytes();
         if self.shared.queued_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > MAX_QUEUED_BYTES {
             self.shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             return Err(StoreError::Busy);
         }
+        // The generation is checked and the write queued under `pending`, which a failure
+        // holds while it empties the queue: a write is either emptied out with the rest or
+        // checked against the new generation.
         let mut pending = self.shared.pending();
+        if let Write::Chat { generation: Some(generation), .. } = &write {
+            if *generation != self.shared.generation() {
+                self.shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                return Err(StoreError::Batch("an earlier chat could not be stored".into()));
+            }
+        }
         match &write {
-            Write::Chat { room, msg, reference } => pending.add(room, msg.seq, msg.from, reference.as_deref()),
+            Write::Chat { room, msg, reference, .. } => pending.add(room, msg.seq, msg.from, reference.as_deref()),
             Write::Session { token, user, now_ms } => pending.add_session(&token_key(token), user, *now_ms),
             Write::Barrier => {}
         }
@@ -128,7 +151,7 @@ impl Writer {
 
 fn forget(pending: &mut Pending, write: &Write) {
     match write {
-        Write::Chat { room, msg, reference } => pending.remove(room, msg.from, reference.as_deref()),
+        Write::Chat { room, msg, reference, .. } => pending.remove(room, msg.from, reference.as_deref()),
         Write::Session { token, .. } => pending.remove_session(&token_key(token)),
         Write::Barrier => {}
     }
@@ -153,27 +176,40 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: &Shared, keep:
         let result = commit(&mut conn, &batch, keep);
         metrics::histogram!(STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::histogram!(STORE_BATCH).record(batch.len() as f64);
-        let failure = result.as_ref().err().map(ToString::to_string);
-        finish(shared, batch, failure.as_deref());
-        if let Some(why) = failure {
-            tracing::error!("cannot commit to the store: {why}; failing every write queued behind it");
-            let mut behind = Vec::new();
-            while let Ok(job) = rx.try_recv() {
-                behind.push(job);
+        match result {
+            Ok(()) => finish(shared, batch, None),
+            Err(err) => {
+                let why = err.to_string();
+                tracing::error!("cannot commit to the store: {why}; failing every write queued behind it");
+                // Under `pending`: whatever is queued now fails with the batch, and what
+                // is queued after is checked against the new generation.
+                let mut pending = shared.pending();
+                while let Ok(job) = rx.try_recv() {
+                    batch.push(job);
+                }
+                forget_all(&mut pending, &batch);
+                shared.generation.fetch_add(1, Ordering::AcqRel);
+                drop(pending);
+                run_callbacks(shared, batch, Some(&why));
             }
-            finish(shared, behind, Some(&why));
         }
     }
 }
 
 /// Takes the batch out of the pending set and runs its callbacks, in order.
 fn finish(shared: &Shared, batch: Vec<Job>, failure: Option<&str>) {
-    {
-        let mut pending = shared.pending();
-        for job in &batch {
-            forget(&mut pending, &job.write);
-        }
+    forget_all(&mut shared.pending(), &batch);
+    run_callbacks(shared, batch, failure);
+}
+
+fn forget_all(pending: &mut Pending, batch: &[Job]) {
+    for job in batch {
+        forget(pending, &job.write);
     }
+}
+
+/// Releases the batch's bytes and runs its callbacks, in order.
+fn run_callbacks(shared: &Shared, batch: Vec<Job>, failure: Option<&str>) {
     let bytes: usize = batch.iter().map(|job| job.bytes).sum();
     shared.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
     for job in batch {
@@ -187,7 +223,7 @@ fn commit(conn: &mut Connection, batch: &[Job], keep: u64) -> Result<(), StoreEr
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch {
         match &job.write {
-            Write::Chat { room, msg, reference } => append(&tx, room, msg, reference.as_deref(), keep)?,
+            Write::Chat { room, msg, reference, .. } => append(&tx, room, msg, reference.as_deref(), keep)?,
             Write::Session { token, user, now_ms } => save_session(&tx, token, user, *now_ms)?,
             Write::Barrier => {}
         }
