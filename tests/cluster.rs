@@ -147,11 +147,31 @@ async fn every_message_kind_crosses_nodes_and_rooms_stay_apart() {
     assert_eq!(real(&seen_by_bob), ["to all", "to bob only"], "an others chat skips its sender");
     assert_eq!(real(&seen_by_cat), ["to all", "to the others"], "cat gets no direct message");
 
+    // App events cross nodes too, to each audience; a later `room` event from the same
+    // node comes after a direct one, so cat seeing it first shows the direct one skipped cat.
+    ann.send(&ClientMsg::Event { name: "typing".into(), data: json!({"n": 1}), to: ChatTarget::Others }).await;
+    ann.send(&ClientMsg::Event { name: "poke".into(), data: json!(null), to: ChatTarget::User(bob.id) }).await;
+    ann.send(&ClientMsg::Event { name: "wave".into(), data: json!([1]), to: ChatTarget::Room }).await;
+    let event_names = |msgs: Vec<ServerMsg>| -> Vec<String> {
+        msgs.into_iter()
+            .filter_map(|m| match m {
+                ServerMsg::Event { name, from, .. } if from == Some(ann.id) => Some(name),
+                _ => None,
+            })
+            .collect()
+    };
+    let is_wave = |m: &ServerMsg| matches!(m, ServerMsg::Event { name, .. } if name == "wave").then_some(());
+    let ((), before) = bob.recv_until(is_wave).await;
+    assert_eq!(event_names(before), ["typing", "poke"]);
+    let ((), before) = cat.recv_until(is_wave).await;
+    assert_eq!(event_names(before), ["typing"], "cat gets no direct event");
+
     let seen_by_dan = dan.drain().await;
     assert!(
-        seen_by_dan
-            .iter()
-            .all(|m| !matches!(m, ServerMsg::Chat(_) | ServerMsg::Joined { .. } | ServerMsg::Cursors { .. })),
+        seen_by_dan.iter().all(|m| !matches!(
+            m,
+            ServerMsg::Chat(_) | ServerMsg::Joined { .. } | ServerMsg::Cursors { .. } | ServerMsg::Event { .. }
+        )),
         "another room hears nothing: {seen_by_dan:?}"
     );
 

@@ -9,3 +9,4 @@ pub mod send_queue;
 pub mod socket;
 pub mod status;
 pub mod storage;
+pub mod typing;

@@ -9,6 +9,7 @@
 //! forward from where a resume left off until the gap is filled, and backward when the
 //! user scrolls to the top; either way each chat lands in its place by seq.
 
+use super::typing::{Typing, TYPING_EVENT};
 use crate::protocol::{ChatMessage, ChatTarget, ClientMsg, Point, ServerMsg, User, UserState, MAX_PAGE_LEN};
 use leptos::prelude::*;
 use std::collections::HashMap;
@@ -98,6 +99,8 @@ pub struct RoomState {
     by_id: StoredValue<HashMap<Uuid, UserView>>,
     /// The server's last `error`, shown until the next one.
     pub notice: RwSignal<Option<String>>,
+    /// Who is typing a chat.
+    pub typing: Typing,
     /// Chats older than the first line exist: the panel offers to load them.
     pub older: RwSignal<bool>,
     /// The next `history` request to send (the room page sends whatever is put here).
@@ -122,6 +125,7 @@ impl RoomState {
             last_seq: StoredValue::new(0),
             by_id: StoredValue::new(HashMap::new()),
             notice: RwSignal::new(None),
+            typing: Typing::new(),
             older: RwSignal::new(false),
             page_request: RwSignal::new(None),
             paging: StoredValue::new(None),
@@ -201,6 +205,7 @@ impl RoomState {
                     by_id.remove(&id);
                 });
                 self.users.update(|users| users.retain(|u| u.id != id));
+                self.typing.stop(id);
             }
             ServerMsg::Cursors { moves } => {
                 for mv in moves {
@@ -219,7 +224,17 @@ impl RoomState {
                     user.username.set(username);
                 }
             }
-            ServerMsg::Chat(chat) => self.message(chat),
+            ServerMsg::Chat(chat) => {
+                self.typing.stop(chat.from);
+                self.message(chat);
+            }
+            ServerMsg::Event { name, from: Some(from), .. } if name == TYPING_EVENT => {
+                if Some(from) != self.me.get_untracked() && self.user(from).is_some() {
+                    self.typing.heard(from);
+                }
+            }
+            // Events this page has no use for.
+            ServerMsg::Event { .. } => {}
             ServerMsg::Error { code, message, reference, .. } => {
                 // A chat refused for good will not be resent: it is no longer pending.
                 if let Some(reference) = reference.filter(|_| !code.is_retryable()) {

@@ -3,7 +3,8 @@
 
 use crate::client::room_state::{ChatLine, RoomState};
 use crate::client::socket::RoomSocket;
-use crate::protocol::{ChatTarget, MAX_CHAT_CHARS};
+use crate::client::typing::{due, typing_line, TYPING_EVENT};
+use crate::protocol::{ChatTarget, ClientMsg, MAX_CHAT_CHARS};
 use leptos::prelude::*;
 
 #[component]
@@ -34,6 +35,7 @@ pub fn ChatPanel() -> impl IntoView {
                     </li>
                 </For>
             </ol>
+            <TypingLine/>
             <ChatForm/>
         </section>
     }
@@ -72,10 +74,23 @@ fn Line(line: ChatLine) -> impl IntoView {
     }
 }
 
+/// Who else is typing, under the chat.
+#[component]
+fn TypingLine() -> impl IntoView {
+    let state = expect_context::<RoomState>();
+    let line = move || {
+        let names: Vec<String> =
+            state.typing.who.get().into_iter().filter_map(|id| state.user(id).map(|u| u.username.get())).collect();
+        typing_line(&names)
+    };
+    view! { <p class="typing" data-testid="typing" aria-live="polite">{line}</p> }
+}
+
 #[component]
 fn ChatForm() -> impl IntoView {
     let state = expect_context::<RoomState>();
     let socket = expect_context::<RoomSocket>();
+    let typing_socket = socket.clone();
     let text = RwSignal::new(String::new());
     let target = RwSignal::new(ChatTarget::ROOM.to_owned());
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -99,6 +114,22 @@ fn ChatForm() -> impl IntoView {
             }
         }
     });
+    // While the user types, the room hears so at most every two seconds; a direct chat's
+    // typing is only for its one reader.
+    let last_told = StoredValue::new(None::<f64>);
+    let typed = move |ev: leptos::ev::Event| {
+        text.set(event_target_value(&ev));
+        let now = js_sys::Date::now();
+        if text.with_untracked(|t| t.trim().is_empty()) || !due(last_told.get_value(), now) {
+            return;
+        }
+        last_told.set_value(Some(now));
+        let to = match target.get_untracked().parse() {
+            Ok(ChatTarget::User(id)) => ChatTarget::User(id),
+            _ => ChatTarget::Others,
+        };
+        typing_socket.send(&ClientMsg::Event { name: TYPING_EVENT.into(), data: serde_json::json!({}), to });
+    };
     let people = move || state.others();
     view! {
         <form class="inline" on:submit=submit>
@@ -110,7 +141,8 @@ fn ChatForm() -> impl IntoView {
                     <option value=user.id.to_string()>{move || user.username.get()}</option>
                 </For>
             </select>
-            <input aria-label="Message" placeholder="Say something" maxlength=MAX_CHAT_CHARS.to_string() bind:value=text/>
+            <input aria-label="Message" placeholder="Say something" maxlength=MAX_CHAT_CHARS.to_string()
+                prop:value=move || text.get() on:input=typed/>
             <button type="submit">"Send"</button>
         </form>
     }

@@ -14,17 +14,19 @@ pub enum ClientKind {
     Chat,
     Join,
     History,
+    Event,
 }
 
 impl ClientKind {
     /// Every kind, in declaration order (`ALL[k as usize] == k`).
-    pub const ALL: [ClientKind; 6] = [
+    pub const ALL: [ClientKind; 7] = [
         ClientKind::Cursor,
         ClientKind::State,
         ClientKind::Rename,
         ClientKind::Chat,
         ClientKind::Join,
         ClientKind::History,
+        ClientKind::Event,
     ];
 
     /// The tag as it is spelled on the wire.
@@ -36,6 +38,7 @@ impl ClientKind {
             ClientKind::Chat => "chat",
             ClientKind::Join => "join",
             ClientKind::History => "history",
+            ClientKind::Event => "event",
         }
     }
 
@@ -59,11 +62,12 @@ pub enum ServerKind {
     Ack,
     Reset,
     Error,
+    Event,
 }
 
 impl ServerKind {
     /// Every kind, in declaration order (`ALL[k as usize] == k`).
-    pub const ALL: [ServerKind; 11] = [
+    pub const ALL: [ServerKind; 12] = [
         ServerKind::Welcome,
         ServerKind::Joined,
         ServerKind::Left,
@@ -75,6 +79,7 @@ impl ServerKind {
         ServerKind::Ack,
         ServerKind::Reset,
         ServerKind::Error,
+        ServerKind::Event,
     ];
 
     /// The tag as it is spelled on the wire.
@@ -91,6 +96,7 @@ impl ServerKind {
             ServerKind::Ack => "ack",
             ServerKind::Reset => "reset",
             ServerKind::Error => "error",
+            ServerKind::Event => "event",
         }
     }
 }

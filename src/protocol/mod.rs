@@ -8,7 +8,7 @@
 //!
 //! Map: the messages and bodies are here; `target` is a chat's [`ChatTarget`] and its one
 //! string form; `kinds` the `"type"` tags as values ([`ClientKind`], [`ServerKind`]);
-//! `names` the room and user name rules; `decode` turns a text frame into a [`ClientMsg`]
+//! `names` the room and user name rules; `event` the app event rules; `decode` turns a text frame into a [`ClientMsg`]
 //! or the error code the client is owed; [`close`] the WebSocket close codes; [`compact`]
 //! the opt-in binary `cursors` frame; [`metric_names`] what `/metrics` calls its series.
 //! Each of these is defined nowhere else.
@@ -16,12 +16,14 @@
 pub mod close;
 pub mod compact;
 mod decode;
+mod event;
 mod kinds;
 pub mod metric_names;
 mod names;
 mod target;
 
 pub use decode::{decode_client_msg, DecodeError};
+pub use event::{validate_event_data, validate_event_name, EventError, MAX_EVENT_DATA_BYTES, MAX_EVENT_NAME_CHARS};
 pub use kinds::{ClientKind, ServerKind};
 pub use names::{
     is_private_room, validate_chat_text, validate_room, validate_username, NameError, DEFAULT_ROOM, MAX_COMBINING_RUN,
@@ -108,6 +110,15 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
     },
+    /// An app event (a kind of message the app defines, such as `typing`): sent on to `to`
+    /// (default `others`) at once, never stored or replayed. `data` is any JSON value.
+    Event {
+        name: String,
+        #[serde(default)]
+        data: Value,
+        #[serde(default = "ChatTarget::others")]
+        to: ChatTarget,
+    },
     /// Ask for a page of this room's chats: the oldest ones after `after`, or the newest
     /// ones before `before` (exactly one of the two), at most `limit` (1–100, default 50).
     History {
@@ -130,6 +141,7 @@ impl ClientMsg {
             ClientMsg::Chat { .. } => ClientKind::Chat,
             ClientMsg::Join { .. } => ClientKind::Join,
             ClientMsg::History { .. } => ClientKind::History,
+            ClientMsg::Event { .. } => ClientKind::Event,
         }
     }
 
@@ -210,6 +222,7 @@ impl ServerMsg {
             ServerMsg::Ack { .. } => ServerKind::Ack,
             ServerMsg::Reset => ServerKind::Reset,
             ServerMsg::Error { .. } => ServerKind::Error,
+            ServerMsg::Event { .. } => ServerKind::Event,
         }
     }
 }
@@ -291,6 +304,9 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+    /// An app event; `from` is its sender, or `null` when the app's backend sent it
+    /// (through the HTTP API).
+    Event { name: String, data: Value, from: Option<Uuid> },
 }
 
 /// One live room in `GET /api/rooms`.

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use thiserror::Error;
 use uuid::Uuid;
 
-/// Who receives a chat message.
+/// Who receives a chat message or an app event.
 ///
 /// On the wire this is one string: [`ChatTarget::ROOM`], [`ChatTarget::OTHERS`] or a user id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,7 +17,7 @@ pub enum ChatTarget {
     Room,
     /// Everyone in the room but the sender.
     Others,
-    /// One user, plus a copy to the sender.
+    /// One user, plus a copy to the sender of a chat (an event goes to that user alone).
     User(Uuid),
 }
 
@@ -31,6 +31,11 @@ impl ChatTarget {
     pub const ROOM: &'static str = "room";
     /// The string form of [`ChatTarget::Others`].
     pub const OTHERS: &'static str = "others";
+
+    /// An app event's default audience.
+    pub fn others() -> Self {
+        ChatTarget::Others
+    }
 }
 
 impl fmt::Display for ChatTarget {

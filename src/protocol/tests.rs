@@ -42,6 +42,8 @@ fn every_client_msg() -> Vec<ClientMsg> {
         ClientMsg::Join { room: "private-x".into(), token: Some("v1.a.b".into()) },
         ClientMsg::History { after: Some(7), before: None, limit: Some(100) },
         ClientMsg::History { after: None, before: Some(7), limit: None },
+        ClientMsg::Event { name: "typing".into(), data: serde_json::json!({"on": true}), to: ChatTarget::Others },
+        ClientMsg::Event { name: "game:move".into(), data: serde_json::json!([1, 2]), to: ChatTarget::User(id(2)) },
     ]
 }
 
@@ -77,6 +79,8 @@ fn every_server_msg() -> Vec<ServerMsg> {
             reference: Some("r-3".into()),
             retry_after_ms: Some(250),
         },
+        ServerMsg::Event { name: "typing".into(), data: serde_json::json!({}), from: Some(id(1)) },
+        ServerMsg::Event { name: "deploy".into(), data: serde_json::json!("v2"), from: None },
     ]
 }
 
@@ -121,6 +125,14 @@ fn contract_examples_decode_as_documented() {
         (r#"{"type":"chat","text":"hi"}"#, ClientMsg::chat("hi", ChatTarget::Room)),
         (r#"{"type":"join","room":"other"}"#, ClientMsg::join("other")),
         (r#"{"type":"state","state":{}}"#, ClientMsg::State { state: UserState::new() }),
+        (
+            r#"{"type":"event","name":"typing"}"#,
+            ClientMsg::Event { name: "typing".into(), data: Value::Null, to: ChatTarget::Others },
+        ),
+        (
+            r#"{"type":"event","name":"typing","data":{"on":true},"to":"room"}"#,
+            ClientMsg::Event { name: "typing".into(), data: json!({"on": true}), to: ChatTarget::Room },
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(decode_client_msg(text), Ok(want), "{text}");
@@ -168,6 +180,10 @@ fn server_messages_have_the_contract_shape() {
         more: false,
     };
     assert!(serde_json::to_value(&fresh).unwrap().get("more").is_none(), "`more` only when true");
+    let event = serde_json::to_value(&every_server_msg()[12]).unwrap();
+    assert_eq!(event, json!({"type":"event","name":"typing","data":{},"from":id(1)}));
+    let event = serde_json::to_value(&every_server_msg()[13]).unwrap();
+    assert_eq!(event, json!({"type":"event","name":"deploy","data":"v2","from":null}), "`from` is null, not left out");
     let request = serde_json::to_value(ClientMsg::History { after: None, before: Some(9), limit: None }).unwrap();
     assert_eq!(request, json!({"type":"history","before":9}));
 }

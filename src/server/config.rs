@@ -27,6 +27,8 @@ pub const DEFAULT_JOINS_PER_MINUTE: f64 = 30.0;
 /// `state` and `rename` messages one connection may send per second: each reaches the
 /// whole room.
 pub const DEFAULT_STATE_PER_SEC: f64 = 10.0;
+/// App events one connection may send per second by default (twice that at once).
+pub const DEFAULT_EVENTS_PER_SEC: f64 = 20.0;
 
 /// How long a dropped connection's user keeps their place before `left` goes out.
 pub const DEFAULT_LEAVE_GRACE_SECS: u64 = 5;
@@ -111,6 +113,11 @@ pub struct Config {
     /// once); over it one gets `rate_limited`.
     #[arg(long, env = "FLOCK_STATE_PER_SEC", default_value_t = DEFAULT_STATE_PER_SEC)]
     pub state_per_sec: f64,
+
+    /// App `event` messages one connection may send per second (twice that at once); over
+    /// it one gets `rate_limited`.
+    #[arg(long, env = "FLOCK_EVENTS_PER_SEC", default_value_t = DEFAULT_EVENTS_PER_SEC)]
+    pub events_per_sec: f64,
 
     /// Origins allowed to open `/ws` from a browser, comma-separated (e.g.
     /// `https://flock.example`). Empty: only the site's own origin. Clients that send no

@@ -121,6 +121,7 @@ impl AppState {
             max_state_bytes: self.config.max_state_bytes,
             joins_per_minute: self.config.joins_per_minute,
             state_per_sec: self.config.state_per_sec,
+            events_per_sec: self.config.events_per_sec,
         };
         Services {
             hub: self.hub.clone(),

@@ -15,8 +15,8 @@ use super::room::{encode, ChatError, Room};
 use super::store::{token_key, End, SeqRange, Store};
 use super::username::normalize_username;
 use crate::protocol::{
-    decode_client_msg, validate_chat_text, validate_room, ClientMsg, DecodeError, ErrorCode, Point, ServerMsg, User,
-    UserState, DEFAULT_PAGE_LEN, MAX_PAGE_LEN, MAX_REF_CHARS,
+    decode_client_msg, validate_chat_text, validate_event_data, validate_event_name, validate_room, ClientMsg,
+    DecodeError, ErrorCode, Point, ServerMsg, User, UserState, DEFAULT_PAGE_LEN, MAX_PAGE_LEN, MAX_REF_CHARS,
 };
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +48,8 @@ pub struct Limits {
     pub joins_per_minute: f64,
     /// `state` and `rename` messages per second; two seconds' worth may come at once.
     pub state_per_sec: f64,
+    /// App `event` messages per second; two seconds' worth may come at once.
+    pub events_per_sec: f64,
 }
 
 /// The shared parts of the server a session works with.
@@ -141,6 +143,8 @@ pub struct Session {
     changes: TokenBucket,
     /// `history` requests, each a read of the store.
     pages: TokenBucket,
+    /// App events, each of which may reach the whole room.
+    events: TokenBucket,
 }
 
 impl Session {
@@ -171,7 +175,8 @@ impl Session {
         let joins = TokenBucket::new(limits.joins_per_minute / 60.0, limits.joins_per_minute / 3.0, now);
         let changes = TokenBucket::new(limits.state_per_sec, limits.state_per_sec * 2.0, now);
         let pages = TokenBucket::new(PAGES_PER_SEC, PAGES_BURST, now);
-        Session { id, conn, token, services, room, outbox, peer, joins, changes, pages }
+        let events = TokenBucket::new(limits.events_per_sec, limits.events_per_sec * 2.0, now);
+        Session { id, conn, token, services, room, outbox, peer, joins, changes, pages, events }
     }
 
     pub fn id(&self) -> Uuid {
@@ -287,6 +292,12 @@ impl Session {
                     self.services.hub.bus().enter(room).await;
                 }
                 self.move_to(room).await;
+            }
+            ClientMsg::Event { name, data, to } => {
+                self.events.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("event", after))?;
+                validate_event_name(&name).map_err(|e| Refusal::Invalid(e.to_string()))?;
+                validate_event_data(&data).map_err(|e| Refusal::TooLarge(e.to_string()))?;
+                self.room.event(Some(self.id), name, data, to)?;
             }
             ClientMsg::History { after, before, limit } => {
                 self.pages.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("history", after))?;

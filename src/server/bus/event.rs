@@ -1,8 +1,9 @@
 //! What nodes tell each other through Redis: one JSON envelope per pub/sub message, also
 //! the form a chat takes in its room's stream (so a replayed chat reads like a live one).
 
-use crate::protocol::{ChatMessage, Move, User, UserState};
+use crate::protocol::{ChatMessage, ChatTarget, Move, User, UserState};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// One event of a room, stamped with the node it happened on.
@@ -47,6 +48,14 @@ pub enum BusEvent {
     /// `left` lost to an outage or a full queue heals within a beat.
     Roster {
         users: Vec<User>,
+    },
+    /// An app event, sent on to the receiving node's members of its audience (`from`:
+    /// `None` when the app's backend sent it).
+    Event {
+        name: String,
+        data: Value,
+        from: Option<Uuid>,
+        to: ChatTarget,
     },
     /// A numbered chat. Written by the chat script, which alone knows `seq`: the inner
     /// message is serialized with seq 0 and takes this one on arrival. The sender's `ref`

@@ -1,5 +1,5 @@
 //! What the other nodes of a cluster tell this hub: their users joining, leaving, moving,
-//! changing, and every chat (this node's own included, since the bus numbers them), plus
+//! changing, their app events, and every chat (this node's own included, since the bus numbers them), plus
 //! what the [`crate::server::bus::supervisor`] needs to resynchronise after an outage.
 //!
 //! A remote user is a [`Member`] with `node` set: listed in `welcome`, counted in
@@ -43,6 +43,11 @@ impl Hub {
                 }
             }
             BusEvent::Roster { users } => self.apply_roster(room, node, users),
+            BusEvent::Event { name, data, from, to } => {
+                if let Some(room) = self.live(room) {
+                    room.remote_event(name, data, from, to);
+                }
+            }
         }
     }
 

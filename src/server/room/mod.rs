@@ -19,6 +19,7 @@
 //! A room's members include users connected to other nodes ([`Member::node`]): they are
 //! listed and addressed like the others, but have no outbox here.
 
+mod events;
 mod relayed;
 pub mod sequencer;
 mod welcome;
