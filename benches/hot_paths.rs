@@ -65,6 +65,7 @@ fn store(c: &mut Criterion) {
         text: "hello everyone, how are you today?".into(),
         to: ChatTarget::Room,
         ts: seq,
+        server: false,
     };
     // One chat queued and waited for alone: a batch of one, the writer's worst case.
     c.bench_function("store_append", |b| {

@@ -17,9 +17,16 @@ const TTL_SECS: u64 = 3;
 
 /// A node of the cluster on `redis`, with a store of its own; returns once it is on the bus.
 async fn node(redis: &RedisServer) -> Process {
+    node_with(redis, &[]).await
+}
+
+/// [`node`] with more settings.
+async fn node_with(redis: &RedisServer, extra: &[(&str, &str)]) -> Process {
     let dir = tempfile::tempdir().expect("temp dir").keep();
     let ttl = TTL_SECS.to_string();
-    let node = spawn_server(&dir, &[("FLOCK_BUS", &redis.url()), ("FLOCK_PRESENCE_TTL_SECS", &ttl)]).await;
+    let (url, mut envs) = (redis.url(), extra.to_vec());
+    envs.extend([("FLOCK_BUS", url.as_str()), ("FLOCK_PRESENCE_TTL_SECS", ttl.as_str())]);
+    let node = spawn_server(&dir, &envs).await;
     let addr = node.addr;
     eventually("the node reaches Redis", || async move { health(addr).await == "ok" }).await;
     node
@@ -443,4 +450,74 @@ async fn a_node_joining_a_busy_room_catches_up_and_then_delivers_live_in_order()
         }
     }
     assert_eq!(live, (31..=40).collect::<Vec<_>>(), "then live, in order");
+}
+
+/// The HTTP API's key in the cluster tests.
+const API_KEY: &str = "cluster-api-key-0123456789";
+
+async fn api_post(node: &Process, path: &str, body: serde_json::Value) -> reqwest::Response {
+    let url = format!("http://{}/api/v1{path}", node.addr);
+    reqwest::Client::new().post(url).bearer_auth(API_KEY).json(&body).send().await.expect("POST")
+}
+
+async fn api_get(node: &Process, path: &str) -> serde_json::Value {
+    let url = format!("http://{}/api/v1{path}", node.addr);
+    let response = reqwest::Client::new().get(url).bearer_auth(API_KEY).send().await.expect("GET");
+    assert_eq!(response.status(), reqwest::StatusCode::OK, "{path}");
+    response.json().await.expect("JSON")
+}
+
+#[tokio::test]
+async fn the_api_on_a_node_that_holds_no_one_publishes_to_every_node_once_and_sees_the_whole_room() {
+    let redis = RedisServer::start().await;
+    let keys = [("FLOCK_API_KEYS", API_KEY)];
+    let (n1, n2, n3) = (node_with(&redis, &keys).await, node_with(&redis, &keys).await, node_with(&redis, &keys).await);
+    let room = fresh_room();
+    let mut ann = connect(n1.addr, &room, "ann").await;
+    let mut bob = connect(n2.addr, &room, "bob").await;
+    sees(&mut bob, ann.id).await;
+    sees(&mut ann, bob.id).await;
+
+    let body = json!({"text": "from the api", "username": "Deploy bot", "ref": "deploy-1"});
+    let response = api_post(&n3, &format!("/rooms/{room}/messages"), body.clone()).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let seq = response.json::<serde_json::Value>().await.unwrap()["seq"].as_u64().expect("a seq");
+    for client in [&mut ann, &mut bob] {
+        let got = chat_seq(client, "from the api").await;
+        assert_eq!(got, seq);
+    }
+    // A retry through another node is the same chat, delivered once.
+    let retry = api_post(&n1, &format!("/rooms/{room}/messages"), body).await;
+    assert_eq!(retry.json::<serde_json::Value>().await.unwrap()["seq"].as_u64(), Some(seq));
+    let direct = api_post(&n3, &format!("/rooms/{room}/messages"), json!({"text": "psst", "to": bob.id})).await;
+    assert_eq!(direct.status(), reqwest::StatusCode::OK, "a user on another node is a valid target");
+    assert_eq!(chat_seq(&mut bob, "psst").await, seq + 1);
+    let seen_by_ann = texts(&ann.drain().await);
+    assert!(!seen_by_ann.iter().any(|t| t == "from the api" || t == "psst"), "{seen_by_ann:?}");
+
+    let presence = api_get(&n3, &format!("/rooms/{room}/presence")).await;
+    let mut names: Vec<&str> =
+        presence["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["ann", "bob"]);
+    let history = api_get(&n3, &format!("/rooms/{room}/history")).await;
+    // Every chat, direct ones included: the markers are ann's chats to herself.
+    let said: Vec<&str> = history["chats"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let said: Vec<&str> = said.into_iter().filter(|t| !t.starts_with("marker")).collect();
+    assert_eq!(said, ["from the api", "psst"]);
+    let rooms = api_get(&n3, "/rooms").await;
+    assert!(
+        rooms["rooms"].as_array().unwrap().iter().any(|r| r["name"] == room.as_str() && r["users"] == 2),
+        "{rooms}"
+    );
+
+    let event = api_post(&n3, &format!("/rooms/{room}/events"), json!({"name": "deploy:done"})).await;
+    assert_eq!(event.status(), reqwest::StatusCode::ACCEPTED);
+    for client in [&mut ann, &mut bob] {
+        let ((), _) = client
+            .recv_until(|m| {
+                matches!(m, ServerMsg::Event { name, from: None, .. } if name == "deploy:done").then_some(())
+            })
+            .await;
+    }
 }

@@ -35,6 +35,7 @@ async fn a_quiet_rooms_expired_chats_and_a_stale_session_are_gone_after_a_restar
             text: format!("c{seq}"),
             to: ChatTarget::Room,
             ts,
+            server: false,
         };
         store.append("quiet", &chat(1, now_ms() - 31 * DAY_MS), None).unwrap();
         store.append("quiet", &chat(2, now_ms() - DAY_MS), None).unwrap();

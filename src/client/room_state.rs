@@ -260,7 +260,8 @@ impl RoomState {
         self.pending.update(|p| p.retain(|c| c.reference != reference));
         if let (ChatTarget::Others, Some(me)) = (pending.to, self.me.get_untracked()) {
             let username = self.user(me).map(|u| u.username.get_untracked()).unwrap_or_default();
-            let chat = ChatMessage { seq, from: me, username, text: pending.text, to: pending.to, ts: 0 };
+            let chat =
+                ChatMessage { seq, from: me, username, text: pending.text, to: pending.to, ts: 0, server: false };
             self.message(chat);
         }
     }
@@ -314,7 +315,7 @@ impl RoomState {
 
     /// Puts a paged chat before the first line with a higher seq, unless it is shown.
     fn insert(&self, chat: ChatMessage) {
-        let ChatMessage { seq, from, username, text, to, ts } = chat;
+        let ChatMessage { seq, from, username, text, to, ts, .. } = chat;
         let shown = self.chat.with_untracked(|lines| {
             lines.iter().any(|line| matches!(line, ChatLine::Message { seq: s, .. } if *s == seq))
         });
@@ -341,7 +342,7 @@ impl RoomState {
             return;
         }
         self.last_seq.set_value(chat.seq);
-        let ChatMessage { seq, from, username, text, to, ts } = chat;
+        let ChatMessage { seq, from, username, text, to, ts, .. } = chat;
         let color = self.user(from).map(|u| u.color.get_value()).unwrap_or_default();
         let key = self.key();
         self.push(ChatLine::Message { key, seq, from, username, color, text, to, ts });

@@ -6,13 +6,14 @@
 //! External clients rely on these names and shapes: fields and message types may be added,
 //! never renamed or reshaped. `docs/protocol.md` is the human-readable copy.
 //!
-//! Map: the messages and bodies are here; `target` is a chat's [`ChatTarget`] and its one
+//! Map: the messages and bodies are here, the HTTP API's in [`api`]; `target` is a chat's [`ChatTarget`] and its one
 //! string form; `kinds` the `"type"` tags as values ([`ClientKind`], [`ServerKind`]);
 //! `names` the room and user name rules; `event` the app event rules; `decode` turns a text frame into a [`ClientMsg`]
 //! or the error code the client is owed; [`close`] the WebSocket close codes; [`compact`]
 //! the opt-in binary `cursors` frame; [`metric_names`] what `/metrics` calls its series.
 //! Each of these is defined nowhere else.
 
+pub mod api;
 pub mod close;
 pub mod compact;
 mod decode;
@@ -168,6 +169,10 @@ pub struct ChatMessage {
     pub to: ChatTarget,
     /// The server's clock when it accepted the message, in unix milliseconds.
     pub ts: u64,
+    /// Sent by the app's backend through the HTTP API (then `from` is the nil UUID);
+    /// on the wire only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server: bool,
 }
 
 impl ChatMessage {

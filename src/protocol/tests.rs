@@ -27,6 +27,7 @@ fn chat(seq: u64) -> ChatMessage {
         text: "hi <b>".into(),
         to: ChatTarget::User(id(2)),
         ts: 1_700_000_000_000,
+        server: false,
     }
 }
 

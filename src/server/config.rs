@@ -199,6 +199,11 @@ pub struct Config {
     #[arg(long, env = "FLOCK_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// A key for the HTTP API (`/api/v1`, as `Authorization: Bearer <key>`); repeat the
+    /// flag, or comma-separate them in FLOCK_API_KEYS. Without a key the API answers 404.
+    #[arg(long = "api-key", env = "FLOCK_API_KEYS", value_delimiter = ',', hide_env_values = true, value_parser = parse_api_key)]
+    pub api_keys: Vec<String>,
+
     /// Who may show the pages in a frame: a CSP `frame-ancestors` source list, e.g.
     /// `https://app.example`. The default, `'none'`, allows nobody.
     #[arg(long, env = "FLOCK_FRAME_ANCESTORS", default_value = "'none'")]
@@ -247,6 +252,19 @@ pub enum Command {
 /// Shortest `--secret` accepted: a shorter one could be guessed offline from a single
 /// invitation, and then any invitation could be forged.
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Shortest API key taken: a key is a password for the app's backend.
+pub const MIN_API_KEY_BYTES: usize = 16;
+
+fn parse_api_key(text: &str) -> Result<String, String> {
+    let key = text.trim();
+    if key.len() < MIN_API_KEY_BYTES || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "an API key must be at least {MIN_API_KEY_BYTES} characters without spaces (make one with `openssl rand -hex 32`)"
+        ));
+    }
+    Ok(key.to_owned())
+}
 
 fn parse_secret(text: &str) -> Result<String, String> {
     if text.len() < MIN_SECRET_BYTES {

@@ -1,6 +1,7 @@
 //! The plain HTTP endpoints beside the socket: the room list, the cluster's nodes and the
 //! health check.
 
+use super::hub::Listing;
 use super::AppState;
 use crate::protocol::{ClusterInfo, RoomList};
 use axum::extract::State;
@@ -9,7 +10,7 @@ use axum::Json;
 /// `GET /api/rooms`: the live rooms with their head counts (users of every node of a
 /// cluster), busiest first.
 pub async fn rooms(State(state): State<AppState>) -> Json<RoomList> {
-    Json(state.hub.bus().room_list(state.hub.rooms()).await)
+    Json(state.hub.bus().room_list(state.hub.rooms(), Listing::Public).await)
 }
 
 /// `GET /api/cluster`: this node and the other live ones, with their connections.

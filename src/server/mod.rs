@@ -7,9 +7,10 @@
 //! messages out; [`cursor_board`] holds each room's latest cursor moves for the writers to
 //! read; [`outbox`] queues what each connection is sent; [`store`] keeps chats and sessions
 //! on disk; [`bus`] links the node to the others of a cluster through Redis (`--bus`);
-//! [`http`] answers the JSON endpoints and [`metrics`] `/metrics`; [`shutdown`] says
+//! [`http`] answers the JSON endpoints, [`api`] the app backend's HTTP API, and [`metrics`] `/metrics`; [`shutdown`] says
 //! goodbye on Ctrl-C or SIGTERM; [`clock`] is the one wall clock.
 
+pub mod api;
 pub mod bus;
 pub mod clock;
 pub mod config;
@@ -157,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cluster", get(http::cluster))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(metrics::render))
+        .nest(api::PREFIX, api::routes(state.clone()))
         .leptos_routes_with_context(&state, routes, page_context, move || shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), operator::guard))

@@ -260,20 +260,7 @@ impl Session {
                 self.save_identity();
             }
             ClientMsg::Chat { text, to, reference } => {
-                let chars = text.chars().count();
-                if chars == 0 {
-                    return Err(Refusal::Invalid("chat text must not be empty".into()));
-                }
-                if chars > limits.max_chat_chars {
-                    return Err(Refusal::TooLarge(format!(
-                        "chat text is {chars} characters; the limit is {}",
-                        limits.max_chat_chars
-                    )));
-                }
-                validate_chat_text(&text).map_err(|e| Refusal::Invalid(e.to_string()))?;
-                if reference.as_ref().is_some_and(|r| r.is_empty() || r.chars().count() > MAX_REF_CHARS) {
-                    return Err(Refusal::Invalid(format!("ref must be 1-{MAX_REF_CHARS} characters")));
-                }
+                check_chat(&text, reference.as_deref(), limits.max_chat_chars)?;
                 self.services.quotas.chat(self.peer)?;
                 // Boxed: a chat's future (a Redis round trip on a cluster node) is large, and
                 // unboxed it would be reserved in every connection's task, chatting or not.
@@ -295,8 +282,7 @@ impl Session {
             }
             ClientMsg::Event { name, data, to } => {
                 self.events.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("event", after))?;
-                validate_event_name(&name).map_err(|e| Refusal::Invalid(e.to_string()))?;
-                validate_event_data(&data).map_err(|e| Refusal::TooLarge(e.to_string()))?;
+                check_event(&name, &data)?;
                 self.room.event(Some(self.id), name, data, to)?;
             }
             ClientMsg::History { after, before, limit } => {
@@ -357,6 +343,29 @@ impl Session {
     pub fn end(self, how: Departure) {
         self.services.hub.depart(&self.room, self.id, self.conn, how);
     }
+}
+
+/// Checks a chat's text (1 to `max_chars` characters, no control characters but newline
+/// and tab) and its `ref`, wherever it comes from.
+pub fn check_chat(text: &str, reference: Option<&str>, max_chars: usize) -> Result<(), Refusal> {
+    let chars = text.chars().count();
+    if chars == 0 {
+        return Err(Refusal::Invalid("chat text must not be empty".into()));
+    }
+    if chars > max_chars {
+        return Err(Refusal::TooLarge(format!("chat text is {chars} characters; the limit is {max_chars}")));
+    }
+    validate_chat_text(text).map_err(|e| Refusal::Invalid(e.to_string()))?;
+    if reference.is_some_and(|r| r.is_empty() || r.chars().count() > MAX_REF_CHARS) {
+        return Err(Refusal::Invalid(format!("ref must be 1-{MAX_REF_CHARS} characters")));
+    }
+    Ok(())
+}
+
+/// Checks an app event's name and data, wherever it comes from.
+pub fn check_event(name: &str, data: &serde_json::Value) -> Result<(), Refusal> {
+    validate_event_name(name).map_err(|e| Refusal::Invalid(e.to_string()))?;
+    validate_event_data(data).map_err(|e| Refusal::TooLarge(e.to_string()))
 }
 
 /// The `ref` of a chat, the one thing an `error` about it must carry back.

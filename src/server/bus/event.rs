@@ -122,6 +122,7 @@ mod tests {
             text: "hi \"there\"".into(),
             to: ChatTarget::Others,
             ts: 1_763_912_048_123,
+            server: false,
         };
         // The same concatenation the chat script does.
         let payload = format!(

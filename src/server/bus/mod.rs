@@ -23,6 +23,7 @@ pub mod scripts;
 pub mod supervisor;
 
 use crate::protocol::{ClusterInfo, Move, NodeInfo, RoomInfo, RoomList, User};
+use crate::server::hub::Listing;
 use crate::server::store::token_key;
 use event::BusEvent;
 use link::Link;
@@ -114,15 +115,15 @@ impl Bus {
         }
     }
 
-    /// The lobby's list: on a cluster node, `here` (the rooms this node holds, with their
-    /// `away` counts) plus the rooms only other nodes hold, sized from Redis.
-    pub async fn room_list(&self, mut here: RoomList) -> RoomList {
+    /// A room list: on a cluster node, `here` (the rooms this node holds, with their
+    /// `away` counts) plus the rooms `listing` covers that only other nodes hold, sized
+    /// from Redis.
+    pub async fn room_list(&self, mut here: RoomList, listing: Listing) -> RoomList {
         let Bus::Redis(link) = self else { return here };
         match link.room_sizes().await {
             Ok(sizes) => {
                 for (name, users) in sizes {
-                    let public = !crate::server::invite::Gate::is_private(&name);
-                    if public && !here.rooms.iter().any(|r| r.name == name) {
+                    if listing.covers(&name) && !here.rooms.iter().any(|r| r.name == name) {
                         here.rooms.push(RoomInfo { name, users, away: 0 });
                     }
                 }

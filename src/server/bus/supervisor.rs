@@ -288,7 +288,9 @@ impl Node {
             }
             self.hub.merge_presence(snapshot, &alive, &HashSet::from([room.clone()]));
             self.catch_up(conn, &room, self.hub.latest_seq(&room) + 1, u64::MAX).await?;
-            self.store.flushed().await;
+            if let Err(err) = self.store.flushed().await {
+                tracing::warn!(room, "cannot store the chats caught up from the stream: {err}");
+            }
         }
         let _ = ready.send(());
         Ok(())

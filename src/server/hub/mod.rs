@@ -5,7 +5,10 @@
 //! On a cluster node the rooms also hold the users of the other nodes: [`remote`] applies
 //! what the bus says about them, and this node's joins and leaves go out on the bus.
 
+mod pinned;
 mod remote;
+
+pub use pinned::PinnedRoom;
 
 use super::bus::event::BusEvent;
 use super::bus::{Bus, PresenceChange};
@@ -201,17 +204,46 @@ impl Hub {
         None
     }
 
+    /// Everyone in `room` (on any node, away ones included), by name; no one if it is not
+    /// live here.
+    pub fn users_in(&self, room: &str) -> Vec<User> {
+        let Some(room) = self.lock().rooms.get(room).cloned() else { return Vec::new() };
+        let mut users: Vec<User> = room.lock().values().map(|m| m.user.clone()).collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username).then(a.id.cmp(&b.id)));
+        users
+    }
+
     /// The live public rooms, busiest first (private rooms are not advertised).
     pub fn rooms(&self) -> RoomList {
+        self.rooms_listed(Listing::Public)
+    }
+
+    /// The live rooms `listing` covers, busiest first.
+    pub fn rooms_listed(&self, listing: Listing) -> RoomList {
         let rooms: Vec<Arc<Room>> = self.lock().rooms.values().cloned().collect();
         let mut rooms: Vec<RoomInfo> = rooms
             .iter()
-            .filter(|r| !Gate::is_private(r.name()))
+            .filter(|r| listing.covers(r.name()))
             .map(|r| RoomInfo { name: r.name().to_owned(), users: r.head_count(), away: r.away() })
             .collect();
         rooms.retain(|r| r.users > 0);
         rooms.sort_by(|a, b| b.users.cmp(&a.users).then_with(|| a.name.cmp(&b.name)));
         RoomList { rooms }
+    }
+}
+
+/// Which rooms a room list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// The lobby's: private rooms are not advertised.
+    Public,
+    /// The app's backend's (the HTTP API): every room.
+    All,
+}
+
+impl Listing {
+    pub fn covers(self, room: &str) -> bool {
+        self == Listing::All || !Gate::is_private(room)
     }
 }
 
@@ -252,12 +284,12 @@ fn remove(
     Some(member.user)
 }
 
-/// Drops `room` from the registry if no one (on any node) is in it and no chat of it is
-/// still on its way to the store (a room opened again under the same name meanwhile would
+/// Drops `room` from the registry if no one (on any node) is in it, the API does not hold
+/// it ([`PinnedRoom`]) and no chat of it is still on its way to the store (a room opened again under the same name meanwhile would
 /// number and deliver past them), unless the map's entry is already a newer namesake.
 /// Acks still waiting there go out: their senders have left.
 fn drop_if_empty(registry: &mut Registry, room: &Arc<Room>) {
-    let idle = room.head_count() == 0 && !room.has_chats_in_flight();
+    let idle = room.head_count() == 0 && !room.has_chats_in_flight() && !room.is_pinned();
     if idle && registry.rooms.get(room.name()).is_some_and(|r| Arc::ptr_eq(r, room)) {
         registry.rooms.remove(room.name());
         room.flush_acks();

@@ -73,6 +73,25 @@ impl Audience {
     }
 }
 
+/// Who a chat comes from.
+#[derive(Debug, Clone)]
+pub enum ChatSender {
+    /// A member connected to this node.
+    Member(Uuid),
+    /// The app's backend, through the HTTP API, under the name it gives.
+    App { username: String },
+}
+
+impl ChatSender {
+    /// The chat's `from`: the nil UUID for the app's backend.
+    fn id(&self) -> Uuid {
+        match self {
+            ChatSender::Member(id) => *id,
+            ChatSender::App { .. } => Uuid::nil(),
+        }
+    }
+}
+
 /// A member of a room: the public face and the queue that reaches its connection.
 pub struct Member {
     pub user: User,
@@ -138,6 +157,9 @@ pub struct Room {
     board: Arc<CursorBoard>,
     /// Most chats a resuming member's `welcome` replays.
     replay_max: usize,
+    /// How many [`crate::server::hub::PinnedRoom`]s hold the room open; only changed with
+    /// the hub's registry locked.
+    pins: std::sync::atomic::AtomicUsize,
     /// The hub that holds this room, asked to drop it when it empties while chats are
     /// still being committed.
     hub: Weak<Hub>,
@@ -167,7 +189,8 @@ impl Room {
         let board = Arc::default();
         let members = Mutex::new(HashMap::new());
         let (numbered, seq) = (AtomicU64::new(seq), AtomicU64::new(seq));
-        Room { name, members, store, bus, seq, numbered, generation, pending_acks, board, replay_max, hub }
+        let pins = Default::default();
+        Room { name, members, store, bus, seq, numbered, generation, pending_acks, board, replay_max, pins, hub }
     }
 
     pub fn name(&self) -> &str {
@@ -189,6 +212,19 @@ impl Room {
     pub(super) fn has_chats_in_flight(&self) -> bool {
         let numbered = self.numbered.load(Ordering::Relaxed);
         numbered != SEQ_UNKNOWN && numbered > self.seq.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn pin(&self) {
+        self.pins.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn unpin(&self) {
+        self.pins.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether the HTTP API holds the room open.
+    pub(super) fn is_pinned(&self) -> bool {
+        self.pins.load(Ordering::Relaxed) > 0
     }
 
     /// Members of this node in the leave grace period.
@@ -281,21 +317,41 @@ impl Room {
         ts: u64,
         reference: Option<&str>,
     ) -> Result<u64, ChatError> {
+        self.chat_from(ChatSender::Member(id), text, to, ts, reference).await
+    }
+
+    /// [`Room::chat`] from `sender`: a member of this node, or the app's backend (which
+    /// needs no membership, has no connection to ack, and sends as the nil UUID).
+    pub async fn chat_from(
+        self: &Arc<Self>,
+        sender: ChatSender,
+        text: String,
+        to: ChatTarget,
+        ts: u64,
+        reference: Option<&str>,
+    ) -> Result<u64, ChatError> {
+        let id = sender.id();
         // A ref stored or queued here (on a cluster it may predate what Redis remembers);
         // looked up before the room's lock is taken, so the store is never read under it.
         // A connection's chats come one at a time, so its ref cannot be numbered meanwhile.
         let known = reference.map(|r| self.store.seq_of_ref(&self.name, id, r)).transpose()?.flatten();
         let draft = {
             let members = self.lock();
-            // A member another node has taken over, or that has moved on, cannot chat here.
-            let sender = members.get(&id).filter(|m| m.is_here()).ok_or(ChatError::NotHere)?;
-            let outbox = sender.outbox.clone();
+            let (username, outbox) = match sender {
+                ChatSender::Member(id) => {
+                    // A member another node has taken over, or that has moved on, cannot chat here.
+                    let member = members.get(&id).filter(|m| m.is_here()).ok_or(ChatError::NotHere)?;
+                    (member.user.username.clone(), member.outbox.clone())
+                }
+                ChatSender::App { ref username } => (username.clone(), None),
+            };
             if let Some(seq) = known {
                 self.ack_after(&members, seq, outbox, reference);
                 return Ok(seq);
             }
             check_target(to, &members)?;
-            let msg = ChatMessage { seq: 0, from: id, username: sender.user.username.clone(), text, to, ts };
+            let server = matches!(sender, ChatSender::App { .. });
+            let msg = ChatMessage { seq: 0, from: id, username, text, to, ts, server };
             Draft { msg, reference: reference.map(str::to_owned), outbox, floor: self.latest_seq()? }
         };
         self.bus.number(self, draft).await

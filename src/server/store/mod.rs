@@ -220,12 +220,12 @@ impl Store {
         self.write_and_wait(Write::Barrier)
     }
 
-    /// Waits, without blocking a thread, until everything queued so far is committed.
-    pub async fn flushed(&self) {
+    /// Waits, without blocking a thread, until everything queued so far is committed; an
+    /// error when the commit failed (or the store could not take the barrier).
+    pub async fn flushed(&self) -> Result<(), StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.submit(Write::Barrier, Some(Box::new(move |result| drop(tx.send(result))))).is_ok() {
-            let _ = rx.await;
-        }
+        self.submit(Write::Barrier, Some(Box::new(move |result| drop(tx.send(result)))))?;
+        rx.await.unwrap_or(Err(StoreError::Stopped))
     }
 
     /// A test hook: every commit waits `delay` first (`FLOCK_COMMIT_DELAY_MS`).
@@ -304,6 +304,22 @@ impl Store {
     /// Who may see a chat is [`ChatMessage::visible_to`], applied to the rows as they are
     /// read (so the scan stops with the page), not said again in SQL.
     pub fn page(&self, room: &str, viewer: Uuid, range: SeqRange, limit: usize, end: End) -> Result<Page, StoreError> {
+        self.page_seen_by(room, Some(viewer), range, limit, end)
+    }
+
+    /// [`Store::page`] with every chat, direct ones included: for the app's backend.
+    pub fn page_all(&self, room: &str, range: SeqRange, limit: usize, end: End) -> Result<Page, StoreError> {
+        self.page_seen_by(room, None, range, limit, end)
+    }
+
+    fn page_seen_by(
+        &self,
+        room: &str,
+        viewer: Option<Uuid>,
+        range: SeqRange,
+        limit: usize,
+        end: End,
+    ) -> Result<Page, StoreError> {
         let db = self.db();
         let sql = match end {
             End::Newest => {
@@ -422,9 +438,9 @@ fn cutoff(now_ms: u64, ttl: Duration) -> i64 {
 /// The rows `viewer` may see (errors pass through, so the caller still reports them).
 fn visible(
     rows: impl Iterator<Item = rusqlite::Result<ChatMessage>>,
-    viewer: Uuid,
+    viewer: Option<Uuid>,
 ) -> impl Iterator<Item = rusqlite::Result<ChatMessage>> {
-    rows.filter(move |row| row.as_ref().map_or(true, |chat| chat.visible_to(viewer)))
+    rows.filter(move |row| row.as_ref().map_or(true, |chat| viewer.is_none_or(|viewer| chat.visible_to(viewer))))
 }
 
 fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
@@ -434,13 +450,16 @@ fn chat_from_row(row: &Row<'_>) -> rusqlite::Result<ChatMessage> {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, format!("bad id {text:?}").into())
     };
     let to = target.parse::<ChatTarget>().map_err(|_| bad(4, &target))?;
+    let from = Uuid::parse_str(&from).map_err(|_| bad(1, &from))?;
     Ok(ChatMessage {
         seq: row.get::<_, i64>(0)? as u64,
-        from: Uuid::parse_str(&from).map_err(|_| bad(1, &from))?,
+        from,
         username: row.get(2)?,
         text: row.get(3)?,
         to,
         ts: row.get::<_, i64>(5)? as u64,
+        // Only the app's backend sends as the nil UUID.
+        server: from.is_nil(),
     })
 }
 
@@ -451,7 +470,7 @@ mod tests {
     const TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
     fn chat(seq: u64, from: Uuid, to: ChatTarget) -> ChatMessage {
-        ChatMessage { seq, from, username: "a".into(), text: format!("m{seq}"), to, ts: now_ms() + seq }
+        ChatMessage { seq, from, username: "a".into(), text: format!("m{seq}"), to, ts: now_ms() + seq, server: false }
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! The room endpoints: publish a chat or an event, list the rooms, and read a room's
+//! presence and history.
+
+use super::ApiRefusal;
+use crate::protocol::api::{HistoryPage, PostEvent, PostMessage, Posted, Presence, DEFAULT_APP_NAME};
+use crate::protocol::{validate_room, ChatTarget, RoomList, DEFAULT_PAGE_LEN, MAX_PAGE_LEN};
+use crate::server::clock::now_ms;
+use crate::server::hub::Listing;
+use crate::server::room::ChatSender;
+use crate::server::session::{check_chat, check_event, Refusal};
+use crate::server::store::{End, SeqRange};
+use crate::server::username::normalize_username;
+use crate::server::AppState;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+impl From<Refusal> for ApiRefusal {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::TooLarge(message) => ApiRefusal::TooLarge(message),
+            other => ApiRefusal::Invalid(other.to_string()),
+        }
+    }
+}
+
+fn room_name(room: &str) -> Result<&str, ApiRefusal> {
+    validate_room(room).map_err(|e| ApiRefusal::Invalid(e.to_string()))
+}
+
+/// `POST /api/v1/rooms/{room}/messages`: a chat from the app's backend, stored, numbered and
+/// delivered like any other, answered once it is stored. A `ref` used before in the room
+/// answers with the same seq and stores nothing.
+pub async fn post_message(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    body: Result<Json<PostMessage>, JsonRejection>,
+) -> Result<Json<Posted>, ApiRefusal> {
+    let room = room_name(&room)?;
+    let Json(PostMessage { text, username, to, reference }) = body?;
+    check_chat(&text, reference.as_deref(), state.config.max_chat_chars)?;
+    let username = normalize_username(username.as_deref().unwrap_or(DEFAULT_APP_NAME))
+        .map_err(|e| ApiRefusal::Invalid(e.to_string()))?;
+    // Held first, so what following the room brings in (a cluster's members elsewhere, to
+    // check a direct chat's target) lands in it.
+    let pinned = state.hub.pin(room);
+    state.hub.bus().enter(room).await;
+    let sender = ChatSender::App { username };
+    let seq = Box::pin(pinned.chat_from(sender, text, to, now_ms(), reference.as_deref())).await?;
+    // Everything queued before this is committed once it is: the chat is on disk here
+    // (on a cluster, Redis already holds it).
+    state
+        .store
+        .flushed()
+        .await
+        .map_err(|err| ApiRefusal::Unavailable(format!("the chat could not be stored: {err}")))?;
+    Ok(Json(Posted { seq }))
+}
+
+/// `POST /api/v1/rooms/{room}/events`: an app event to everyone in the room (on every
+/// node), from `null`.
+pub async fn post_event(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    body: Result<Json<PostEvent>, JsonRejection>,
+) -> Result<StatusCode, ApiRefusal> {
+    let room = room_name(&room)?;
+    let Json(PostEvent { name, data }) = body?;
+    check_event(&name, &data)?;
+    state.hub.pin(room).event(None, name, data, ChatTarget::Room)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `GET /api/v1/rooms`: every live room of the cluster, private ones included.
+pub async fn list(State(state): State<AppState>) -> Json<RoomList> {
+    Json(state.hub.bus().room_list(state.hub.rooms_listed(Listing::All), Listing::All).await)
+}
+
+/// `GET /api/v1/rooms/{room}/presence`: everyone in the room, on any node.
+pub async fn presence(State(state): State<AppState>, Path(room): Path<String>) -> Result<Json<Presence>, ApiRefusal> {
+    let room = room_name(&room)?;
+    let _pinned = state.hub.pin(room);
+    state.hub.bus().enter(room).await;
+    Ok(Json(Presence { users: state.hub.users_in(room) }))
+}
+
+/// The query of a history request.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    after: Option<u64>,
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/rooms/{room}/history?after=&before=&limit=`: a page of the room's chats,
+/// direct ones included, oldest first: with `after`, the oldest ones after it (and before
+/// `before`, if given); otherwise the newest ones before `before` (or the newest of all).
+pub async fn history(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<HistoryPage>, ApiRefusal> {
+    let room = room_name(&room)?.to_owned();
+    let Query(HistoryQuery { after, before, limit }) = query?;
+    let limit = limit.unwrap_or(DEFAULT_PAGE_LEN);
+    if !(1..=MAX_PAGE_LEN).contains(&limit) {
+        return Err(ApiRefusal::Invalid(format!("limit must be 1-{MAX_PAGE_LEN}")));
+    }
+    let range = SeqRange { after: after.unwrap_or(0), before: before.unwrap_or(u64::MAX) };
+    let end = if after.is_some() { End::Oldest } else { End::Newest };
+    // On a cluster node that does not hold the room, following it fills the store first.
+    {
+        let _pinned = state.hub.pin(&room);
+        state.hub.bus().enter(&room).await;
+    }
+    // On a blocking thread: a page may have to come from the disk.
+    let store = state.store.clone();
+    let page = tokio::task::spawn_blocking(move || store.page_all(&room, range, limit, end))
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|page| page.map_err(|err| err.to_string()))
+        .map_err(|err| {
+            tracing::error!("cannot read a history page: {err}");
+            ApiRefusal::Unavailable("the history could not be read; try again".into())
+        })?;
+    Ok(Json(HistoryPage { chats: page.chats, more: page.more }))
+}
