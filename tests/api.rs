@@ -285,3 +285,60 @@ async fn history_pages_every_chat_direct_ones_included() {
         assert_eq!(refusal(response).await, (StatusCode::BAD_REQUEST, "invalid".into()), "{bad}");
     }
 }
+
+async fn delete(addr: SocketAddr, path: &str) -> reqwest::Response {
+    call(reqwest::Method::DELETE, addr, path, Some(KEY)).send().await.expect("DELETE")
+}
+
+#[tokio::test]
+async fn a_removed_user_is_closed_with_4003_announced_left_at_once_and_banned_for_a_while() {
+    let mut config = test_config();
+    config.api_keys = vec![KEY.into()];
+    // A long grace: the `left` that comes at once is the removal's, not a dropped socket's.
+    config.leave_grace_secs = 600;
+    let addr = start_with(config).await;
+    let mut ann = connect(addr, "kick", "ann").await;
+    let mut bob = connect(addr, "kick", "bob").await;
+    let bob_id = bob.id;
+
+    let response = delete(addr, &format!("/rooms/kick/users/{bob_id}?ban_secs=60")).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(bob.closed_with().await, flock::protocol::close::REMOVED);
+    ann.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == bob_id).then_some(())).await;
+    let presence: Presence = get(addr, "/rooms/kick/presence").await.json().await.unwrap();
+    assert_eq!(presence.users.iter().map(|u| u.id).collect::<Vec<_>>(), [ann.id]);
+
+    // Banned there: refused before the upgrade, and a `join` from elsewhere is forbidden.
+    let refused = try_connect(addr, &format!("room=kick&session={}", bob.session)).await.err().expect("refused");
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("removed"), "{}", refused.body);
+    let mut elsewhere =
+        try_connect(addr, &format!("room=other&session={}", bob.session)).await.expect("other rooms are open");
+    assert_eq!(elsewhere.id, bob_id, "the same identity");
+    elsewhere.send(&ClientMsg::join("kick")).await;
+    let (code, _) = elsewhere
+        .recv_until(|m| match m {
+            ServerMsg::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(code, flock::protocol::ErrorCode::Forbidden);
+
+    // Without a ban the user may come straight back.
+    let ann_session = ann.session.clone();
+    assert_eq!(delete(addr, &format!("/rooms/kick/users/{}", ann.id)).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(ann.closed_with().await, flock::protocol::close::REMOVED);
+    let back = try_connect(addr, &format!("room=kick&session={ann_session}")).await.expect("not banned");
+    assert_eq!(back.id, ann.id);
+
+    // Someone not there: nothing to do, still 204; bad input: 400.
+    assert_eq!(delete(addr, &format!("/rooms/kick/users/{}", Uuid::new_v4())).await.status(), StatusCode::NO_CONTENT);
+    for bad in [
+        "/rooms/kick/users/not-an-id",
+        "/rooms/kick/users/00000000-0000-0000-0000-000000000001?ban_secs=0",
+        "/rooms/kick/users/00000000-0000-0000-0000-000000000001?ban_secs=x",
+        "/rooms/bad%20room/users/00000000-0000-0000-0000-000000000001",
+    ] {
+        assert_eq!(refusal(delete(addr, bad).await).await, (StatusCode::BAD_REQUEST, "invalid".into()), "{bad}");
+    }
+}

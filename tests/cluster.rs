@@ -521,3 +521,25 @@ async fn the_api_on_a_node_that_holds_no_one_publishes_to_every_node_once_and_se
             .await;
     }
 }
+
+#[tokio::test]
+async fn a_user_removed_through_any_node_is_closed_where_it_is_and_banned_on_every_node() {
+    let redis = RedisServer::start().await;
+    let keys = [("FLOCK_API_KEYS", API_KEY), ("FLOCK_LEAVE_GRACE_SECS", "600")];
+    let (n1, n2, n3) = (node_with(&redis, &keys).await, node_with(&redis, &keys).await, node_with(&redis, &keys).await);
+    let room = fresh_room();
+    let mut ann = connect(n1.addr, &room, "ann").await;
+    let mut bob = connect(n2.addr, &room, "bob").await;
+    sees(&mut bob, ann.id).await;
+    sees(&mut ann, bob.id).await;
+    let bob_id = bob.id;
+    let url = format!("http://{}/api/v1/rooms/{room}/users/{bob_id}?ban_secs=60", n3.addr);
+    let response = reqwest::Client::new().delete(url).bearer_auth(API_KEY).send().await.expect("DELETE");
+    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+    assert_eq!(bob.closed_with().await, close::REMOVED);
+    ann.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == bob_id).then_some(())).await;
+    for node in [&n1, &n2, &n3] {
+        let refused = common::try_connect(node.addr, &format!("room={room}&session={}", bob.session)).await.err();
+        assert_eq!(refused.map(|r| r.status), Some(403), "banned on every node");
+    }
+}

@@ -319,6 +319,13 @@ fn on_close(inner: &Rc<Inner>, code: u16) {
     if let Some(live) = live {
         live.detach();
     }
+    if code == close::REMOVED {
+        // The app removed this user: coming back on its own would only be refused.
+        inner.why.set(Some("You were removed from this room.".into()));
+        inner.stopped.set(true);
+        inner.status.set(Status::Refused);
+        return;
+    }
     if inner.stopped.get() {
         inner.status.set(Status::Closed);
     } else if opened {

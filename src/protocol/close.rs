@@ -18,3 +18,6 @@ pub const TRY_AGAIN: u16 = 1013;
 /// The session was resumed on a newer connection: reconnecting with the same session
 /// would take it back, so the browser drops its session and comes back as a new user.
 pub const REPLACED: u16 = 4001;
+/// The app's backend removed this user from the room (perhaps for a while): do not
+/// reconnect on your own.
+pub const REMOVED: u16 = 4003;

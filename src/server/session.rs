@@ -274,6 +274,9 @@ impl Session {
                     .gate
                     .admit(room, &name, token.as_deref(), unix_secs())
                     .map_err(|e| Refusal::Forbidden(e.to_string()))?;
+                if is_banned(&self.services, room, self.id).await {
+                    return Err(Refusal::Forbidden(REMOVED_MESSAGE.into()));
+                }
                 if room != self.room.name() {
                     self.services.quotas.enter(&self.services.hub, room, self.peer)?;
                     self.services.hub.bus().enter(room).await;
@@ -373,6 +376,27 @@ fn chat_ref(msg: &ClientMsg) -> Option<String> {
     match msg {
         ClientMsg::Chat { reference, .. } => reference.clone(),
         _ => None,
+    }
+}
+
+/// Why a removed user is refused where the app's backend banned them.
+pub const REMOVED_MESSAGE: &str = "you were removed from this room; you may come back when the ban runs out";
+
+/// Whether `id` is banned from `room`, by this node or (on a cluster) any other.
+pub async fn is_banned(services: &Services, room: &str, id: Uuid) -> bool {
+    services.hub.is_banned(room, id) || services.hub.bus().is_banned(room, id).await
+}
+
+/// Whether the identity behind a session token is banned from `room`: checked before an
+/// upgrade, so a removed user gets 403 rather than a room. Costs nothing while no ban can
+/// apply.
+pub async fn is_session_banned(services: &Services, room: &str, token: &str) -> bool {
+    if !services.hub.may_have_bans() {
+        return false;
+    }
+    match load_session(services, token).await {
+        Some(user) => is_banned(services, room, user.id).await,
+        None => false,
     }
 }
 

@@ -13,7 +13,7 @@ use super::outbox::Outbox;
 use super::query::{parse_connect_query, ConnectRequest};
 use super::quota::QuotaError;
 use super::rate::TokenBucket;
-use super::session::{Refusal, Session};
+use super::session::{is_session_banned, Refusal, Session, REMOVED_MESSAGE};
 use super::AppState;
 use crate::protocol::close;
 use axum::body::Bytes;
@@ -45,8 +45,8 @@ const FLOOD_STRIKES: u32 = 100;
 /// holds and the 1013 close; one that reads nothing for this long is simply dropped.
 const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-/// Admits or refuses the connection, then upgrades: 403 for a foreign origin or a
-/// private room without a valid invitation, 400 for a bad query, 429 for an IP over its
+/// Admits or refuses the connection, then upgrades: 403 for a foreign origin, a private
+/// room without a valid invitation or a session the app's backend banned from the room, 400 for a bad query, 429 for an IP over its
 /// connection limit. Nothing is upgraded that the hub would have to throw out.
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -67,6 +67,12 @@ pub async fn upgrade(
     if let Err(err) = state.gate.admit(&req.room, name, req.token.as_deref(), unix_secs()) {
         tracing::warn!(room = req.room, "refused upgrade: {err}");
         return (StatusCode::FORBIDDEN, err.to_string()).into_response();
+    }
+    if let Some(token) = req.session.as_deref() {
+        if is_session_banned(&state.services(), &req.room, token).await {
+            tracing::info!(room = req.room, "refused upgrade: removed from the room");
+            return (StatusCode::FORBIDDEN, REMOVED_MESSAGE).into_response();
+        }
     }
     let ws = match ws {
         Ok(ws) => ws,

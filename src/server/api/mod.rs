@@ -20,7 +20,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use sha2::{Digest, Sha256};
 
@@ -37,6 +37,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/rooms/{room}/events", post(rooms::post_event))
         .route("/rooms/{room}/presence", get(rooms::presence))
         .route("/rooms/{room}/history", get(rooms::history))
+        .route("/rooms/{room}/users/{id}", delete(rooms::remove_user))
         .fallback(|| async { ApiRefusal::NoSuchEndpoint })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state, require_key))

@@ -3,7 +3,7 @@
 
 use crate::protocol::api::ApiError;
 use crate::server::room::ChatError;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -87,6 +87,12 @@ impl From<JsonRejection> for ApiRefusal {
             }
             _ => ApiRefusal::Invalid(err.body_text()),
         }
+    }
+}
+
+impl From<PathRejection> for ApiRefusal {
+    fn from(err: PathRejection) -> Self {
+        ApiRefusal::Invalid(err.body_text())
     }
 }
 

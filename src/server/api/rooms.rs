@@ -11,11 +11,16 @@ use crate::server::session::{check_chat, check_event, Refusal};
 use crate::server::store::{End, SeqRange};
 use crate::server::username::normalize_username;
 use crate::server::AppState;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Longest ban the API takes: a year.
+pub const MAX_BAN_SECS: u64 = 365 * 24 * 3600;
 
 impl From<Refusal> for ApiRefusal {
     fn from(refusal: Refusal) -> Self {
@@ -127,4 +132,31 @@ pub async fn history(
             ApiRefusal::Unavailable("the history could not be read; try again".into())
         })?;
     Ok(Json(HistoryPage { chats: page.chats, more: page.more }))
+}
+
+/// The query of a removal.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    ban_secs: Option<u64>,
+}
+
+/// `DELETE /api/v1/rooms/{room}/users/{id}?ban_secs=N`: `id`'s connections in the room close
+/// with 4003, `left` goes out at once, and for `ban_secs` that identity is refused there
+/// (403 on connecting, `forbidden` on a `join`). Whether or not it was there: 204.
+pub async fn remove_user(
+    State(state): State<AppState>,
+    path: Result<Path<(String, Uuid)>, PathRejection>,
+    query: Result<Query<RemoveQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiRefusal> {
+    let Path((room, id)) = path?;
+    let room = room_name(&room)?;
+    let Query(RemoveQuery { ban_secs }) = query?;
+    if ban_secs.is_some_and(|secs| secs == 0 || secs > MAX_BAN_SECS) {
+        return Err(ApiRefusal::Invalid(format!("ban_secs must be 1-{MAX_BAN_SECS}")));
+    }
+    let ban = ban_secs.map(Duration::from_secs);
+    state.hub.remove_user(room, id, ban);
+    state.hub.bus().removed(room, id, ban).await;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -49,6 +49,13 @@ pub enum BusEvent {
     Roster {
         users: Vec<User>,
     },
+    /// The app's backend removed `id` from the room: the node holding it closes its
+    /// connection there and announces `left`; every node refuses it there for `ban_secs`.
+    Removed {
+        id: Uuid,
+        #[serde(default)]
+        ban_secs: Option<u64>,
+    },
     /// An app event, sent on to the receiving node's members of its audience (`from`:
     /// `None` when the app's backend sent it).
     Event {

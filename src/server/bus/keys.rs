@@ -40,6 +40,11 @@ pub fn session(token_key: &str) -> String {
     format!("flock:session:{token_key}")
 }
 
+/// A ban of `id` from `room` by the app's backend; it expires with the ban.
+pub fn ban(room: &str, id: Uuid) -> String {
+    format!("flock:ban:{room}:{id}")
+}
+
 /// A live node's heartbeat; it expires when the node stops refreshing it.
 pub fn node(node: Uuid) -> String {
     format!("{NODE_PREFIX}{node}")

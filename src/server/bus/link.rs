@@ -244,6 +244,19 @@ impl Link {
         Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
     }
 
+    /// Refuses `id` in `room` on every node for `ban`.
+    pub async fn ban(&self, room: &str, id: Uuid, ban: Duration) -> Result<(), BusError> {
+        let mut conn = self.connection()?;
+        let cmd = redis::cmd("SET").arg(keys::ban(room, id)).arg(1).arg("EX").arg(ban.as_secs().max(1)).clone();
+        timed(cmd.query_async::<()>(&mut conn)).await
+    }
+
+    /// Whether `id` is banned from `room` (by any node).
+    pub async fn is_banned(&self, room: &str, id: Uuid) -> Result<bool, BusError> {
+        let mut conn = self.connection()?;
+        timed(redis::cmd("EXISTS").arg(keys::ban(room, id)).query_async(&mut conn)).await
+    }
+
     /// The live nodes and what each last reported.
     pub async fn nodes(&self) -> Result<Vec<(Uuid, super::event::NodeLoad)>, BusError> {
         let mut conn = self.connection()?;

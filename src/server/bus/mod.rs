@@ -78,6 +78,33 @@ impl Bus {
         }
     }
 
+    /// Tells every node that `id` was removed from `room` (the one holding it closes its
+    /// connection) and, with `ban`, refuses it there on every node for that long.
+    pub async fn removed(&self, room: &str, id: Uuid, ban: Option<std::time::Duration>) {
+        let Bus::Redis(link) = self else { return };
+        if let Some(ban) = ban {
+            if let Err(err) = link.ban(room, id, ban).await {
+                tracing::warn!(room, %id, "cannot share a ban: {err}");
+            }
+        }
+        let ban_secs = ban.map(|b| b.as_secs());
+        link.enqueue(Outgoing::Event {
+            room: room.to_owned(),
+            event: BusEvent::Removed { id, ban_secs },
+            presence: None,
+        });
+    }
+
+    /// Whether another node banned `id` from `room` (never on a single node; not when
+    /// Redis cannot say).
+    pub async fn is_banned(&self, room: &str, id: Uuid) -> bool {
+        let Bus::Redis(link) = self else { return false };
+        link.is_banned(room, id).await.unwrap_or_else(|err| {
+            tracing::warn!(room, %id, "cannot read a ban: {err}");
+            false
+        })
+    }
+
     /// This node's id in the cluster (`None` on a single node).
     pub fn node(&self) -> Option<Uuid> {
         match self {

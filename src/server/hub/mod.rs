@@ -5,6 +5,7 @@
 //! On a cluster node the rooms also hold the users of the other nodes: [`remote`] applies
 //! what the bus says about them, and this node's joins and leaves go out on the bus.
 
+pub mod bans;
 mod pinned;
 mod remote;
 
@@ -64,6 +65,8 @@ pub struct Hub {
     /// a node that stops sending a room's roster holds no one there any more. Taken on its
     /// own or last (after the registry), never before the registry.
     vouched: Mutex<HashMap<(String, Uuid), std::time::Instant>>,
+    /// Who the app's backend removed from which room, until when. Taken alone.
+    bans: Mutex<bans::Bans>,
 }
 
 #[derive(Default)]
@@ -84,6 +87,7 @@ impl Hub {
             bus,
             replay_max,
             vouched: Mutex::default(),
+            bans: Mutex::default(),
         })
     }
 
@@ -202,6 +206,34 @@ impl Hub {
             remove(&mut hub.lock(), &room, id, |m| m.conn == conn && m.outbox.is_none(), false);
         });
         None
+    }
+
+    /// Removes `id` from `room` for the app's backend: this node's connection of it there
+    /// closes with [`close::REMOVED`] and `left` goes out at once (no grace); with `ban`,
+    /// the identity is refused there for that long. Returns whether it was here.
+    pub fn remove_user(&self, room_name: &str, id: Uuid, ban: Option<Duration>) -> bool {
+        if let Some(ban) = ban {
+            self.bans.lock().unwrap_or_else(|p| p.into_inner()).ban(room_name, id, ban, std::time::Instant::now());
+        }
+        let mut registry = self.lock();
+        let Some(room) = registry.rooms.get(room_name).cloned() else { return false };
+        let Some(outbox) = room.lock().get(&id).filter(|m| m.is_here()).map(|m| m.outbox.clone()) else {
+            return false;
+        };
+        if let Some(outbox) = outbox {
+            outbox.close(close::REMOVED, "removed from the room");
+        }
+        remove(&mut registry, &room, id, Member::is_here, false).is_some()
+    }
+
+    /// Whether `id` is refused in `room` by a ban this node knows of.
+    pub fn is_banned(&self, room: &str, id: Uuid) -> bool {
+        self.bans.lock().unwrap_or_else(|p| p.into_inner()).is_banned(room, id, std::time::Instant::now())
+    }
+
+    /// Whether any ban may apply: this node knows of one, or the cluster may.
+    pub fn may_have_bans(&self) -> bool {
+        self.bus.node().is_some() || !self.bans.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     /// Everyone in `room` (on any node, away ones included), by name; no one if it is not

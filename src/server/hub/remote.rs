@@ -43,6 +43,9 @@ impl Hub {
                 }
             }
             BusEvent::Roster { users } => self.apply_roster(room, node, users),
+            BusEvent::Removed { id, ban_secs } => {
+                self.remove_user(room, id, ban_secs.map(std::time::Duration::from_secs));
+            }
             BusEvent::Event { name, data, from, to } => {
                 if let Some(room) = self.live(room) {
                     room.remote_event(name, data, from, to);
