@@ -342,3 +342,26 @@ async fn a_removed_user_is_closed_with_4003_announced_left_at_once_and_banned_fo
         assert_eq!(refusal(delete(addr, bad).await).await, (StatusCode::BAD_REQUEST, "invalid".into()), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_revoked_identity_is_closed_with_4003_and_its_session_tokens_stop_working() {
+    let addr = api_server().await;
+    let mut ann = connect(addr, "revoke", "ann").await;
+    let mut bob = connect(addr, "revoke", "bob").await;
+    let (ann_id, token) = (ann.id, ann.session.clone());
+    let response =
+        call(reqwest::Method::POST, addr, &format!("/users/{ann_id}/revoke"), Some(KEY)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(ann.closed_with().await, flock::protocol::close::REMOVED);
+    bob.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == ann_id).then_some(())).await;
+    // The old token is no one's any more: coming back with it makes a new identity.
+    let back =
+        try_connect(addr, &format!("room=revoke&session={token}&username=ann")).await.expect("let in as someone new");
+    assert_ne!(back.id, ann_id);
+    assert_ne!(back.session, token);
+    // Others are untouched.
+    let bob_again = try_connect(addr, &format!("room=revoke&session={}", bob.session)).await.expect("bob resumes");
+    assert_eq!(bob_again.id, bob.id);
+    let bad = call(reqwest::Method::POST, addr, "/users/not-an-id/revoke", Some(KEY)).send().await.unwrap();
+    assert_eq!(refusal(bad).await, (StatusCode::BAD_REQUEST, "invalid".into()));
+}

@@ -543,3 +543,24 @@ async fn a_user_removed_through_any_node_is_closed_where_it_is_and_banned_on_eve
         assert_eq!(refused.map(|r| r.status), Some(403), "banned on every node");
     }
 }
+
+#[tokio::test]
+async fn an_identity_revoked_through_any_node_is_closed_where_it_is_and_no_node_takes_its_token() {
+    let redis = RedisServer::start().await;
+    let keys = [("FLOCK_API_KEYS", API_KEY)];
+    let (n1, n2, n3) = (node_with(&redis, &keys).await, node_with(&redis, &keys).await, node_with(&redis, &keys).await);
+    let room = fresh_room();
+    let mut ann = connect(n1.addr, &room, "ann").await;
+    let mut bob = connect(n2.addr, &room, "bob").await;
+    sees(&mut bob, ann.id).await;
+    let ann_id = ann.id;
+    let url = format!("http://{}/api/v1/users/{ann_id}/revoke", n3.addr);
+    let response = reqwest::Client::new().post(url).bearer_auth(API_KEY).send().await.expect("POST");
+    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
+    assert_eq!(ann.closed_with().await, close::REMOVED);
+    bob.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == ann_id).then_some(())).await;
+    for node in [&n1, &n2, &n3] {
+        let back = resume(node.addr, &room, &ann.session, 0).await;
+        assert_ne!(back.id, ann_id, "the token is no one's on any node");
+    }
+}

@@ -401,15 +401,24 @@ pub async fn is_session_banned(services: &Services, room: &str, token: &str) -> 
 }
 
 /// The identity behind a session token: the cluster's copy first (the token may come from
-/// another node, and the user may have changed there), then this node's store.
+/// another node, and the user may have changed there), then this node's store; `None`
+/// for a revoked identity (revoked here or on any node).
 async fn load_session(services: &Services, token: &str) -> Option<User> {
-    if let Some(user) = services.hub.bus().load_session(token).await {
-        return Some(user);
-    }
-    services.store.load_session(token).unwrap_or_else(|err| {
-        tracing::error!("cannot read a session: {err}");
-        None
-    })
+    let user = match services.hub.bus().load_session(token).await {
+        Some(user) => user,
+        None => {
+            // The store refuses a revoked identity by itself.
+            return services.store.load_session(token).unwrap_or_else(|err| {
+                tracing::error!("cannot read a session: {err}");
+                None
+            });
+        }
+    };
+    let revoked = services.store.is_revoked(user.id).unwrap_or_else(|err| {
+        tracing::error!("cannot read a revocation: {err}");
+        false
+    });
+    (!revoked && !services.hub.bus().is_revoked(user.id).await).then_some(user)
 }
 
 /// A fresh identity.

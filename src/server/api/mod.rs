@@ -7,10 +7,12 @@
 //! bodies are bounded ([`MAX_BODY_BYTES`]), and every endpoint works on any node of a
 //! cluster: what it publishes goes through the same pipeline as a WebSocket client's.
 //!
-//! `rooms` holds the handlers; `refusal` what they answer when they will not.
+//! `rooms` holds the room handlers, `users` the identity ones; `refusal` what they answer
+//! when they will not.
 
 mod refusal;
 mod rooms;
+mod users;
 
 pub use refusal::ApiRefusal;
 
@@ -38,6 +40,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/rooms/{room}/presence", get(rooms::presence))
         .route("/rooms/{room}/history", get(rooms::history))
         .route("/rooms/{room}/users/{id}", delete(rooms::remove_user))
+        .route("/users/{id}/revoke", post(users::revoke))
         .fallback(|| async { ApiRefusal::NoSuchEndpoint })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state, require_key))

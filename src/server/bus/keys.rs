@@ -45,6 +45,11 @@ pub fn ban(room: &str, id: Uuid) -> String {
     format!("flock:ban:{room}:{id}")
 }
 
+/// Marks identity `id` revoked: no node loads a session of it while this lives.
+pub fn revoked(id: Uuid) -> String {
+    format!("flock:revoked:{id}")
+}
+
 /// A live node's heartbeat; it expires when the node stops refreshing it.
 pub fn node(node: Uuid) -> String {
     format!("{NODE_PREFIX}{node}")

@@ -251,6 +251,31 @@ impl Link {
         timed(cmd.query_async::<()>(&mut conn)).await
     }
 
+    /// Marks identity `id` revoked for every node, as long as any of its sessions could
+    /// live, and returns the rooms it is in anywhere (from the presence hashes).
+    pub async fn revoke(&self, id: Uuid) -> Result<Vec<String>, BusError> {
+        let mut conn = self.connection()?;
+        let mark = redis::cmd("SET").arg(keys::revoked(id)).arg(1).arg("EX").arg(SESSION_TTL_SECS).clone();
+        timed(mark.query_async::<()>(&mut conn)).await?;
+        let hashes = scan(&mut conn, &format!("{}*", keys::PRESENCE_PREFIX)).await?;
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for hash in &hashes {
+            pipe.cmd("HEXISTS").arg(hash).arg(id.to_string());
+        }
+        let found: Vec<bool> = timed(pipe.query_async(&mut conn)).await?;
+        let rooms = hashes.iter().map(|hash| hash[keys::PRESENCE_PREFIX.len()..].to_owned());
+        Ok(rooms.zip(found).filter_map(|(room, there)| there.then_some(room)).collect())
+    }
+
+    /// Whether identity `id` was revoked (by any node).
+    pub async fn is_revoked(&self, id: Uuid) -> Result<bool, BusError> {
+        let mut conn = self.connection()?;
+        timed(redis::cmd("EXISTS").arg(keys::revoked(id)).query_async(&mut conn)).await
+    }
+
     /// Whether `id` is banned from `room` (by any node).
     pub async fn is_banned(&self, room: &str, id: Uuid) -> Result<bool, BusError> {
         let mut conn = self.connection()?;

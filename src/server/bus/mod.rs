@@ -95,6 +95,31 @@ impl Bus {
         });
     }
 
+    /// Revokes identity `id` for every node (no node loads a session of it any more) and
+    /// has the nodes holding it close its connections; nothing to do on a single node.
+    pub async fn revoke(&self, id: Uuid) {
+        let Bus::Redis(link) = self else { return };
+        match link.revoke(id).await {
+            Ok(rooms) => {
+                for room in rooms {
+                    let event = BusEvent::Removed { id, ban_secs: None };
+                    link.enqueue(Outgoing::Event { room, event, presence: None });
+                }
+            }
+            Err(err) => tracing::warn!(%id, "cannot share a revocation: {err}"),
+        }
+    }
+
+    /// Whether another node revoked identity `id` (never on a single node; not when Redis
+    /// cannot say).
+    pub async fn is_revoked(&self, id: Uuid) -> bool {
+        let Bus::Redis(link) = self else { return false };
+        link.is_revoked(id).await.unwrap_or_else(|err| {
+            tracing::warn!(%id, "cannot read a revocation: {err}");
+            false
+        })
+    }
+
     /// Whether another node banned `id` from `room` (never on a single node; not when
     /// Redis cannot say).
     pub async fn is_banned(&self, room: &str, id: Uuid) -> bool {

@@ -226,6 +226,15 @@ impl Hub {
         remove(&mut registry, &room, id, Member::is_here, false).is_some()
     }
 
+    /// Closes this node's connection of identity `id` (revoked), wherever it is, with
+    /// [`close::REMOVED`], and announces `left` there at once.
+    pub fn remove_everywhere(&self, id: Uuid) {
+        let room = self.lock().whereabouts.get(&id).map(|room| room.name().to_owned());
+        if let Some(room) = room {
+            self.remove_user(&room, id, None);
+        }
+    }
+
     /// Whether `id` is refused in `room` by a ban this node knows of.
     pub fn is_banned(&self, room: &str, id: Uuid) -> bool {
         self.bans.lock().unwrap_or_else(|p| p.into_inner()).is_banned(room, id, std::time::Instant::now())

@@ -63,6 +63,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     state    TEXT NOT NULL,
     touched  INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS sessions_by_id ON sessions (id);
+CREATE TABLE IF NOT EXISTS revoked (
+    id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL
+);
 ";
 
 /// The seqs a page of history is taken from: `after < seq < before`.
@@ -215,6 +220,27 @@ impl Store {
         }
     }
 
+    /// Stops every session token of identity `id` (the HTTP API's revoke): their rows go,
+    /// and for [`SESSION_TTL`] no token loads as `id` again. Queued; wait with
+    /// [`Store::flushed`] to know it is on disk.
+    pub fn revoke(&self, id: Uuid, now_ms: u64) -> Result<(), StoreError> {
+        self.submit(Write::Revoke { id, now_ms }, None)
+    }
+
+    /// Whether identity `id` was revoked within [`SESSION_TTL`] (a revocation still queued
+    /// included).
+    pub fn is_revoked(&self, id: Uuid) -> Result<bool, StoreError> {
+        if self.writer.as_ref().is_some_and(|w| w.shared.pending().is_revoked(id)) {
+            return Ok(true);
+        }
+        let at: Option<i64> = self
+            .db()
+            .prepare_cached("SELECT at FROM revoked WHERE id = ?1 AND at >= ?2")?
+            .query_row(params![id.to_string(), cutoff(now_ms(), SESSION_TTL)], |r| r.get(0))
+            .optional()?;
+        Ok(at.is_some())
+    }
+
     /// Waits until everything queued so far is committed (or failed).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.write_and_wait(Write::Barrier)
@@ -242,6 +268,8 @@ impl Store {
         let db = self.db();
         let chats = db.execute("DELETE FROM chats WHERE ts < ?1", [cutoff(now_ms, self.ttl)])?;
         let sessions = db.execute("DELETE FROM sessions WHERE touched < ?1", [cutoff(now_ms, SESSION_TTL)])?;
+        // A revocation outlives every token it stopped: those are at most this old.
+        db.execute("DELETE FROM revoked WHERE at < ?1", [cutoff(now_ms, SESSION_TTL)])?;
         Ok((chats, sessions))
     }
 
@@ -351,7 +379,8 @@ impl Store {
     }
 
     /// The identity behind a session token, without a cursor (a save still queued
-    /// included); `None` for a token never issued.
+    /// included); `None` for a token never issued, unused for [`SESSION_TTL`], or of a
+    /// revoked identity.
     pub fn load_session(&self, token: &str) -> Result<Option<User>, StoreError> {
         let cutoff = cutoff(now_ms(), SESSION_TTL);
         let queued = self.writer.as_ref().and_then(|w| {
@@ -359,7 +388,8 @@ impl Store {
             pending.session(&token_key(token)).map(|(user, saved)| (user.clone(), saved))
         });
         if let Some((user, saved)) = queued {
-            return Ok((saved as i64 >= cutoff).then_some(User { cursor: None, ..user }));
+            let fresh = saved as i64 >= cutoff && !self.is_revoked(user.id)?;
+            return Ok(fresh.then_some(User { cursor: None, ..user }));
         }
         let row = self
             .db()
@@ -371,7 +401,7 @@ impl Store {
                 },
             )
             .optional()?;
-        Ok(row.and_then(|(id, username, color, state)| {
+        let user = row.and_then(|(id, username, color, state)| {
             Some(User {
                 id: Uuid::parse_str(&id).ok()?,
                 username,
@@ -379,7 +409,11 @@ impl Store {
                 cursor: None,
                 state: serde_json::from_str::<UserState>(&state).unwrap_or_default(),
             })
-        }))
+        });
+        match user {
+            Some(user) if self.is_revoked(user.id)? => Ok(None),
+            user => Ok(user),
+        }
     }
 }
 
@@ -555,6 +589,35 @@ mod tests {
         let store = Store::open(dir.path(), 10, TTL).unwrap();
         assert!(store.load_session("t").unwrap().is_some());
         assert_eq!(store.load_session("old").unwrap(), None, "unused for longer than the TTL");
+    }
+
+    #[test]
+    fn a_revoked_identity_loads_from_no_token_and_others_are_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 10, TTL).unwrap();
+        let user = |n: u128| User {
+            id: Uuid::from_u128(n),
+            username: "Al".into(),
+            color: "#000".into(),
+            cursor: None,
+            state: UserState::new(),
+        };
+        store.save_session("phone", &user(1), now_ms());
+        store.save_session("laptop", &user(1), now_ms());
+        store.save_session("other", &user(2), now_ms());
+        store.revoke(Uuid::from_u128(1), now_ms()).unwrap();
+        assert!(store.is_revoked(Uuid::from_u128(1)).unwrap(), "at once, while still queued");
+        assert_eq!(store.load_session("phone").unwrap(), None);
+        store.flush().unwrap();
+        assert_eq!(store.load_session("laptop").unwrap(), None);
+        assert_eq!(store.load_session("other").unwrap(), Some(user(2)));
+        // A save after the revocation (a closing connection's) does not bring it back.
+        store.save_session("phone", &user(1), now_ms());
+        store.flush().unwrap();
+        assert_eq!(store.load_session("phone").unwrap(), None);
+        drop(store);
+        let store = Store::open(dir.path(), 10, TTL).unwrap();
+        assert!(store.is_revoked(Uuid::from_u128(1)).unwrap(), "kept across a restart");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Pending {
     /// Token hash → the latest queued identity, when it was saved (unix ms), and how many
     /// saves of it are queued.
     sessions: HashMap<String, (User, u64, usize)>,
+    /// Identities whose revocation is queued, and how many times.
+    revoked: HashMap<Uuid, usize>,
 }
 
 impl Pending {
@@ -58,6 +60,26 @@ impl Pending {
                 self.sessions.remove(key);
             }
         }
+    }
+
+    /// A revocation of identity `id` is queued.
+    pub fn add_revoke(&mut self, id: Uuid) {
+        *self.revoked.entry(id).or_default() += 1;
+    }
+
+    /// That revocation left the queue.
+    pub fn remove_revoke(&mut self, id: Uuid) {
+        if let Some(count) = self.revoked.get_mut(&id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.revoked.remove(&id);
+            }
+        }
+    }
+
+    /// Whether a revocation of `id` is queued.
+    pub fn is_revoked(&self, id: Uuid) -> bool {
+        self.revoked.contains_key(&id)
     }
 
     /// The latest queued identity for the token hashed as `key`, and when it was saved.

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 /// Writes in one commit at most.
 const MAX_BATCH: usize = 1024;
@@ -37,6 +38,8 @@ pub enum Write {
     Chat { room: String, msg: ChatMessage, reference: Option<String>, generation: Option<u64> },
     /// The identity a session token stands for, as of `now_ms`.
     Session { token: String, user: User, now_ms: u64 },
+    /// Every session of identity `id` goes, and it is marked revoked as of `now_ms`.
+    Revoke { id: Uuid, now_ms: u64 },
     /// Nothing: its `done` runs once everything queued before it is committed.
     Barrier,
 }
@@ -47,6 +50,7 @@ impl Write {
         match self {
             Write::Chat { room, msg, .. } => room.len() + msg.text.len() + msg.username.len() + 128,
             Write::Session { user, .. } => user.username.len() + user.state.len() * 64 + 256,
+            Write::Revoke { .. } => 64,
             Write::Barrier => 0,
         }
     }
@@ -133,6 +137,7 @@ impl Writer {
         match &write {
             Write::Chat { room, msg, reference, .. } => pending.add(room, msg.seq, msg.from, reference.as_deref()),
             Write::Session { token, user, now_ms } => pending.add_session(&token_key(token), user, *now_ms),
+            Write::Revoke { id, .. } => pending.add_revoke(*id),
             Write::Barrier => {}
         }
         match self.tx.try_send(Job { write, bytes, done }) {
@@ -153,6 +158,7 @@ fn forget(pending: &mut Pending, write: &Write) {
     match write {
         Write::Chat { room, msg, reference, .. } => pending.remove(room, msg.from, reference.as_deref()),
         Write::Session { token, .. } => pending.remove_session(&token_key(token)),
+        Write::Revoke { id, .. } => pending.remove_revoke(*id),
         Write::Barrier => {}
     }
 }
@@ -225,6 +231,7 @@ fn commit(conn: &mut Connection, batch: &[Job], keep: u64) -> Result<(), StoreEr
         match &job.write {
             Write::Chat { room, msg, reference, .. } => append(&tx, room, msg, reference.as_deref(), keep)?,
             Write::Session { token, user, now_ms } => save_session(&tx, token, user, *now_ms)?,
+            Write::Revoke { id, now_ms } => revoke(&tx, *id, *now_ms)?,
             Write::Barrier => {}
         }
     }
@@ -275,5 +282,13 @@ fn save_session(db: &Connection, token: &str, user: &User, now_ms: u64) -> Resul
          ON CONFLICT (token_sha256) DO UPDATE SET username = ?3, color = ?4, state = ?5, touched = ?6",
     )?
     .execute(params![token_key(token), user.id.to_string(), user.username, user.color, state, now_ms as i64])?;
+    Ok(())
+}
+
+fn revoke(db: &Connection, id: Uuid, now_ms: u64) -> Result<(), StoreError> {
+    let id = id.to_string();
+    db.prepare_cached("DELETE FROM sessions WHERE id = ?1")?.execute([&id])?;
+    db.prepare_cached("INSERT INTO revoked (id, at) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET at = ?2")?
+        .execute(params![id, now_ms as i64])?;
     Ok(())
 }
