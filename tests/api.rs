@@ -365,3 +365,34 @@ async fn a_revoked_identity_is_closed_with_4003_and_its_session_tokens_stop_work
     let bad = call(reqwest::Method::POST, addr, "/users/not-an-id/revoke", Some(KEY)).send().await.unwrap();
     assert_eq!(refusal(bad).await, (StatusCode::BAD_REQUEST, "invalid".into()));
 }
+
+#[tokio::test]
+async fn the_openapi_description_covers_every_endpoint_and_body() {
+    let addr = api_server().await;
+    let response = get(addr, "/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with('3')), "OpenAPI 3: {}", doc["openapi"]);
+    let endpoints = [
+        ("/api/v1/rooms", "get"),
+        ("/api/v1/rooms/{room}/messages", "post"),
+        ("/api/v1/rooms/{room}/events", "post"),
+        ("/api/v1/rooms/{room}/presence", "get"),
+        ("/api/v1/rooms/{room}/history", "get"),
+        ("/api/v1/rooms/{room}/users/{id}", "delete"),
+        ("/api/v1/users/{id}/revoke", "post"),
+    ];
+    for (path, method) in endpoints {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is described");
+    }
+    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(endpoints.len()), "and nothing else");
+    let schemas = &doc["components"]["schemas"];
+    for name in ["PostMessage", "Posted", "PostEvent", "Presence", "HistoryPage", "ApiError", "ChatMessage", "User"] {
+        assert!(schemas[name].is_object(), "{name} is described");
+    }
+    assert!(schemas["PostMessage"]["required"].as_array().unwrap().contains(&json!("text")));
+    assert!(schemas["PostMessage"]["properties"]["ref"].is_object(), "fields as on the wire");
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], json!("bearer"));
+    let unauthorized = call(reqwest::Method::GET, addr, "/openapi.json", None).send().await.unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+}

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// `POST /api/v1/rooms/{room}/messages`: a chat from the app's backend.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
@@ -26,27 +27,32 @@ pub struct PostMessage {
 pub const DEFAULT_APP_NAME: &str = "server";
 
 /// The answer to a posted message: its seq in the room.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Posted {
     pub seq: u64,
 }
 
 /// `POST /api/v1/rooms/{room}/events`: an app event to the whole room.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PostEvent {
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(value_type = Object, nullable))]
     pub data: Value,
 }
 
 /// `GET /api/v1/rooms/{room}/presence`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Presence {
     pub users: Vec<User>,
 }
 
 /// `GET /api/v1/rooms/{room}/history`: chats oldest first, direct ones included.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct HistoryPage {
     pub chats: Vec<ChatMessage>,
@@ -54,6 +60,7 @@ pub struct HistoryPage {
 }
 
 /// The body of every refusal: a code for programs and a message for people.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub error: String,

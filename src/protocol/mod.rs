@@ -53,6 +53,7 @@ pub const MAX_PAGE_LEN: usize = 100;
 pub const DEFAULT_PAGE_LEN: usize = 50;
 
 /// A position on the shared board; both coordinates are fractions of the board in [0, 1].
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct Point {
     pub x: f64,
@@ -67,6 +68,7 @@ impl Point {
 }
 
 /// Everything the room knows about one connected user.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct User {
     pub id: Uuid,
@@ -74,6 +76,7 @@ pub struct User {
     /// A CSS colour chosen by the server, stable for the connection.
     pub color: String,
     pub cursor: Option<Point>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub state: UserState,
 }
 
@@ -158,6 +161,7 @@ impl ClientMsg {
 }
 
 /// One stored chat message, as it is sent live and replayed in `welcome.history`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ChatMessage {
     /// The room's sequence number for this message: strictly increasing, no gaps, shared
@@ -315,6 +319,7 @@ pub enum ServerMsg {
 }
 
 /// One live room in `GET /api/rooms`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct RoomInfo {
     pub name: String,
@@ -327,6 +332,7 @@ pub struct RoomInfo {
 }
 
 /// The body of `GET /api/rooms`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct RoomList {
     pub rooms: Vec<RoomInfo>,

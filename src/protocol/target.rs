@@ -73,6 +73,21 @@ impl<'de> Deserialize<'de> for ChatTarget {
     }
 }
 
+/// On the wire a target is one string: `room`, `others` or a user id.
+#[cfg(feature = "ssr")]
+impl utoipa::PartialSchema for ChatTarget {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("\"room\" (everyone), \"others\" (everyone but the sender) or a user id"))
+            .examples(["room"])
+            .into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl utoipa::ToSchema for ChatTarget {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

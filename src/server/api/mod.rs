@@ -7,9 +7,10 @@
 //! bodies are bounded ([`MAX_BODY_BYTES`]), and every endpoint works on any node of a
 //! cluster: what it publishes goes through the same pipeline as a WebSocket client's.
 //!
-//! `rooms` holds the room handlers, `users` the identity ones; `refusal` what they answer
+//! `rooms` holds the room handlers, `users` the identity ones, `openapi` their description; `refusal` what they answer
 //! when they will not.
 
+mod openapi;
 mod refusal;
 mod rooms;
 mod users;
@@ -34,6 +35,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The API's routes, behind the key check.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/rooms", get(rooms::list))
         .route("/rooms/{room}/messages", post(rooms::post_message))
         .route("/rooms/{room}/events", post(rooms::post_event))

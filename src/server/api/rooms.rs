@@ -2,7 +2,7 @@
 //! presence and history.
 
 use super::ApiRefusal;
-use crate::protocol::api::{HistoryPage, PostEvent, PostMessage, Posted, Presence, DEFAULT_APP_NAME};
+use crate::protocol::api::{ApiError, HistoryPage, PostEvent, PostMessage, Posted, Presence, DEFAULT_APP_NAME};
 use crate::protocol::{validate_room, ChatTarget, RoomList, DEFAULT_PAGE_LEN, MAX_PAGE_LEN};
 use crate::server::clock::now_ms;
 use crate::server::hub::Listing;
@@ -38,6 +38,16 @@ fn room_name(room: &str) -> Result<&str, ApiRefusal> {
 /// `POST /api/v1/rooms/{room}/messages`: a chat from the app's backend, stored, numbered and
 /// delivered like any other, answered once it is stored. A `ref` used before in the room
 /// answers with the same seq and stores nothing.
+#[utoipa::path(
+    post, path = "/api/v1/rooms/{room}/messages", tag = "rooms", params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -")), request_body = PostMessage,
+    responses(
+        (status = 200, description = "Stored, numbered and delivered", body = Posted),
+        (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError),
+        (status = 404, description = "A direct chat to someone not in the room", body = ApiError),
+        (status = 413, description = "Text or body too large", body = ApiError),
+        (status = 503, description = "Not stored now; retry with the same ref", body = ApiError),
+    )
+)]
 pub async fn post_message(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -66,6 +76,14 @@ pub async fn post_message(
 
 /// `POST /api/v1/rooms/{room}/events`: an app event to everyone in the room (on every
 /// node), from `null`.
+#[utoipa::path(
+    post, path = "/api/v1/rooms/{room}/events", tag = "rooms", params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -")), request_body = PostEvent,
+    responses(
+        (status = 202, description = "Sent to everyone in the room"),
+        (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError),
+        (status = 413, description = "Data too large", body = ApiError),
+    )
+)]
 pub async fn post_event(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -79,11 +97,19 @@ pub async fn post_event(
 }
 
 /// `GET /api/v1/rooms`: every live room of the cluster, private ones included.
+#[utoipa::path(
+    get, path = "/api/v1/rooms", tag = "rooms",
+    responses((status = 200, description = "Every live room, private ones included", body = RoomList), (status = 401, description = "No valid key", body = ApiError))
+)]
 pub async fn list(State(state): State<AppState>) -> Json<RoomList> {
     Json(state.hub.bus().room_list(state.hub.rooms_listed(Listing::All), Listing::All).await)
 }
 
 /// `GET /api/v1/rooms/{room}/presence`: everyone in the room, on any node.
+#[utoipa::path(
+    get, path = "/api/v1/rooms/{room}/presence", tag = "rooms", params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -")),
+    responses((status = 200, description = "Everyone in the room, on any node", body = Presence), (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError))
+)]
 pub async fn presence(State(state): State<AppState>, Path(room): Path<String>) -> Result<Json<Presence>, ApiRefusal> {
     let room = room_name(&room)?;
     let _pinned = state.hub.pin(room);
@@ -92,17 +118,29 @@ pub async fn presence(State(state): State<AppState>, Path(room): Path<String>) -
 }
 
 /// The query of a history request.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
+    /// Page forward: the oldest chats after this seq.
     after: Option<u64>,
+    /// Page back: the newest chats before this seq.
     before: Option<u64>,
+    /// 1-100, default 50.
     limit: Option<usize>,
 }
 
 /// `GET /api/v1/rooms/{room}/history?after=&before=&limit=`: a page of the room's chats,
 /// direct ones included, oldest first: with `after`, the oldest ones after it (and before
 /// `before`, if given); otherwise the newest ones before `before` (or the newest of all).
+#[utoipa::path(
+    get, path = "/api/v1/rooms/{room}/history", tag = "rooms", params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of chats, oldest first, direct ones included", body = HistoryPage),
+        (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError),
+        (status = 503, description = "Not readable now", body = ApiError),
+    )
+)]
 pub async fn history(
     State(state): State<AppState>,
     Path(room): Path<String>,
@@ -135,15 +173,22 @@ pub async fn history(
 }
 
 /// The query of a removal.
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveQuery {
+    /// Refuse the identity in the room for this long: 1 to a year.
     ban_secs: Option<u64>,
 }
 
 /// `DELETE /api/v1/rooms/{room}/users/{id}?ban_secs=N`: `id`'s connections in the room close
 /// with 4003, `left` goes out at once, and for `ban_secs` that identity is refused there
 /// (403 on connecting, `forbidden` on a `join`). Whether or not it was there: 204.
+#[utoipa::path(
+    delete, path = "/api/v1/rooms/{room}/users/{id}", tag = "rooms",
+    params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -"), ("id" = Uuid, Path, description = "The user's id"), RemoveQuery),
+    responses((status = 204, description = "Removed (or not there)"), (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError))
+)]
 pub async fn remove_user(
     State(state): State<AppState>,
     path: Result<Path<(String, Uuid)>, PathRejection>,
