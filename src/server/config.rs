@@ -199,6 +199,20 @@ pub struct Config {
     #[arg(long, env = "FLOCK_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Secret (at least 32 bytes) the app's backend signs HS256 JWTs with: `/ws` then takes
+    /// `&jwt=<token>` as the user's identity (see docs/api.md).
+    #[arg(long, env = "FLOCK_JWT_SECRET", hide_env_values = true, value_parser = parse_jwt_secret)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file of the public key RS256 or ES256 JWTs are checked with (the app's backend
+    /// signs with the private half).
+    #[arg(long, env = "FLOCK_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Refuse every connection without a valid JWT (403).
+    #[arg(long, env = "FLOCK_REQUIRE_JWT")]
+    pub require_jwt: bool,
+
     /// A key for the HTTP API (`/api/v1`, as `Authorization: Bearer <key>`); repeat the
     /// flag, or comma-separate them in FLOCK_API_KEYS. Without a key the API answers 404.
     #[arg(long = "api-key", env = "FLOCK_API_KEYS", value_delimiter = ',', hide_env_values = true, value_parser = parse_api_key)]
@@ -264,6 +278,14 @@ fn parse_api_key(text: &str) -> Result<String, String> {
         ));
     }
     Ok(key.to_owned())
+}
+
+fn parse_jwt_secret(text: &str) -> Result<String, String> {
+    let min = crate::server::jwt::MIN_JWT_SECRET_BYTES;
+    if text.len() < min {
+        return Err(format!("the JWT secret is {} bytes; it must be at least {min}", text.len()));
+    }
+    Ok(text.to_owned())
 }
 
 fn parse_secret(text: &str) -> Result<String, String> {

@@ -19,6 +19,7 @@ pub mod http;
 pub mod hub;
 pub mod invite;
 pub mod ip_limit;
+pub mod jwt;
 pub mod listen;
 pub mod metrics;
 pub mod operator;
@@ -60,6 +61,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("bad --bus: {0}")]
     Bus(#[from] BusError),
+    #[error("bad JWT settings: {0}")]
+    Jwt(#[from] jwt::JwtError),
 }
 
 /// What every handler can reach.
@@ -68,6 +71,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub store: Arc<Store>,
     pub gate: Arc<Gate>,
+    /// Checks `/ws`'s `&jwt=` tokens; `None` when no key is configured.
+    pub jwt: Option<Arc<jwt::JwtVerifier>>,
     pub ips: Arc<IpLimiter>,
     /// HTTP connections per client that are not (yet) WebSockets.
     pub pending: Arc<IpLimiter>,
@@ -101,6 +106,12 @@ impl AppState {
             hub,
             store,
             gate: Arc::new(Gate::new(config.secret.as_deref())),
+            jwt: jwt::JwtVerifier::new(
+                config.jwt_secret.as_deref(),
+                config.jwt_public_key.as_deref(),
+                config.require_jwt,
+            )?
+            .map(Arc::new),
             ips: Arc::new(IpLimiter::new(config.max_conns_per_ip)),
             pending: Arc::new(IpLimiter::new(config.max_pending_per_ip)),
             quotas: Arc::new(quota::Quotas::new(quota::QuotaLimits {

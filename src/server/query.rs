@@ -24,6 +24,8 @@ pub struct ConnectRequest {
     pub token: Option<String>,
     /// How `cursors` frames are sent: `encoding=compact` asks for binary frames.
     pub encoding: Encoding,
+    /// A JWT from the app's backend: who the user is (see [`super::jwt`]).
+    pub jwt: Option<String>,
 }
 
 /// Why the query was refused (HTTP 400).
@@ -35,6 +37,8 @@ pub enum QueryError {
     Name(#[from] NameError),
     #[error("{0} must be at most {MAX_TOKEN_BYTES} bytes")]
     TooLong(&'static str),
+    #[error("jwt must be at most {} bytes", super::jwt::MAX_JWT_BYTES)]
+    JwtTooLong,
     #[error("unknown encoding {0:?}: leave it out for JSON, or ask for \"compact\"")]
     Encoding(String),
 }
@@ -48,6 +52,7 @@ struct RawQuery {
     since: Option<u64>,
     token: Option<String>,
     encoding: Option<String>,
+    jwt: Option<String>,
 }
 
 /// Parses and checks the raw query string (without the `?`).
@@ -65,7 +70,11 @@ pub fn parse_connect_query(raw: &str) -> Result<ConnectRequest, QueryError> {
         Some(ENCODING_COMPACT) => Encoding::Compact,
         Some(other) => return Err(QueryError::Encoding(other.to_owned())),
     };
-    Ok(ConnectRequest { room, username, session: query.session, since: query.since, token: query.token, encoding })
+    if query.jwt.as_ref().is_some_and(|jwt| jwt.len() > super::jwt::MAX_JWT_BYTES) {
+        return Err(QueryError::JwtTooLong);
+    }
+    let (session, since, token, jwt) = (query.session, query.since, query.token, query.jwt);
+    Ok(ConnectRequest { room, username, session, since, token, encoding, jwt })
 }
 
 #[cfg(test)]
@@ -76,7 +85,8 @@ mod tests {
     #[test]
     fn a_full_query_parses() {
         let req =
-            parse_connect_query("room=r1&username=%20Ann%20&session=abc&since=7&token=t.x&encoding=compact").unwrap();
+            parse_connect_query("room=r1&username=%20Ann%20&session=abc&since=7&token=t.x&encoding=compact&jwt=h.c.s")
+                .unwrap();
         assert_eq!(
             req,
             ConnectRequest {
@@ -86,6 +96,7 @@ mod tests {
                 since: Some(7),
                 token: Some("t.x".into()),
                 encoding: Encoding::Compact,
+                jwt: Some("h.c.s".into()),
             }
         );
         assert_eq!(parse_connect_query("").unwrap().room, DEFAULT_ROOM);

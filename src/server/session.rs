@@ -7,6 +7,7 @@
 use super::clock::{now_ms, unix_secs};
 use super::hub::{Arrival, Departure, Hub};
 use super::invite::Gate;
+use super::jwt::{JwtError, JwtIdentity};
 use super::outbox::Outbox;
 use super::query::ConnectRequest;
 use super::quota::{QuotaError, Quotas};
@@ -145,20 +146,35 @@ pub struct Session {
     pages: TokenBucket,
     /// App events, each of which may reach the whole room.
     events: TokenBucket,
+    /// The app backend's word on who this is, when the connection came with a JWT.
+    jwt: Option<JwtIdentity>,
 }
 
 impl Session {
     /// Restores the identity behind `req.session` (or makes a new one with a fresh token)
     /// and puts it in the requested room, resuming after `req.since` if given. The request
     /// must already be checked (the upgrade did: names, and the invitation of a private room).
-    pub async fn start(services: Services, outbox: Arc<Outbox>, req: ConnectRequest, peer: IpAddr) -> Self {
+    pub async fn start(
+        services: Services,
+        outbox: Arc<Outbox>,
+        req: ConnectRequest,
+        jwt: Option<JwtIdentity>,
+        peer: IpAddr,
+    ) -> Self {
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         let restored = match req.session.as_deref() {
             Some(token) => load_session(&services, token).await.map(|user| (token.to_owned(), user)),
             None => None,
         };
-        let (token, mut user) = restored.unwrap_or_else(|| (new_token(), new_user(req.username.as_deref())));
-        if Gate::is_private(&req.room) {
+        // A JWT says who this is: a session of someone else is not taken up.
+        let restored = restored.filter(|(_, user)| jwt.as_ref().is_none_or(|jwt| jwt.id == user.id));
+        let (token, mut user) = restored.unwrap_or_else(|| {
+            let id = jwt.as_ref().map_or_else(Uuid::new_v4, |jwt| jwt.id);
+            (new_token(), new_user(id, req.username.as_deref()))
+        });
+        if let Some(name) = jwt.as_ref().and_then(|jwt| jwt.name.clone()) {
+            user.username = name;
+        } else if Gate::is_private(&req.room) {
             // The invitation, checked before the upgrade, names the user.
             if let Some(name) = req.username {
                 user.username = name;
@@ -176,7 +192,7 @@ impl Session {
         let changes = TokenBucket::new(limits.state_per_sec, limits.state_per_sec * 2.0, now);
         let pages = TokenBucket::new(PAGES_PER_SEC, PAGES_BURST, now);
         let events = TokenBucket::new(limits.events_per_sec, limits.events_per_sec * 2.0, now);
-        Session { id, conn, token, services, room, outbox, peer, joins, changes, pages, events }
+        Session { id, conn, token, services, room, outbox, peer, joins, changes, pages, events, jwt }
     }
 
     pub fn id(&self) -> Uuid {
@@ -251,6 +267,9 @@ impl Session {
             ClientMsg::Rename { username } => {
                 self.changes.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("rename", after))?;
                 let name = normalize_username(&username).map_err(|e| Refusal::Invalid(e.to_string()))?;
+                if self.jwt.as_ref().is_some_and(|jwt| jwt.name.is_some()) {
+                    return Err(Refusal::Forbidden("your name comes from your login (the JWT)".into()));
+                }
                 if Gate::is_private(self.room.name()) {
                     return Err(Refusal::Forbidden(
                         "in a private room your name is the one you were invited as".into(),
@@ -269,11 +288,17 @@ impl Session {
             ClientMsg::Join { room, token } => {
                 self.joins.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("join", after))?;
                 let room = validate_room(&room).map_err(|e| Refusal::Invalid(e.to_string()))?;
-                let name = self.room.user(self.id).map(|u| u.username).unwrap_or_default();
-                self.services
-                    .gate
-                    .admit(room, &name, token.as_deref(), unix_secs())
-                    .map_err(|e| Refusal::Forbidden(e.to_string()))?;
+                if self.jwt.as_ref().is_some_and(|jwt| !jwt.may_enter(room)) {
+                    return Err(Refusal::Forbidden(JwtError::WrongRoom(room.to_owned()).to_string()));
+                }
+                // A JWT that names the room stands in for its invitation.
+                if !self.jwt.as_ref().is_some_and(|jwt| jwt.names_room(room)) {
+                    let name = self.room.user(self.id).map(|u| u.username).unwrap_or_default();
+                    self.services
+                        .gate
+                        .admit(room, &name, token.as_deref(), unix_secs())
+                        .map_err(|e| Refusal::Forbidden(e.to_string()))?;
+                }
                 if is_banned(&self.services, room, self.id).await {
                     return Err(Refusal::Forbidden(REMOVED_MESSAGE.into()));
                 }
@@ -421,9 +446,8 @@ async fn load_session(services: &Services, token: &str) -> Option<User> {
     (!revoked && !services.hub.bus().is_revoked(user.id).await).then_some(user)
 }
 
-/// A fresh identity.
-fn new_user(username: Option<&str>) -> User {
-    let id = Uuid::new_v4();
+/// A fresh identity with `id`.
+fn new_user(id: Uuid, username: Option<&str>) -> User {
     User {
         id,
         username: username.map_or_else(|| guest_name(id), str::to_owned),

@@ -7,13 +7,14 @@
 use super::clock::unix_secs;
 use super::hub::Departure;
 use super::ip_limit::IpSlot;
+use super::jwt::{self, JwtIdentity};
 use super::metrics::{BATCH_FRAMES, BYTES_IN, BYTES_OUT, SLOW_CLOSES};
 use super::origin;
 use super::outbox::Outbox;
 use super::query::{parse_connect_query, ConnectRequest};
 use super::quota::QuotaError;
 use super::rate::TokenBucket;
-use super::session::{is_session_banned, Refusal, Session, REMOVED_MESSAGE};
+use super::session::{is_banned, is_session_banned, Refusal, Session, REMOVED_MESSAGE};
 use super::AppState;
 use crate::protocol::close;
 use axum::body::Bytes;
@@ -45,8 +46,9 @@ const FLOOD_STRIKES: u32 = 100;
 /// holds and the 1013 close; one that reads nothing for this long is simply dropped.
 const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-/// Admits or refuses the connection, then upgrades: 403 for a foreign origin, a private
-/// room without a valid invitation or a session the app's backend banned from the room, 400 for a bad query, 429 for an IP over its
+/// Admits or refuses the connection, then upgrades: 403 for a foreign origin, a bad JWT (or
+/// none where one is required), a private room without a valid invitation (or a JWT that
+/// names it), or an identity the app's backend banned from the room, 400 for a bad query, 429 for an IP over its
 /// connection limit. Nothing is upgraded that the hub would have to throw out.
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -63,10 +65,26 @@ pub async fn upgrade(
         Ok(req) => req,
         Err(err) => return (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
     };
-    let name = req.username.as_deref().unwrap_or_default();
-    if let Err(err) = state.gate.admit(&req.room, name, req.token.as_deref(), unix_secs()) {
-        tracing::warn!(room = req.room, "refused upgrade: {err}");
-        return (StatusCode::FORBIDDEN, err.to_string()).into_response();
+    let identity = match jwt::check(state.jwt.as_deref(), req.jwt.as_deref(), &req.room) {
+        Ok(identity) => identity,
+        Err(err) => {
+            tracing::info!(room = req.room, "refused upgrade: {err}");
+            return (StatusCode::FORBIDDEN, err.to_string()).into_response();
+        }
+    };
+    // A JWT that names the room stands in for its invitation.
+    if !identity.as_ref().is_some_and(|identity| identity.names_room(&req.room)) {
+        let name = identity.as_ref().and_then(|i| i.name.as_deref()).or(req.username.as_deref()).unwrap_or_default();
+        if let Err(err) = state.gate.admit(&req.room, name, req.token.as_deref(), unix_secs()) {
+            tracing::warn!(room = req.room, "refused upgrade: {err}");
+            return (StatusCode::FORBIDDEN, err.to_string()).into_response();
+        }
+    }
+    if let Some(identity) = &identity {
+        if is_banned(&state.services(), &req.room, identity.id).await {
+            tracing::info!(room = req.room, "refused upgrade: removed from the room");
+            return (StatusCode::FORBIDDEN, REMOVED_MESSAGE).into_response();
+        }
     }
     if let Some(token) = req.session.as_deref() {
         if is_session_banned(&state.services(), &req.room, token).await {
@@ -94,7 +112,7 @@ pub async fn upgrade(
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
-        .on_upgrade(move |socket| run(socket, state, req, peer, slot))
+        .on_upgrade(move |socket| run(socket, state, req, identity, peer, slot))
 }
 
 /// For a plain GET of an upgrade's URL: the refusal the upgrade would get now (429 or
@@ -169,7 +187,14 @@ impl End {
 }
 
 /// One connection, from upgrade to close. `_slot` holds its place in the per-IP count.
-async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, peer: SocketAddr, _slot: IpSlot) {
+async fn run(
+    socket: WebSocket,
+    state: AppState,
+    req: ConnectRequest,
+    identity: Option<JwtIdentity>,
+    peer: SocketAddr,
+    _slot: IpSlot,
+) {
     let outbox = Arc::new(Outbox::new(state.config.outbox_frames, state.config.outbox_bytes, req.encoding));
     let (sink, stream) = socket.split();
     let ping_every = Duration::from_secs(state.config.ping_secs);
@@ -177,7 +202,7 @@ async fn run(socket: WebSocket, state: AppState, req: ConnectRequest, peer: Sock
     let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), ping_every));
     // Boxed: the start (resume, join, welcome; a cluster round trip) is a large future that
     // would otherwise be reserved inside every connection's task for its whole life.
-    let mut session = Box::pin(Session::start(state.services(), outbox.clone(), req, peer.ip())).await;
+    let mut session = Box::pin(Session::start(state.services(), outbox.clone(), req, identity, peer.ip())).await;
     let (id, room) = (session.id(), session.room_name().to_owned());
     let mut stopping = state.shutdown.subscribe();
     let bucket = TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst, Instant::now());
