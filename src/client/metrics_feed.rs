@@ -3,7 +3,7 @@
 //! Prometheus text is one `name{labels} value` per line; the page needs only a few totals,
 //! so it sums the series it wants rather than pulling in a parser.
 
-use crate::protocol::metric_names::{CONNECTIONS, MESSAGES_IN, MESSAGES_OUT, ROOMS};
+use crate::protocol::metric_names::{CONNECTIONS, MESSAGES_IN, MESSAGES_OUT, ROOMS, WEBHOOKS_DEAD, WEBHOOKS_PENDING};
 
 /// Totals at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -14,6 +14,9 @@ pub struct Totals {
     pub messages_in: f64,
     /// Frames queued for clients so far, all types.
     pub messages_out: f64,
+    /// Webhook events waiting for the app's backend, and given up so far.
+    pub webhooks_pending: f64,
+    pub webhooks_dead: f64,
 }
 
 /// Sums the series of each metric the page shows.
@@ -28,6 +31,8 @@ pub fn parse_totals(text: &str) -> Totals {
             ROOMS => totals.rooms += value,
             MESSAGES_IN => totals.messages_in += value,
             MESSAGES_OUT => totals.messages_out += value,
+            WEBHOOKS_PENDING => totals.webhooks_pending += value,
+            WEBHOOKS_DEAD => totals.webhooks_dead += value,
             _ => {}
         }
     }
@@ -54,9 +59,19 @@ flock_messages_in_total{type="chat"} 10
 flock_messages_in_total{type="cursor"} 5
 flock_messages_out_total{type="chat"} 30
 flock_fanout_seconds_sum 0.1
+flock_webhooks_pending 4
+flock_webhooks_dead_total 1
 "#;
         let totals = parse_totals(text);
-        assert_eq!(totals, Totals { connections: 3.0, rooms: 2.0, messages_in: 15.0, messages_out: 30.0 });
+        let want = Totals {
+            connections: 3.0,
+            rooms: 2.0,
+            messages_in: 15.0,
+            messages_out: 30.0,
+            webhooks_pending: 4.0,
+            webhooks_dead: 1.0,
+        };
+        assert_eq!(totals, want);
         let later = Totals { messages_in: 25.0, messages_out: 90.0, ..totals };
         assert_eq!(rates(&totals, &later, 2.0), (5.0, 30.0));
         assert_eq!(rates(&later, &totals, 2.0), (0.0, 0.0), "a restart is not a negative rate");

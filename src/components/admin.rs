@@ -24,6 +24,8 @@ struct Reading {
     rooms: f64,
     in_per_sec: f64,
     out_per_sec: f64,
+    webhooks_pending: f64,
+    webhooks_dead: f64,
 }
 
 #[component]
@@ -47,8 +49,14 @@ pub fn AdminPage() -> impl IntoView {
                             None => (0.0, 0.0),
                         };
                         last.set_value(Some((now, totals)));
-                        let point =
-                            Reading { connections: totals.connections, rooms: totals.rooms, in_per_sec, out_per_sec };
+                        let point = Reading {
+                            connections: totals.connections,
+                            rooms: totals.rooms,
+                            in_per_sec,
+                            out_per_sec,
+                            webhooks_pending: totals.webhooks_pending,
+                            webhooks_dead: totals.webhooks_dead,
+                        };
                         history.update(|h| {
                             h.push_back(point);
                             if h.len() > HISTORY {
@@ -86,6 +94,8 @@ pub fn AdminPage() -> impl IntoView {
                 <Figure label="rooms" testid="admin-rooms" value=now(|p| p.rooms)/>
                 <Figure label="messages in / s" testid="admin-in" value=now(|p| p.in_per_sec)/>
                 <Figure label="messages out / s" testid="admin-out" value=now(|p| p.out_per_sec)/>
+                <Figure label="webhooks waiting" testid="admin-webhooks-pending" value=now(|p| p.webhooks_pending)/>
+                <Figure label="webhooks given up" testid="admin-webhooks-dead" value=now(|p| p.webhooks_dead)/>
             </div>
             <Chart title="Connections" values=series(|p| p.connections)/>
             <Chart title="Rooms" values=series(|p| p.rooms)/>

@@ -41,3 +41,14 @@ pub const BUS_FAILURES: &str = "flock_bus_connect_failures_total";
 pub const BUS_DROPPED: &str = "flock_bus_dropped_total";
 /// Users of other nodes this node has announced `left` because their node stopped.
 pub const NODE_LEFT: &str = "flock_node_left_total";
+/// Webhook events the receiver took (counter).
+pub const WEBHOOKS_DELIVERED: &str = "flock_webhooks_delivered_total";
+/// Webhook tries that failed: an answer other than 2xx, or none in time (counter).
+pub const WEBHOOKS_FAILED: &str = "flock_webhooks_failed_total";
+/// Webhook events given up: undelivered past the give-up time, or beyond the outbox's
+/// bound (counter).
+pub const WEBHOOKS_DEAD: &str = "flock_webhooks_dead_total";
+/// Webhook events the store was too busy to queue (counter).
+pub const WEBHOOKS_LOST: &str = "flock_webhooks_lost_total";
+/// Webhook events waiting in the outbox (gauge).
+pub const WEBHOOKS_PENDING: &str = "flock_webhooks_pending";

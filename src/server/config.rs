@@ -213,6 +213,25 @@ pub struct Config {
     #[arg(long, env = "FLOCK_REQUIRE_JWT")]
     pub require_jwt: bool,
 
+    /// Where Flock POSTs signed webhook events for the app's backend (see docs/api.md);
+    /// needs --webhook-secret.
+    #[arg(long, env = "FLOCK_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// Secret the webhooks are signed with (`Flock-Signature`, HMAC-SHA256), at least 32
+    /// bytes; needs --webhook-url.
+    #[arg(long, env = "FLOCK_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_webhook_secret)]
+    pub webhook_secret: Option<String>,
+
+    /// The webhook event types sent, comma-separated (room.occupied, room.vacated,
+    /// user.joined, user.left, chat.created). Empty: all of them.
+    #[arg(long, env = "FLOCK_WEBHOOK_EVENTS", value_delimiter = ',', value_parser = parse_webhook_kind)]
+    pub webhook_events: Vec<crate::server::webhooks::WebhookKind>,
+
+    /// Seconds an undelivered webhook event is retried before it is given up (dead).
+    #[arg(long, env = "FLOCK_WEBHOOK_GIVE_UP_SECS", default_value_t = DEFAULT_WEBHOOK_GIVE_UP_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_give_up_secs: u64,
+
     /// A key for the HTTP API (`/api/v1`, as `Authorization: Bearer <key>`); repeat the
     /// flag, or comma-separate them in FLOCK_API_KEYS. Without a key the API answers 404.
     #[arg(long = "api-key", env = "FLOCK_API_KEYS", value_delimiter = ',', hide_env_values = true, value_parser = parse_api_key)]
@@ -278,6 +297,24 @@ fn parse_api_key(text: &str) -> Result<String, String> {
         ));
     }
     Ok(key.to_owned())
+}
+
+/// A day: how long a webhook event is retried by default.
+pub const DEFAULT_WEBHOOK_GIVE_UP_SECS: u64 = 24 * 3600;
+
+fn parse_webhook_secret(text: &str) -> Result<String, String> {
+    if text.len() < MIN_SECRET_BYTES {
+        return Err(format!("the webhook secret is {} bytes; it must be at least {MIN_SECRET_BYTES}", text.len()));
+    }
+    Ok(text.to_owned())
+}
+
+fn parse_webhook_kind(text: &str) -> Result<crate::server::webhooks::WebhookKind, String> {
+    use crate::server::webhooks::WebhookKind;
+    WebhookKind::parse(text.trim()).ok_or_else(|| {
+        let known: Vec<&str> = WebhookKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown webhook event {text:?}; known: {}", known.join(", "))
+    })
 }
 
 fn parse_jwt_secret(text: &str) -> Result<String, String> {

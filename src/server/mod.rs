@@ -34,6 +34,7 @@ pub mod session;
 pub mod shutdown;
 pub mod store;
 pub mod username;
+pub mod webhooks;
 pub mod ws;
 
 use crate::app::{shell, App};
@@ -63,6 +64,8 @@ pub enum StartError {
     Bus(#[from] BusError),
     #[error("bad JWT settings: {0}")]
     Jwt(#[from] jwt::JwtError),
+    #[error("bad webhook settings: {0}")]
+    Webhooks(String),
 }
 
 /// What every handler can reach.
@@ -90,6 +93,10 @@ impl AppState {
         let ttl = Duration::from_secs(config.history_ttl_days * 24 * 3600);
         let store = Arc::new(Store::open(&config.data_dir, config.history_keep, ttl)?);
         store.set_commit_delay(Duration::from_millis(config.commit_delay_ms));
+        if let Some(webhooks) = webhook_config(&config)? {
+            store.set_webhook_kinds(webhooks.kinds);
+            webhooks::deliver::spawn(store.clone(), webhooks);
+        }
         metrics::handle();
         let grace = Duration::from_secs(config.leave_grace_secs);
         let hub = match config.bus.as_deref() {
@@ -143,6 +150,31 @@ impl AppState {
             limits,
         }
     }
+}
+
+/// The webhook settings, checked: URL and secret come together, the URL is http(s), and a
+/// cluster does not take them yet (each event must be sent by exactly one node).
+fn webhook_config(config: &Config) -> Result<Option<webhooks::WebhookConfig>, StartError> {
+    let (url, secret) = match (&config.webhook_url, &config.webhook_secret) {
+        (None, None) => return Ok(None),
+        (Some(url), Some(secret)) => (url.clone(), secret.clone()),
+        _ => return Err(StartError::Webhooks("--webhook-url and --webhook-secret go together".into())),
+    };
+    let parsed =
+        reqwest::Url::parse(&url).map_err(|err| StartError::Webhooks(format!("--webhook-url {url:?}: {err}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(StartError::Webhooks(format!("--webhook-url {url:?} must be http:// or https://")));
+    }
+    if config.bus.is_some() {
+        return Err(StartError::Webhooks("webhooks are not sent by a cluster yet: drop --bus or --webhook-url".into()));
+    }
+    let kinds = if config.webhook_events.is_empty() {
+        webhooks::Kinds::all()
+    } else {
+        webhooks::Kinds::of(&config.webhook_events)
+    };
+    let give_up = Duration::from_secs(config.webhook_give_up_secs);
+    Ok(Some(webhooks::WebhookConfig { url, secret, kinds, give_up }))
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -18,7 +18,9 @@ use super::invite::Gate;
 use super::outbox::Outbox;
 use super::room::{fan_out, Audience, Member, PendingWelcome, Room};
 use super::store::Store;
+use super::webhooks::WebhookKind;
 use crate::protocol::{close, RoomInfo, RoomList, ServerMsg, User};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -172,6 +174,10 @@ impl Hub {
                 }
             }
             None => {
+                if members.is_empty() {
+                    self.store.webhook(WebhookKind::RoomOccupied, room_name, now_ms(), json!({}));
+                }
+                self.store.webhook(WebhookKind::UserJoined, room_name, now_ms(), json!({ "user": user }));
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
                 let taken_at = now_ms();
                 let presence = Some(PresenceChange::Put(user.clone(), taken_at));
@@ -313,6 +319,11 @@ fn remove(
     fan_out(&members, Audience::Room, &ServerMsg::Left { id });
     if member.is_here() {
         room.bus().publish(room.name(), BusEvent::Left { id }, Some(PresenceChange::Remove(id)));
+        let store = room.store();
+        store.webhook(WebhookKind::UserLeft, room.name(), now_ms(), json!({ "user": member.user }));
+        if members.is_empty() {
+            store.webhook(WebhookKind::RoomVacated, room.name(), now_ms(), json!({}));
+        }
     }
     if registry.whereabouts.get(&id).is_some_and(|r| Arc::ptr_eq(r, room)) {
         registry.whereabouts.remove(&id);

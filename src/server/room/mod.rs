@@ -197,6 +197,11 @@ impl Room {
         &self.name
     }
 
+    /// The store this room's chats (and webhook events) go to.
+    pub(super) fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     // A std Mutex: nothing is awaited while it is held (pushes into outboxes never wait),
     // and holding it across a whole fan-out is what keeps every member's view in one order.
     pub(super) fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Member>> {

@@ -9,6 +9,7 @@
 //! process being killed at any point; only a power cut may lose the last few.
 
 mod pending;
+pub mod webhooks;
 pub mod writer;
 
 use super::clock::now_ms;
@@ -64,6 +65,17 @@ CREATE TABLE IF NOT EXISTS sessions (
     touched  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_id ON sessions (id);
+CREATE TABLE IF NOT EXISTS webhooks (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT    NOT NULL,
+    room     TEXT    NOT NULL,
+    body     TEXT    NOT NULL,
+    created  INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at  INTEGER NOT NULL DEFAULT 0,
+    dead     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_room ON webhooks (room, dead, seq);
 CREATE TABLE IF NOT EXISTS revoked (
     id TEXT PRIMARY KEY,
     at INTEGER NOT NULL
@@ -270,6 +282,7 @@ impl Store {
         let sessions = db.execute("DELETE FROM sessions WHERE touched < ?1", [cutoff(now_ms, SESSION_TTL)])?;
         // A revocation outlives every token it stopped: those are at most this old.
         db.execute("DELETE FROM revoked WHERE at < ?1", [cutoff(now_ms, SESSION_TTL)])?;
+        db.execute("DELETE FROM webhooks WHERE dead = 1 AND created < ?1", [cutoff(now_ms, webhooks::DEAD_KEPT)])?;
         Ok((chats, sessions))
     }
 

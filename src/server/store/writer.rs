@@ -12,9 +12,11 @@
 //! leaves neither a gap nor a seq handed out twice.
 
 use super::pending::Pending;
+use super::webhooks;
 use super::{token_key, StoreError};
 use crate::protocol::{ChatMessage, ChatTarget, User};
 use crate::server::metrics::{STORE_BATCH, STORE_COMMIT_SECONDS};
+use crate::server::webhooks::{Kinds, WebhookKind};
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +42,14 @@ pub enum Write {
     Session { token: String, user: User, now_ms: u64 },
     /// Every session of identity `id` goes, and it is marked revoked as of `now_ms`.
     Revoke { id: Uuid, now_ms: u64 },
+    /// A webhook event for the outbox (its body as it is sent).
+    Webhook { id: Uuid, room: String, body: String, created_ms: u64 },
+    /// The webhook event numbered `seq` in the outbox was delivered.
+    WebhookDelivered { seq: i64 },
+    /// A try of it failed: try again at `next_at` (unix ms), or never when `dead`.
+    WebhookFailed { seq: i64, attempts: u32, next_at: u64, dead: bool },
+    /// Gives up the oldest undelivered events beyond `keep`.
+    WebhookTrim { keep: usize },
     /// Nothing: its `done` runs once everything queued before it is committed.
     Barrier,
 }
@@ -51,6 +61,8 @@ impl Write {
             Write::Chat { room, msg, .. } => room.len() + msg.text.len() + msg.username.len() + 128,
             Write::Session { user, .. } => user.username.len() + user.state.len() * 64 + 256,
             Write::Revoke { .. } => 64,
+            Write::Webhook { room, body, .. } => room.len() + body.len() + 64,
+            Write::WebhookDelivered { .. } | Write::WebhookFailed { .. } | Write::WebhookTrim { .. } => 32,
             Write::Barrier => 0,
         }
     }
@@ -73,6 +85,10 @@ pub struct Shared {
     delay_ms: AtomicU64,
     /// How many commits have failed; changed with `pending` locked.
     generation: AtomicU64,
+    /// The webhook kinds the outbox takes (none without `--webhook-url`).
+    webhook_kinds: std::sync::atomic::AtomicU8,
+    /// Wakes the webhook deliverer when events were committed.
+    pub webhooks_added: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -85,6 +101,14 @@ impl Shared {
     /// with it, so a room that sees the generation change reads its latest seq again.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn webhook_kinds(&self) -> Kinds {
+        Kinds(self.webhook_kinds.load(Ordering::Relaxed))
+    }
+
+    pub fn set_webhook_kinds(&self, kinds: Kinds) {
+        self.webhook_kinds.store(kinds.0, Ordering::Relaxed);
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -107,6 +131,8 @@ impl Writer {
             queued_bytes: AtomicUsize::new(0),
             delay_ms: AtomicU64::new(0),
             generation: AtomicU64::new(0),
+            webhook_kinds: Default::default(),
+            webhooks_added: tokio::sync::Notify::new(),
         });
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
@@ -138,7 +164,7 @@ impl Writer {
             Write::Chat { room, msg, reference, .. } => pending.add(room, msg.seq, msg.from, reference.as_deref()),
             Write::Session { token, user, now_ms } => pending.add_session(&token_key(token), user, *now_ms),
             Write::Revoke { id, .. } => pending.add_revoke(*id),
-            Write::Barrier => {}
+            _ => {}
         }
         match self.tx.try_send(Job { write, bytes, done }) {
             Ok(()) => Ok(()),
@@ -159,7 +185,7 @@ fn forget(pending: &mut Pending, write: &Write) {
         Write::Chat { room, msg, reference, .. } => pending.remove(room, msg.from, reference.as_deref()),
         Write::Session { token, .. } => pending.remove_session(&token_key(token)),
         Write::Revoke { id, .. } => pending.remove_revoke(*id),
-        Write::Barrier => {}
+        _ => {}
     }
 }
 
@@ -179,7 +205,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, shared: &Shared, keep:
             std::thread::sleep(Duration::from_millis(delay));
         }
         let started = Instant::now();
-        let result = commit(&mut conn, &batch, keep);
+        let result = commit(&mut conn, &batch, keep, shared);
         metrics::histogram!(STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         metrics::histogram!(STORE_BATCH).record(batch.len() as f64);
         match result {
@@ -225,17 +251,39 @@ fn run_callbacks(shared: &Shared, batch: Vec<Job>, failure: Option<&str>) {
     }
 }
 
-fn commit(conn: &mut Connection, batch: &[Job], keep: u64) -> Result<(), StoreError> {
+fn commit(conn: &mut Connection, batch: &[Job], keep: u64, shared: &Shared) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let kinds = shared.webhook_kinds();
+    let mut webhooks = false;
     for job in batch {
         match &job.write {
-            Write::Chat { room, msg, reference, .. } => append(&tx, room, msg, reference.as_deref(), keep)?,
+            Write::Chat { room, msg, reference, generation } => {
+                append(&tx, room, msg, reference.as_deref(), keep)?;
+                // Numbered here: this node created it, and its event is stored with it.
+                if generation.is_some() && kinds.contains(WebhookKind::ChatCreated) {
+                    let (id, body) = webhooks::chat_created(room, msg);
+                    webhooks::insert(&tx, id, room, &body, msg.ts)?;
+                    webhooks = true;
+                }
+            }
             Write::Session { token, user, now_ms } => save_session(&tx, token, user, *now_ms)?,
             Write::Revoke { id, now_ms } => revoke(&tx, *id, *now_ms)?,
+            Write::Webhook { id, room, body, created_ms } => {
+                webhooks::insert(&tx, *id, room, body, *created_ms)?;
+                webhooks = true;
+            }
+            Write::WebhookDelivered { seq } => webhooks::delivered(&tx, *seq)?,
+            Write::WebhookFailed { seq, attempts, next_at, dead } => {
+                webhooks::failed(&tx, *seq, *attempts, *next_at, *dead)?
+            }
+            Write::WebhookTrim { keep } => webhooks::trim(&tx, *keep)?,
             Write::Barrier => {}
         }
     }
     tx.commit()?;
+    if webhooks {
+        shared.webhooks_added.notify_one();
+    }
     Ok(())
 }
 

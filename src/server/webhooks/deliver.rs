@@ -1,0 +1,105 @@
+//! The deliverer: one task that sends the outbox's due events, one per room at a time (so
+//! each room's arrive in order), all rooms at once, and records what became of each try.
+
+use super::signature::{sign, HEADER};
+use super::{backoff, WebhookConfig, MAX_PENDING, TIMEOUT};
+use crate::server::clock::{now_ms, unix_secs};
+use crate::server::metrics::{WEBHOOKS_DEAD, WEBHOOKS_DELIVERED, WEBHOOKS_FAILED, WEBHOOKS_PENDING};
+use crate::server::store::webhooks::PendingWebhook;
+use crate::server::store::writer::Write;
+use crate::server::store::{Store, StoreError};
+use futures_util::future::join_all;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Due events taken per pass (at most one per room).
+const PER_PASS: usize = 64;
+/// How often the outbox is looked at when nothing wakes the deliverer (a retry falling due).
+const POLL: Duration = Duration::from_secs(1);
+
+/// Starts delivering `store`'s outbox to `config.url`.
+pub fn spawn(store: Arc<Store>, config: WebhookConfig) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
+            Ok(client) => client,
+            Err(err) => return tracing::error!("cannot make the webhook client: {err}; no webhooks are sent"),
+        };
+        loop {
+            match pass(&store, &config, &client).await {
+                Ok(0) | Err(_) => {
+                    let woken = store.webhooks_added();
+                    let _ = tokio::time::timeout(POLL, woken).await;
+                }
+                Ok(_) => {}
+            }
+        }
+    })
+}
+
+/// Sends every due event once; returns how many it tried.
+async fn pass(store: &Arc<Store>, config: &WebhookConfig, client: &reqwest::Client) -> Result<usize, StoreError> {
+    let reader = store.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let pending = reader.pending_webhooks()?;
+        Ok::<_, StoreError>((pending, reader.due_webhooks(now_ms(), PER_PASS)?))
+    })
+    .await
+    .map_err(|err| StoreError::Batch(err.to_string()))
+    .and_then(|read| read)
+    .inspect_err(|err| tracing::error!("cannot read the webhook outbox: {err}"))?;
+    let (pending, due) = read;
+    metrics::gauge!(WEBHOOKS_PENDING).set(pending as f64);
+    if pending > MAX_PENDING {
+        tracing::warn!(pending, "the webhook outbox is full: giving up its oldest events");
+        metrics::counter!(WEBHOOKS_DEAD).increment((pending - MAX_PENDING) as u64);
+        store.submit(Write::WebhookTrim { keep: MAX_PENDING }, None)?;
+    }
+    let tries = due.len();
+    let answers = join_all(due.iter().map(|event| attempt(client, config, event))).await;
+    for (event, delivered) in due.into_iter().zip(answers) {
+        store.submit(outcome(config, &event, delivered, now_ms()), None)?;
+    }
+    // The next pass reads the outbox as these outcomes left it.
+    store.flushed().await?;
+    Ok(tries)
+}
+
+/// What to record after a try of `event` at `now`.
+fn outcome(config: &WebhookConfig, event: &PendingWebhook, delivered: bool, now: u64) -> Write {
+    if delivered {
+        metrics::counter!(WEBHOOKS_DELIVERED).increment(1);
+        return Write::WebhookDelivered { seq: event.seq };
+    }
+    metrics::counter!(WEBHOOKS_FAILED).increment(1);
+    let attempts = event.attempts.saturating_add(1);
+    let dead = now.saturating_sub(event.created_ms) >= config.give_up.as_millis() as u64;
+    if dead {
+        metrics::counter!(WEBHOOKS_DEAD).increment(1);
+        tracing::warn!(room = event.room, attempts, "gave up a webhook event");
+    }
+    let next_at = now + backoff(attempts).as_millis() as u64;
+    Write::WebhookFailed { seq: event.seq, attempts, next_at, dead }
+}
+
+/// One POST of `event`: whether the receiver answered 2xx in time.
+async fn attempt(client: &reqwest::Client, config: &WebhookConfig, event: &PendingWebhook) -> bool {
+    let signature = sign(&config.secret, unix_secs(), &event.body);
+    let sent = client
+        .post(&config.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(HEADER, signature)
+        .body(event.body.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(response) if response.status().is_success() => true,
+        Ok(response) => {
+            tracing::debug!(room = event.room, status = %response.status(), "a webhook was refused");
+            false
+        }
+        Err(err) => {
+            tracing::debug!(room = event.room, "a webhook did not get through: {err}");
+            false
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Signed webhooks: Flock tells the app's backend what happened in its rooms by POSTing
+//! `{"id","type","room","ts","data"}` to `--webhook-url`, signed with `--webhook-secret`.
+//!
+//! Every event goes to a durable outbox in the store first (a chat's in the same
+//! transaction as the chat), then [`deliver`] sends them, in order per room, at least
+//! once: a 2xx answer within [`TIMEOUT`] is delivered, anything else is retried with
+//! exponential backoff from 1 s to 10 min, and an event still undelivered after the give-up
+//! time (24 h by default) is dead (counted in `/metrics`). An event keeps its `id` across
+//! retries so the receiver can drop repeats. [`signature`] signs and checks the header.
+
+pub mod deliver;
+pub mod signature;
+
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long a receiver has to answer.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The first retry's delay; each next one doubles, up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// Undelivered events the outbox holds at most; beyond it the oldest are given up (dead).
+pub const MAX_PENDING: usize = 100_000;
+
+/// What a webhook reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebhookKind {
+    /// The first user entered a room.
+    RoomOccupied,
+    /// The last user left a room.
+    RoomVacated,
+    /// A user entered a room.
+    UserJoined,
+    /// A user left a room (after the leave grace).
+    UserLeft,
+    /// A chat was stored.
+    ChatCreated,
+}
+
+impl WebhookKind {
+    pub const ALL: [WebhookKind; 5] = [
+        WebhookKind::RoomOccupied,
+        WebhookKind::RoomVacated,
+        WebhookKind::UserJoined,
+        WebhookKind::UserLeft,
+        WebhookKind::ChatCreated,
+    ];
+
+    /// The `type` as it is spelled in the body and in `--webhook-events`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookKind::RoomOccupied => "room.occupied",
+            WebhookKind::RoomVacated => "room.vacated",
+            WebhookKind::UserJoined => "user.joined",
+            WebhookKind::UserLeft => "user.left",
+            WebhookKind::ChatCreated => "chat.created",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<WebhookKind> {
+        WebhookKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    /// This kind's bit in a [`Kinds`] mask.
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of kinds, as a bit mask (so the store's writer reads it with one atomic load).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Kinds(pub u8);
+
+impl Kinds {
+    pub fn all() -> Kinds {
+        Kinds(WebhookKind::ALL.iter().fold(0, |mask, kind| mask | kind.bit()))
+    }
+
+    pub fn of(kinds: &[WebhookKind]) -> Kinds {
+        Kinds(kinds.iter().fold(0, |mask, kind| mask | kind.bit()))
+    }
+
+    pub fn contains(self, kind: WebhookKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+}
+
+/// Where webhooks go and how they are signed.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: String,
+    pub kinds: Kinds,
+    /// How long an event is retried before it is given up.
+    pub give_up: Duration,
+}
+
+/// The body of one event, exactly as it is sent (and signed) on every try.
+pub fn body(id: uuid::Uuid, kind: WebhookKind, room: &str, ts: u64, data: Value) -> String {
+    serde_json::json!({"id": id, "type": kind.as_str(), "room": room, "ts": ts, "data": data}).to_string()
+}
+
+/// The delay before try `attempt + 1` (after `attempt` failed ones, the first being 1).
+pub fn backoff(attempts: u32) -> Duration {
+    FIRST_BACKOFF.saturating_mul(1u32 << attempts.saturating_sub(1).min(20)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_read_back_and_masks_hold_what_they_were_given() {
+        for kind in WebhookKind::ALL {
+            assert_eq!(WebhookKind::parse(kind.as_str()), Some(kind));
+        }
+        let some = Kinds::of(&[WebhookKind::ChatCreated, WebhookKind::UserLeft]);
+        assert!(some.contains(WebhookKind::ChatCreated) && !some.contains(WebhookKind::UserJoined));
+        assert!(WebhookKind::ALL.iter().all(|k| Kinds::all().contains(*k)));
+    }
+
+    #[test]
+    fn the_backoff_doubles_from_a_second_to_ten_minutes() {
+        let secs: Vec<u64> = (1..=12).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+    }
+}

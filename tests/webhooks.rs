@@ -1,0 +1,180 @@
+//! Webhooks to a real local HTTP receiver: it checks every signature, is down at first,
+//! then answers 500 to the first tries, and still gets every event exactly once by id and
+//! in order per room, also across a SIGKILL of Flock with events pending.
+
+mod common;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use common::{connect, eventually, metric, spawn_server};
+use flock::protocol::metric_names::{WEBHOOKS_FAILED, WEBHOOKS_PENDING};
+use flock::protocol::{ChatTarget, ClientMsg, ServerMsg};
+use flock::server::webhooks::signature::{verify, HEADER};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const SECRET: &str = "webhook-secret-of-at-least-32-bytes";
+
+/// What the receiver saw.
+#[derive(Default)]
+struct Received {
+    /// Every request, in arrival order.
+    bodies: Vec<Value>,
+    /// Requests whose signature did not verify.
+    bad_signatures: usize,
+    /// Requests still to answer with 500.
+    fail_next: usize,
+}
+
+async fn receive(State(seen): State<Arc<Mutex<Received>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let signed = headers.get(HEADER).and_then(|v| v.to_str().ok()).is_some_and(|h| verify(SECRET, h, &body, now, 300));
+    let mut seen = seen.lock().unwrap();
+    if !signed {
+        seen.bad_signatures += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    seen.bodies.push(serde_json::from_str(&body).expect("a JSON body"));
+    if seen.fail_next > 0 {
+        seen.fail_next -= 1;
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    StatusCode::OK
+}
+
+/// Starts the receiver on `addr`, answering 500 to its first `fail` requests.
+async fn receiver(addr: SocketAddr, fail: usize) -> Arc<Mutex<Received>> {
+    let seen = Arc::new(Mutex::new(Received { fail_next: fail, ..Received::default() }));
+    let app = Router::new().route("/hook", post(receive)).with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind the receiver's port again");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    seen
+}
+
+/// A port nothing listens on yet (the receiver takes it later).
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Each event once (by id), in the order first received, as (room, type, detail).
+fn delivered(seen: &Received) -> Vec<(String, String, String)> {
+    let mut ids = HashSet::new();
+    seen.bodies
+        .iter()
+        .filter(|b| ids.insert(b["id"].as_str().unwrap().to_owned()))
+        .map(|b| {
+            let detail = match b["type"].as_str().unwrap() {
+                "chat.created" => b["data"]["text"].as_str().unwrap().to_owned(),
+                "user.joined" | "user.left" => b["data"]["user"]["username"].as_str().unwrap().to_owned(),
+                _ => String::new(),
+            };
+            (b["room"].as_str().unwrap().to_owned(), b["type"].as_str().unwrap().to_owned(), detail)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_event_arrives_once_signed_and_in_order_per_room_despite_failures_and_a_sigkill() {
+    let hook = free_port();
+    let url = format!("http://{hook}/hook");
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let envs = [("FLOCK_WEBHOOK_URL", url.as_str()), ("FLOCK_WEBHOOK_SECRET", SECRET)];
+    let flock = spawn_server(&dir, &envs).await;
+    let addr = flock.addr;
+
+    let mut ann = connect(addr, "hooked", "ann").await;
+    ann.send(&ClientMsg::Chat { text: "hello".into(), to: ChatTarget::Room, reference: Some("a1".into()) }).await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Ack { .. }).then_some(())).await;
+    let bob = connect(addr, "hooked", "bob").await;
+    bob.goodbye().await;
+    ann.goodbye().await;
+    let mut cat = connect(addr, "other", "cat").await;
+    cat.send(&ClientMsg::Chat { text: "meow".into(), to: ChatTarget::Room, reference: Some("c1".into()) }).await;
+    cat.recv_until(|m| matches!(m, ServerMsg::Ack { .. }).then_some(())).await;
+    cat.goodbye().await;
+
+    // The receiver is down: the tries fail, and every event waits in the outbox.
+    eventually("a try failed", || async move { metric(addr, WEBHOOKS_FAILED).await.unwrap_or(0.0) >= 1.0 }).await;
+    eventually("all 12 events are in the outbox", || async move { metric(addr, WEBHOOKS_PENDING).await == Some(12.0) })
+        .await;
+    flock.signal("KILL");
+    flock.wait().await;
+
+    let again = spawn_server(&dir, &envs).await;
+    let seen = receiver(hook, 3).await;
+    let check = seen.clone();
+    eventually("every event arrived", move || {
+        let check = check.clone();
+        async move { delivered(&check.lock().unwrap()).len() >= 12 }
+    })
+    .await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.bad_signatures, 0, "every request was signed");
+    let all = delivered(&seen);
+    let in_room = |room: &str| -> Vec<(String, String)> {
+        all.iter().filter(|(r, ..)| r == room).map(|(_, kind, detail)| (kind.clone(), detail.clone())).collect()
+    };
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter().map(|(k, d)| ((*k).to_owned(), (*d).to_owned())).collect()
+    };
+    assert_eq!(
+        in_room("hooked"),
+        pairs(&[
+            ("room.occupied", ""),
+            ("user.joined", "ann"),
+            ("chat.created", "hello"),
+            ("user.joined", "bob"),
+            ("user.left", "bob"),
+            ("user.left", "ann"),
+            ("room.vacated", ""),
+        ])
+    );
+    assert_eq!(
+        in_room("other"),
+        pairs(&[
+            ("room.occupied", ""),
+            ("user.joined", "cat"),
+            ("chat.created", "meow"),
+            ("user.left", "cat"),
+            ("room.vacated", "")
+        ])
+    );
+    let chat = seen.bodies.iter().find(|b| b["type"] == "chat.created").unwrap();
+    assert_eq!((chat["data"]["seq"].as_u64(), chat["data"]["to"].as_str()), (Some(1), Some("room")));
+    assert!(chat["ts"].as_u64().is_some_and(|ts| ts > 1_700_000_000_000), "ts in unix ms");
+    drop(again);
+}
+
+#[tokio::test]
+async fn webhook_settings_are_checked_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let flock = env!("CARGO_BIN_EXE_flock");
+    let cases: [&[(&str, &str)]; 4] = [
+        &[("FLOCK_WEBHOOK_URL", "http://127.0.0.1:9/hook")],
+        &[("FLOCK_WEBHOOK_SECRET", SECRET)],
+        &[("FLOCK_WEBHOOK_URL", "ftp://example.com/x"), ("FLOCK_WEBHOOK_SECRET", SECRET)],
+        &[
+            ("FLOCK_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("FLOCK_WEBHOOK_SECRET", SECRET),
+            ("FLOCK_WEBHOOK_EVENTS", "chat.deleted"),
+        ],
+    ];
+    for envs in cases {
+        let output = std::process::Command::new(flock)
+            .env("FLOCK_ADDR", "127.0.0.1:0")
+            .env("FLOCK_DATA_DIR", &dir)
+            .envs(envs.iter().copied())
+            .output()
+            .expect("run flock");
+        assert!(!output.status.success(), "{envs:?} is refused");
+        let said = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+        assert!(said.contains("webhook"), "{envs:?}: {said}");
+    }
+}
