@@ -178,3 +178,44 @@ async fn webhook_settings_are_checked_at_start() {
         assert!(said.contains("webhook"), "{envs:?}: {said}");
     }
 }
+
+#[tokio::test]
+async fn only_the_chosen_types_are_sent_and_an_event_never_taken_is_given_up_and_counted() {
+    let hook = free_port();
+    // The receiver refuses everything at first: the first event is given up after a second.
+    let seen = receiver(hook, usize::MAX).await;
+    let url = format!("http://{hook}/hook");
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let envs = [
+        ("FLOCK_WEBHOOK_URL", url.as_str()),
+        ("FLOCK_WEBHOOK_SECRET", SECRET),
+        ("FLOCK_WEBHOOK_EVENTS", "chat.created"),
+        ("FLOCK_WEBHOOK_GIVE_UP_SECS", "1"),
+    ];
+    let flock = spawn_server(&dir, &envs).await;
+    let addr = flock.addr;
+    let mut ann = connect(addr, "picky", "ann").await;
+    let chat = |text: &str, reference: &str| ClientMsg::Chat {
+        text: text.into(),
+        to: ChatTarget::Room,
+        reference: Some(reference.into()),
+    };
+    ann.send(&chat("first", "a1")).await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Ack { .. }).then_some(())).await;
+    eventually("the first chat's event is given up", || async move {
+        metric(addr, flock::protocol::metric_names::WEBHOOKS_DEAD).await.unwrap_or(0.0) >= 1.0
+    })
+    .await;
+    seen.lock().unwrap().fail_next = 0;
+    ann.send(&chat("second", "a2")).await;
+    let check = seen.clone();
+    eventually("the next one is delivered", move || {
+        let check = check.clone();
+        async move { delivered(&check.lock().unwrap()).iter().any(|(_, _, text)| text == "second") }
+    })
+    .await;
+    let seen = seen.lock().unwrap();
+    let types: HashSet<&str> = seen.bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, HashSet::from(["chat.created"]), "no join or room events");
+    assert!(seen.bodies.iter().filter(|b| b["data"]["text"] == "first").count() >= 2, "it was tried again first");
+}
