@@ -467,16 +467,38 @@ async fn api_get(node: &Process, path: &str) -> serde_json::Value {
     response.json().await.expect("JSON")
 }
 
+/// Three nodes taking the API key (and `extra` settings), Ann on node 1 and Bob on node 2
+/// in one room, seeing each other; node 3 holds no one. Bind every field: a node (or
+/// Redis) dropped is stopped.
+struct Trio {
+    _redis: RedisServer,
+    n1: Process,
+    n2: Process,
+    n3: Process,
+    room: String,
+    ann: Client,
+    bob: Client,
+}
+
+impl Trio {
+    async fn start(extra: &[(&str, &str)]) -> Trio {
+        let redis = RedisServer::start().await;
+        let mut keys = vec![("FLOCK_API_KEYS", API_KEY)];
+        keys.extend_from_slice(extra);
+        let (n1, n2, n3) =
+            (node_with(&redis, &keys).await, node_with(&redis, &keys).await, node_with(&redis, &keys).await);
+        let room = fresh_room();
+        let mut ann = connect(n1.addr, &room, "ann").await;
+        let mut bob = connect(n2.addr, &room, "bob").await;
+        sees(&mut bob, ann.id).await;
+        sees(&mut ann, bob.id).await;
+        Trio { _redis: redis, n1, n2, n3, room, ann, bob }
+    }
+}
+
 #[tokio::test]
 async fn the_api_on_a_node_that_holds_no_one_publishes_to_every_node_once_and_sees_the_whole_room() {
-    let redis = RedisServer::start().await;
-    let keys = [("FLOCK_API_KEYS", API_KEY)];
-    let (n1, n2, n3) = (node_with(&redis, &keys).await, node_with(&redis, &keys).await, node_with(&redis, &keys).await);
-    let room = fresh_room();
-    let mut ann = connect(n1.addr, &room, "ann").await;
-    let mut bob = connect(n2.addr, &room, "bob").await;
-    sees(&mut bob, ann.id).await;
-    sees(&mut ann, bob.id).await;
+    let Trio { _redis, n1, n2: _n2, n3, room, mut ann, mut bob } = Trio::start(&[]).await;
 
     let body = json!({"text": "from the api", "username": "Deploy bot", "ref": "deploy-1"});
     let response = api_post(&n3, &format!("/rooms/{room}/messages"), body.clone()).await;
@@ -524,14 +546,7 @@ async fn the_api_on_a_node_that_holds_no_one_publishes_to_every_node_once_and_se
 
 #[tokio::test]
 async fn a_user_removed_through_any_node_is_closed_where_it_is_and_banned_on_every_node() {
-    let redis = RedisServer::start().await;
-    let keys = [("FLOCK_API_KEYS", API_KEY), ("FLOCK_LEAVE_GRACE_SECS", "600")];
-    let (n1, n2, n3) = (node_with(&redis, &keys).await, node_with(&redis, &keys).await, node_with(&redis, &keys).await);
-    let room = fresh_room();
-    let mut ann = connect(n1.addr, &room, "ann").await;
-    let mut bob = connect(n2.addr, &room, "bob").await;
-    sees(&mut bob, ann.id).await;
-    sees(&mut ann, bob.id).await;
+    let Trio { _redis, n1, n2, n3, room, mut ann, mut bob } = Trio::start(&[("FLOCK_LEAVE_GRACE_SECS", "600")]).await;
     let bob_id = bob.id;
     let url = format!("http://{}/api/v1/rooms/{room}/users/{bob_id}?ban_secs=60", n3.addr);
     let response = reqwest::Client::new().delete(url).bearer_auth(API_KEY).send().await.expect("DELETE");
@@ -546,13 +561,7 @@ async fn a_user_removed_through_any_node_is_closed_where_it_is_and_banned_on_eve
 
 #[tokio::test]
 async fn an_identity_revoked_through_any_node_is_closed_where_it_is_and_no_node_takes_its_token() {
-    let redis = RedisServer::start().await;
-    let keys = [("FLOCK_API_KEYS", API_KEY)];
-    let (n1, n2, n3) = (node_with(&redis, &keys).await, node_with(&redis, &keys).await, node_with(&redis, &keys).await);
-    let room = fresh_room();
-    let mut ann = connect(n1.addr, &room, "ann").await;
-    let mut bob = connect(n2.addr, &room, "bob").await;
-    sees(&mut bob, ann.id).await;
+    let Trio { _redis, n1, n2, n3, room, mut ann, mut bob } = Trio::start(&[]).await;
     let ann_id = ann.id;
     let url = format!("http://{}/api/v1/users/{ann_id}/revoke", n3.addr);
     let response = reqwest::Client::new().post(url).bearer_auth(API_KEY).send().await.expect("POST");

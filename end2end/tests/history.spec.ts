@@ -1,11 +1,5 @@
-import { test, expect, type Browser, type Page } from '@playwright/test';
-
-async function enter(browser: Browser, room: string, name: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`/r/${room}?username=${encodeURIComponent(name)}`);
-  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
-  return page;
-}
+import { test, expect, type Page } from '@playwright/test';
+import { enter } from '../pages';
 
 /** Sends `count` chats, `line 1` to `line <count>`, and waits until all are acknowledged. */
 async function say(page: Page, count: number) {

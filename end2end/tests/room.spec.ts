@@ -1,17 +1,9 @@
-import { test, expect, type Page, type Browser } from '@playwright/test';
+import { test, expect, type Page } from '@playwright/test';
+import { enter } from '../pages';
 import { startServer } from '../server';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-
-/** Opens a fresh browser context (its own storage) on a room as `name`, once the socket is open. */
-async function enter(browser: Browser, room: string, name: string): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`/r/${room}?username=${encodeURIComponent(name)}`);
-  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
-  return page;
-}
 
 async function say(page: Page, text: string, to?: string) {
   if (to) await page.getByLabel('Send to').selectOption({ label: to });

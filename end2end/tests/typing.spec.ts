@@ -1,13 +1,5 @@
-import { test, expect, type Page, type Browser } from '@playwright/test';
-
-/** Opens a fresh browser context (its own storage) on a room as `name`, once the socket is open. */
-async function enter(browser: Browser, room: string, name: string): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`/r/${room}?username=${encodeURIComponent(name)}`);
-  await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
-  return page;
-}
+import { test, expect } from '@playwright/test';
+import { enter } from '../pages';
 
 test('while someone types a chat the others see "<name> is typing…" until it is sent or they stop', async ({ browser }) => {
   const alice = await enter(browser, 'e2e-typing', 'Alice');
