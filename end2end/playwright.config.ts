@@ -1,6 +1,6 @@
 import { defineConfig } from '@playwright/test';
 import { chromium } from './chromium';
-import { SECRET } from './secret';
+import { API_KEY, SECRET } from './secret';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -37,6 +37,7 @@ export default defineConfig({
       LEPTOS_OUTPUT_NAME: 'flock',
       FLOCK_LOG: 'warn',
       FLOCK_SECRET: SECRET,
+      FLOCK_API_KEYS: API_KEY,
       // Every page comes from 127.0.0.1, and the suite opens many rooms and sockets in a
       // few seconds: the per-client quotas are tested against the real server in tests/.
       FLOCK_CONNECTS_PER_SEC: '1000',
