@@ -166,3 +166,26 @@ async fn rs256_and_es256_tokens_are_checked_with_the_public_key_and_alg_confusio
         assert_eq!(with_jwt(addr, "lobby", &expired).await.err(), Some(403), "{kind}");
     }
 }
+
+#[tokio::test]
+async fn a_ban_holds_the_jwt_identity_on_every_connection_and_only_it() {
+    let mut config = test_config();
+    config.jwt_secret = Some(SECRET.into());
+    config.api_keys = vec!["jwt-test-api-key-0123456789".into()];
+    let addr = start_with(config).await;
+    let jwt = hs256(json!({"sub": "banned-user", "exp": exp(60)}), SECRET);
+    let mut ann = with_jwt(addr, "strict", &jwt).await.expect("in");
+    let stranger = try_connect(addr, "room=strict&username=zed").await.expect("anonymous");
+    let url = format!("http://{addr}/api/v1/rooms/strict/users/{}?ban_secs=60", ann.id);
+    let response =
+        reqwest::Client::new().delete(url).bearer_auth("jwt-test-api-key-0123456789").send().await.expect("DELETE");
+    assert_eq!(response.status(), 204);
+    assert_eq!(ann.closed_with().await, flock::protocol::close::REMOVED);
+    // A fresh connection with the same JWT (another device: no session) is refused too.
+    assert_eq!(with_jwt(addr, "strict", &jwt).await.err(), Some(403));
+    // Another JWT user who brings the banned user's session is not the banned user.
+    let other = hs256(json!({"sub": "someone-else", "exp": exp(60)}), SECRET);
+    let query = format!("room=strict&jwt={other}&session={}", ann.session);
+    assert!(try_connect(addr, &query).await.is_ok(), "the JWT says who this is");
+    drop(stranger);
+}

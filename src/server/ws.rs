@@ -48,8 +48,9 @@ const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// Admits or refuses the connection, then upgrades: 403 for a foreign origin, a bad JWT (or
 /// none where one is required), a private room without a valid invitation (or a JWT that
-/// names it), or an identity the app's backend banned from the room, 400 for a bad query, 429 for an IP over its
-/// connection limit. Nothing is upgraded that the hub would have to throw out.
+/// names it), or an identity the app's backend banned from the room; 400 for a bad query;
+/// 429 for an IP over its connection limit. Nothing is upgraded that the hub would have
+/// to throw out.
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -80,17 +81,15 @@ pub async fn upgrade(
             return (StatusCode::FORBIDDEN, err.to_string()).into_response();
         }
     }
-    if let Some(identity) = &identity {
-        if is_banned(&state.services(), &req.room, identity.id).await {
-            tracing::info!(room = req.room, "refused upgrade: removed from the room");
-            return (StatusCode::FORBIDDEN, REMOVED_MESSAGE).into_response();
-        }
-    }
-    if let Some(token) = req.session.as_deref() {
-        if is_session_banned(&state.services(), &req.room, token).await {
-            tracing::info!(room = req.room, "refused upgrade: removed from the room");
-            return (StatusCode::FORBIDDEN, REMOVED_MESSAGE).into_response();
-        }
+    // Who this is: the JWT's identity, else the session's (a JWT user takes up no other).
+    let banned = match (&identity, req.session.as_deref()) {
+        (Some(identity), _) => is_banned(&state.services(), &req.room, identity.id).await,
+        (None, Some(token)) => is_session_banned(&state.services(), &req.room, token).await,
+        (None, None) => false,
+    };
+    if banned {
+        tracing::info!(room = req.room, "refused upgrade: removed from the room");
+        return (StatusCode::FORBIDDEN, REMOVED_MESSAGE).into_response();
     }
     let ws = match ws {
         Ok(ws) => ws,
