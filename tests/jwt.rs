@@ -189,3 +189,50 @@ async fn a_ban_holds_the_jwt_identity_on_every_connection_and_only_it() {
     assert!(try_connect(addr, &query).await.is_ok(), "the JWT says who this is");
     drop(stranger);
 }
+
+#[tokio::test]
+async fn two_connections_of_one_jwt_identity_are_one_member_that_leaves_after_both() {
+    let mut config = test_config();
+    config.jwt_secret = Some(SECRET.into());
+    // A long grace: a `left` that comes is the last connection's goodbye, not a timer's.
+    config.leave_grace_secs = 600;
+    let addr = start_with(config).await;
+    let jwt = hs256(json!({"sub": "two-tabs", "exp": exp(60), "name": "Ann"}), SECRET);
+    let mut laptop = with_jwt(addr, "tabs", &jwt).await.expect("in");
+    let mut bob = try_connect(addr, "room=tabs&username=bob").await.expect("in");
+    let mut phone = with_jwt(addr, "tabs", &jwt).await.expect("a second connection is let in");
+    let ann = laptop.id;
+    assert_eq!(phone.id, ann, "the same identity");
+    assert_eq!(phone.users.iter().filter(|u| u.id == ann).count(), 1, "listed once");
+    assert_eq!(phone.users.len(), 2);
+
+    // Bob's chat reaches both; the phone's chat is acked on the phone and reaches the laptop.
+    bob.send(&ClientMsg::chat("hi ann", flock::protocol::ChatTarget::User(ann))).await;
+    for device in [&mut laptop, &mut phone] {
+        device.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "hi ann").then_some(())).await;
+    }
+    let reference = "from-the-phone";
+    phone
+        .send(&ClientMsg::Chat { text: "on my way".into(), to: Default::default(), reference: Some(reference.into()) })
+        .await;
+    phone.recv_until(|m| matches!(m, ServerMsg::Ack { reference: r, .. } if r == reference).then_some(())).await;
+    laptop.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "on my way").then_some(())).await;
+    // State set on one device shows on the other and to bob.
+    let state: flock::protocol::UserState = serde_json::from_value(json!({"mood": "busy"})).unwrap();
+    laptop.send(&ClientMsg::State { state: state.clone() }).await;
+    for device in [&mut phone, &mut bob] {
+        device.recv_until(|m| matches!(m, ServerMsg::State { id, .. } if *id == ann).then_some(())).await;
+    }
+
+    // The laptop goes: the member stays (bob hears no `left`), the phone still gets chats.
+    laptop.goodbye().await;
+    bob.send(&ClientMsg::chat("still there?", flock::protocol::ChatTarget::Room)).await;
+    phone.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "still there?").then_some(())).await;
+    let seen = bob.drain().await;
+    assert!(!seen.iter().any(|m| matches!(m, ServerMsg::Left { .. } | ServerMsg::Joined { .. })), "{seen:?}");
+    // The last connection goes: now `left`, once.
+    phone.goodbye().await;
+    let ((), _) = bob.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == ann).then_some(())).await;
+    let seen = bob.drain().await;
+    assert!(!seen.iter().any(|m| matches!(m, ServerMsg::Left { .. })), "left once: {seen:?}");
+}

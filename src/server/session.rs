@@ -184,7 +184,8 @@ impl Session {
         services.hub.bus().share_session(&token, &user).await;
         services.hub.bus().enter(&req.room).await;
         let id = user.id;
-        let arrival = Arrival { user, outbox: outbox.clone(), conn, session: token.clone(), since: req.since };
+        let multi = jwt.is_some();
+        let arrival = Arrival { user, outbox: outbox.clone(), conn, session: token.clone(), since: req.since, multi };
         let (room, welcome) = services.hub.join(&req.room, arrival);
         welcome.send().await;
         let (limits, now) = (services.limits, Instant::now());
@@ -283,7 +284,7 @@ impl Session {
                 self.services.quotas.chat(self.peer)?;
                 // Boxed: a chat's future (a Redis round trip on a cluster node) is large, and
                 // unboxed it would be reserved in every connection's task, chatting or not.
-                Box::pin(self.room.chat(self.id, text, to, now_ms(), reference.as_deref())).await?;
+                Box::pin(self.room.chat(self.id, &self.outbox, text, to, now_ms(), reference.as_deref())).await?;
             }
             ClientMsg::Join { room, token } => {
                 self.joins.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("join", after))?;
@@ -342,7 +343,7 @@ impl Session {
     /// colour and state; the cursor starts over, since it belonged to the old board.
     async fn move_to(&mut self, room: &str) {
         if room == self.room.name() {
-            if let Some(welcome) = self.room.welcome(self.id, &self.token) {
+            if let Some(welcome) = self.room.welcome(self.id, &self.outbox, &self.token) {
                 welcome.send().await;
             }
             return;
@@ -350,8 +351,14 @@ impl Session {
         let hub = &self.services.hub;
         let Some(mut user) = hub.depart(&self.room, self.id, self.conn, Departure::Goodbye) else { return };
         user.cursor = None;
-        let arrival =
-            Arrival { user, outbox: self.outbox.clone(), conn: self.conn, session: self.token.clone(), since: None };
+        let arrival = Arrival {
+            user,
+            outbox: self.outbox.clone(),
+            conn: self.conn,
+            session: self.token.clone(),
+            since: None,
+            multi: self.jwt.is_some(),
+        };
         let (joined, welcome) = hub.join(room, arrival);
         self.room = joined;
         welcome.send().await;

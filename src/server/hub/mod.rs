@@ -36,6 +36,9 @@ pub struct Arrival {
     pub session: String,
     /// Resume: replay the chats after this seq instead of the newest history.
     pub since: Option<u64>,
+    /// An identity that may be connected several times at once (a JWT user's tabs and
+    /// devices): another connection of it joins the member instead of replacing it.
+    pub multi: bool,
 }
 
 /// How a connection ended, which decides when its user is announced `left`.
@@ -140,10 +143,12 @@ impl Hub {
     /// another node held moves here silently too (that node is told and lets go). The
     /// caller sends the returned welcome (it reads the history off the room's lock).
     pub fn join(&self, room_name: &str, arrival: Arrival) -> (Arc<Room>, PendingWelcome) {
-        let Arrival { user, outbox, conn, session, since } = arrival;
+        let Arrival { user, outbox, conn, session, since, multi } = arrival;
         let id = user.id;
         let mut registry = self.lock();
-        if let Some(old) = registry.whereabouts.get(&id).filter(|r| r.name() != room_name).cloned() {
+        // One connection of an identity that may have several moves alone (it has left
+        // its old room already); any other identity is in one room at a time.
+        if let Some(old) = registry.whereabouts.get(&id).filter(|r| !multi && r.name() != room_name).cloned() {
             remove(&mut registry, &old, id, |_| true, true);
         }
         let room = self.room_in(&mut registry, room_name);
@@ -152,6 +157,11 @@ impl Hub {
         // The room holds this user now, so it cannot be dropped: let the other rooms go on.
         drop(registry);
         match members.get_mut(&id) {
+            // Another live connection of an identity that may have several: one more way
+            // to reach the same member, told to no one.
+            Some(member) if multi && member.is_here() && member.outbox.is_some() && member.conn != conn => {
+                member.others.push((conn, outbox.clone()));
+            }
             Some(member) => {
                 if let Some(old) = member.outbox.replace(outbox.clone()) {
                     close_replaced(&old);
@@ -182,7 +192,7 @@ impl Hub {
                 let taken_at = now_ms();
                 let presence = Some(PresenceChange::Put(user.clone(), taken_at));
                 self.bus.publish(room_name, BusEvent::Joined { user: user.clone(), taken_at }, presence);
-                members.insert(id, Member { user, outbox: Some(outbox.clone()), conn, node: None, taken_at });
+                members.insert(id, Member::here(user, outbox.clone(), conn, taken_at));
             }
         }
         // Still under the room lock: the moves it follows start where the welcome's
@@ -196,6 +206,26 @@ impl Hub {
     /// Ends connection `conn`'s membership of `room`, now or after the grace period.
     /// Returns the user when they left now, for a move to another room.
     pub fn depart(self: &Arc<Self>, room: &Arc<Room>, id: Uuid, conn: u64, how: Departure) -> Option<User> {
+        // One of several connections of an identity: it goes, the member stays (no `left`).
+        {
+            let mut members = room.lock();
+            if let Some(member) = members.get_mut(&id).filter(|m| m.is_here() && !m.others.is_empty()) {
+                let user = member.user.clone();
+                if let Some(at) = member.others.iter().position(|(c, _)| *c == conn) {
+                    let (_, outbox) = member.others.remove(at);
+                    outbox.unfollow();
+                } else if member.conn == conn {
+                    let (next, outbox) = member.others.remove(0);
+                    if let Some(old) = member.outbox.replace(outbox) {
+                        old.unfollow();
+                    }
+                    member.conn = next;
+                } else {
+                    return None;
+                }
+                return (how == Departure::Goodbye).then_some(user);
+            }
+        }
         if how == Departure::Goodbye || self.grace.is_zero() {
             return remove(&mut self.lock(), room, id, |m| m.conn == conn, false);
         }
@@ -223,10 +253,10 @@ impl Hub {
         }
         let mut registry = self.lock();
         let Some(room) = registry.rooms.get(room_name).cloned() else { return false };
-        let Some(outbox) = room.lock().get(&id).filter(|m| m.is_here()).map(|m| m.outbox.clone()) else {
-            return false;
-        };
-        if let Some(outbox) = outbox {
+        let outboxes: Option<Vec<Arc<Outbox>>> =
+            room.lock().get(&id).filter(|m| m.is_here()).map(|m| m.outboxes().cloned().collect());
+        let Some(outboxes) = outboxes else { return false };
+        for outbox in outboxes {
             outbox.close(close::REMOVED, "removed from the room");
         }
         remove(&mut registry, &room, id, Member::is_here, false).is_some()
@@ -235,8 +265,9 @@ impl Hub {
     /// Closes this node's connection of identity `id` (revoked), wherever it is, with
     /// [`close::REMOVED`], and announces `left` there at once.
     pub fn remove_everywhere(&self, id: Uuid) {
-        let room = self.lock().whereabouts.get(&id).map(|room| room.name().to_owned());
-        if let Some(room) = room {
+        // Every room: an identity with several connections may be in more than one.
+        let rooms: Vec<String> = self.lock().rooms.keys().cloned().collect();
+        for room in rooms {
             self.remove_user(&room, id, None);
         }
     }
@@ -308,7 +339,7 @@ fn remove(
         return None;
     }
     let member = members.remove(&id)?;
-    if let Some(outbox) = &member.outbox {
+    for outbox in member.outboxes() {
         outbox.unfollow();
         if replaced {
             close_replaced(outbox);

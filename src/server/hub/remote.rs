@@ -122,7 +122,7 @@ impl Hub {
             }
             fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
             // A roster says who is there, not since when: the oldest claim.
-            members.insert(user.id, Member { user, outbox: None, conn: 0, node: Some(node), taken_at: 0 });
+            members.insert(user.id, Member::elsewhere(user, node, 0));
         }
         let stale: Vec<Uuid> =
             members.iter().filter(|(id, m)| m.node == Some(node) && !listed.contains(id)).map(|(id, _)| *id).collect();
@@ -176,7 +176,7 @@ impl Hub {
             }
             Some(member) => {
                 if member.is_here() {
-                    if let Some(old) = member.outbox.take() {
+                    for old in member.outbox.take().into_iter().chain(member.others.drain(..).map(|(_, o)| o)) {
                         close_replaced(&old);
                     }
                     member.conn = 0;
@@ -198,7 +198,7 @@ impl Hub {
             }
             None => {
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
-                members.insert(id, Member { user, outbox: None, conn: 0, node: Some(node), taken_at });
+                members.insert(id, Member::elsewhere(user, node, taken_at));
             }
         }
     }

@@ -74,10 +74,11 @@ impl Audience {
 }
 
 /// Who a chat comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum ChatSender {
-    /// A member connected to this node.
-    Member(Uuid),
+    /// A member connected to this node, on the connection with this outbox (its ack goes
+    /// there).
+    Member(Uuid, Arc<Outbox>),
     /// The app's backend, through the HTTP API, under the name it gives.
     App { username: String },
 }
@@ -86,7 +87,7 @@ impl ChatSender {
     /// The chat's `from`: the nil UUID for the app's backend.
     fn id(&self) -> Uuid {
         match self {
-            ChatSender::Member(id) => *id,
+            ChatSender::Member(id, _) => *id,
             ChatSender::App { .. } => Uuid::nil(),
         }
     }
@@ -108,9 +109,32 @@ pub struct Member {
     /// When the node holding this member took the user (unix ms). Two nodes may both hold
     /// a user after a partition: the later take wins.
     pub taken_at: u64,
+    /// More live connections of the same identity (a JWT user's other tabs and devices),
+    /// each with its number: one member to everyone else, every message to each of them.
+    pub others: Vec<(u64, Arc<Outbox>)>,
 }
 
 impl Member {
+    /// A member connected to this node on connection `conn`.
+    pub fn here(user: User, outbox: Arc<Outbox>, conn: u64, taken_at: u64) -> Member {
+        Member { user, outbox: Some(outbox), conn, node: None, taken_at, others: Vec::new() }
+    }
+
+    /// A member connected to `node`, which delivers to it.
+    pub fn elsewhere(user: User, node: Uuid, taken_at: u64) -> Member {
+        Member { user, outbox: None, conn: 0, node: Some(node), taken_at, others: Vec::new() }
+    }
+
+    /// Every connection this member is reached on here.
+    pub fn outboxes(&self) -> impl Iterator<Item = &Arc<Outbox>> {
+        self.outbox.iter().chain(self.others.iter().map(|(_, outbox)| outbox))
+    }
+
+    /// Whether `outbox` is one of this member's connections.
+    pub fn reached_on(&self, outbox: &Arc<Outbox>) -> bool {
+        self.outboxes().any(|o| Arc::ptr_eq(o, outbox))
+    }
+
     /// A member connected to this node (or away from it, in the grace period).
     pub fn is_here(&self) -> bool {
         self.node.is_none()
@@ -242,11 +266,12 @@ impl Room {
         &self.bus
     }
 
-    /// Prepares a fresh snapshot of the room for `id`, as after a `join` (to be sent).
-    pub fn welcome(self: &Arc<Self>, id: Uuid, session: &str) -> Option<PendingWelcome> {
+    /// Prepares a fresh snapshot of the room for `id` on its connection `outbox`, as after a
+    /// `join` (to be sent); `None` when that connection is no longer the member's.
+    pub fn welcome(self: &Arc<Self>, id: Uuid, outbox: &Arc<Outbox>, session: &str) -> Option<PendingWelcome> {
         let members = self.lock();
-        let outbox = members.get(&id).and_then(|m| m.outbox.clone())?;
-        Some(self.reserve_welcome(&members, &outbox, id, session, None))
+        members.get(&id).filter(|m| m.reached_on(outbox))?;
+        Some(self.reserve_welcome(&members, outbox, id, session, None))
     }
 
     /// The user as the room knows them now.
@@ -317,12 +342,13 @@ impl Room {
     pub async fn chat(
         self: &Arc<Self>,
         id: Uuid,
+        outbox: &Arc<Outbox>,
         text: String,
         to: ChatTarget,
         ts: u64,
         reference: Option<&str>,
     ) -> Result<u64, ChatError> {
-        self.chat_from(ChatSender::Member(id), text, to, ts, reference).await
+        self.chat_from(ChatSender::Member(id, outbox.clone()), text, to, ts, reference).await
     }
 
     /// [`Room::chat`] from `sender`: a member of this node, or the app's backend (which
@@ -343,10 +369,12 @@ impl Room {
         let draft = {
             let members = self.lock();
             let (username, outbox) = match sender {
-                ChatSender::Member(id) => {
-                    // A member another node has taken over, or that has moved on, cannot chat here.
-                    let member = members.get(&id).filter(|m| m.is_here()).ok_or(ChatError::NotHere)?;
-                    (member.user.username.clone(), member.outbox.clone())
+                ChatSender::Member(id, ref outbox) => {
+                    // A member another node has taken over, or that has moved on (or a
+                    // connection it no longer has), cannot chat here.
+                    let member =
+                        members.get(&id).filter(|m| m.is_here() && m.reached_on(outbox)).ok_or(ChatError::NotHere)?;
+                    (member.user.username.clone(), Some(outbox.clone()))
                 }
                 ChatSender::App { ref username } => (username.clone(), None),
             };
@@ -463,8 +491,8 @@ pub(super) fn fan_out(members: &HashMap<Uuid, Member>, audience: Audience, msg: 
         _ => None,
     };
     let mut sent = 0u64;
-    for (id, member) in members {
-        if let Some(outbox) = member.outbox.as_ref().filter(|_| audience.includes(*id)) {
+    for (_, member) in members.iter().filter(|(id, _)| audience.includes(**id)) {
+        for outbox in member.outboxes() {
             match state_of {
                 Some(user) => outbox.push_state(user, frame.clone()),
                 None => outbox.push(frame.clone()),
