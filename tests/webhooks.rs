@@ -63,6 +63,16 @@ fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
+/// Polls `check` until it holds, for at most `secs`: deliveries wait out the backoff
+/// (1 s, 2 s, 4 s, … after each failed try), longer than `eventually` waits.
+async fn within<F: std::future::Future<Output = bool>>(secs: u64, what: &str, mut check: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Each event once (by id), in the order first received, as (room, type, detail).
 fn delivered(seen: &Received) -> Vec<(String, String, String)> {
     let mut ids = HashSet::new();
@@ -110,7 +120,7 @@ async fn every_event_arrives_once_signed_and_in_order_per_room_despite_failures_
     let again = spawn_server(&dir, &envs).await;
     let seen = receiver(hook, 3).await;
     let check = seen.clone();
-    eventually("every event arrived", move || {
+    within(60, "every event arrived", move || {
         let check = check.clone();
         async move { delivered(&check.lock().unwrap()).len() >= 12 }
     })
@@ -209,7 +219,7 @@ async fn only_the_chosen_types_are_sent_and_an_event_never_taken_is_given_up_and
     seen.lock().unwrap().fail_next = 0;
     ann.send(&chat("second", "a2")).await;
     let check = seen.clone();
-    eventually("the next one is delivered", move || {
+    within(60, "the next one is delivered", move || {
         let check = check.clone();
         async move { delivered(&check.lock().unwrap()).iter().any(|(_, _, text)| text == "second") }
     })
