@@ -7,8 +7,10 @@
 //! messages out; [`cursor_board`] holds each room's latest cursor moves for the writers to
 //! read; [`outbox`] queues what each connection is sent; [`store`] keeps chats and sessions
 //! on disk; [`bus`] links the node to the others of a cluster through Redis (`--bus`);
-//! [`http`] answers the JSON endpoints, [`api`] the app backend's HTTP API, and [`metrics`] `/metrics`; [`shutdown`] says
-//! goodbye on Ctrl-C or SIGTERM; [`clock`] is the one wall clock.
+//! [`http`] answers the JSON endpoints, [`api`] the app backend's HTTP API and [`metrics`]
+//! `/metrics`; [`jwt`] checks the app backend's tokens on `/ws`; [`webhooks`] tells the
+//! app's backend what happened; [`shutdown`] says goodbye on Ctrl-C or SIGTERM; [`clock`]
+//! is the one wall clock.
 
 pub mod api;
 pub mod bus;
@@ -93,7 +95,7 @@ impl AppState {
         let ttl = Duration::from_secs(config.history_ttl_days * 24 * 3600);
         let store = Arc::new(Store::open(&config.data_dir, config.history_keep, ttl)?);
         store.set_commit_delay(Duration::from_millis(config.commit_delay_ms));
-        if let Some(webhooks) = webhook_config(&config)? {
+        if let Some(webhooks) = webhooks::WebhookConfig::from_config(&config).map_err(StartError::Webhooks)? {
             store.set_webhook_kinds(webhooks.kinds);
             webhooks::deliver::spawn(store.clone(), webhooks);
         }
@@ -150,31 +152,6 @@ impl AppState {
             limits,
         }
     }
-}
-
-/// The webhook settings, checked: URL and secret come together, the URL is http(s), and a
-/// cluster does not take them yet (each event must be sent by exactly one node).
-fn webhook_config(config: &Config) -> Result<Option<webhooks::WebhookConfig>, StartError> {
-    let (url, secret) = match (&config.webhook_url, &config.webhook_secret) {
-        (None, None) => return Ok(None),
-        (Some(url), Some(secret)) => (url.clone(), secret.clone()),
-        _ => return Err(StartError::Webhooks("--webhook-url and --webhook-secret go together".into())),
-    };
-    let parsed =
-        reqwest::Url::parse(&url).map_err(|err| StartError::Webhooks(format!("--webhook-url {url:?}: {err}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(StartError::Webhooks(format!("--webhook-url {url:?} must be http:// or https://")));
-    }
-    if config.bus.is_some() {
-        return Err(StartError::Webhooks("webhooks are not sent by a cluster yet: drop --bus or --webhook-url".into()));
-    }
-    let kinds = if config.webhook_events.is_empty() {
-        webhooks::Kinds::all()
-    } else {
-        webhooks::Kinds::of(&config.webhook_events)
-    };
-    let give_up = Duration::from_secs(config.webhook_give_up_secs);
-    Ok(Some(webhooks::WebhookConfig { url, secret, kinds, give_up }))
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -12,7 +12,7 @@ use super::outbox::Outbox;
 use super::query::ConnectRequest;
 use super::quota::{QuotaError, Quotas};
 use super::rate::TokenBucket;
-use super::room::{encode, ChatError, Room};
+use super::room::{encode, ChatError, ChatSender, Room};
 use super::store::{token_key, End, SeqRange, Store};
 use super::username::normalize_username;
 use crate::protocol::{
@@ -284,7 +284,8 @@ impl Session {
                 self.services.quotas.chat(self.peer)?;
                 // Boxed: a chat's future (a Redis round trip on a cluster node) is large, and
                 // unboxed it would be reserved in every connection's task, chatting or not.
-                Box::pin(self.room.chat(self.id, &self.outbox, text, to, now_ms(), reference.as_deref())).await?;
+                let sender = ChatSender::Member(self.id, self.outbox.clone());
+                Box::pin(self.room.chat(sender, text, to, now_ms(), reference.as_deref())).await?;
             }
             ClientMsg::Join { room, token } => {
                 self.joins.admit(Instant::now()).map_err(|after| Refusal::KindRateLimited("join", after))?;
@@ -325,11 +326,8 @@ impl Session {
                 if !(1..=MAX_PAGE_LEN).contains(&limit) {
                     return Err(Refusal::Invalid(format!("history limit must be 1-{MAX_PAGE_LEN}")));
                 }
-                // On a blocking thread: a page may have to come from the disk.
-                let (store, room, viewer) = (self.services.store.clone(), self.room.name().to_owned(), self.id);
-                let read = tokio::task::spawn_blocking(move || store.page(&room, viewer, range, limit, end)).await;
-                let page = read.map_err(|err| err.to_string()).and_then(|page| page.map_err(|err| err.to_string()));
-                let page = page.map_err(|err| {
+                let read = self.services.store.read_page(self.room.name(), Some(self.id), range, limit, end);
+                let page = read.await.map_err(|err| {
                     tracing::error!("cannot read a history page: {err}");
                     Refusal::Unavailable("the history could not be read; try again".into())
                 })?;

@@ -11,7 +11,11 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Flock HTTP API", description = "For the app's backend: publish chats and events into rooms, read presence and history, remove and revoke users. See docs/api.md."),
+    info(
+        title = "Flock HTTP API",
+        description = "For the app's backend: publish chats and events into rooms, read presence and \
+                       history, remove and revoke users. See docs/api.md."
+    ),
     paths(
         rooms::post_message, rooms::post_event, rooms::list, rooms::presence, rooms::history, rooms::remove_user,
         users::revoke

@@ -31,6 +31,24 @@ impl From<Refusal> for ApiRefusal {
     }
 }
 
+/// The `{room}` of a room endpoint's path.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RoomPath {
+    /// The room: 1-64 of A-Z a-z 0-9 _ -
+    room: String,
+}
+
+/// The `{room}` and `{id}` of a user-in-a-room endpoint's path.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RoomUserPath {
+    /// The room: 1-64 of A-Z a-z 0-9 _ -
+    room: String,
+    /// The user's id.
+    id: Uuid,
+}
+
 fn room_name(room: &str) -> Result<&str, ApiRefusal> {
     validate_room(room).map_err(|e| ApiRefusal::Invalid(e.to_string()))
 }
@@ -39,10 +57,12 @@ fn room_name(room: &str) -> Result<&str, ApiRefusal> {
 /// delivered like any other, answered once it is stored. A `ref` used before in the room
 /// answers with the same seq and stores nothing.
 #[utoipa::path(
-    post, path = "/api/v1/rooms/{room}/messages", tag = "rooms", params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -")), request_body = PostMessage,
+    post, path = "/api/v1/rooms/{room}/messages", tag = "rooms", params(RoomPath),
+    request_body = PostMessage,
     responses(
         (status = 200, description = "Stored, numbered and delivered", body = Posted),
-        (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError),
+        (status = 400, description = "Bad input", body = ApiError),
+        (status = 401, description = "No valid key", body = ApiError),
         (status = 404, description = "A direct chat to someone not in the room", body = ApiError),
         (status = 413, description = "Text or body too large", body = ApiError),
         (status = 503, description = "Not stored now; retry with the same ref", body = ApiError),
@@ -50,7 +70,7 @@ fn room_name(room: &str) -> Result<&str, ApiRefusal> {
 )]
 pub async fn post_message(
     State(state): State<AppState>,
-    Path(room): Path<String>,
+    Path(RoomPath { room }): Path<RoomPath>,
     body: Result<Json<PostMessage>, JsonRejection>,
 ) -> Result<Json<Posted>, ApiRefusal> {
     let room = room_name(&room)?;
@@ -63,7 +83,7 @@ pub async fn post_message(
     let pinned = state.hub.pin(room);
     state.hub.bus().enter(room).await;
     let sender = ChatSender::App { username };
-    let seq = Box::pin(pinned.chat_from(sender, text, to, now_ms(), reference.as_deref())).await?;
+    let seq = Box::pin(pinned.chat(sender, text, to, now_ms(), reference.as_deref())).await?;
     // Everything queued before this is committed once it is: the chat is on disk here
     // (on a cluster, Redis already holds it).
     state
@@ -77,16 +97,18 @@ pub async fn post_message(
 /// `POST /api/v1/rooms/{room}/events`: an app event to everyone in the room (on every
 /// node), from `null`.
 #[utoipa::path(
-    post, path = "/api/v1/rooms/{room}/events", tag = "rooms", params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -")), request_body = PostEvent,
+    post, path = "/api/v1/rooms/{room}/events", tag = "rooms", params(RoomPath),
+    request_body = PostEvent,
     responses(
         (status = 202, description = "Sent to everyone in the room"),
-        (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError),
+        (status = 400, description = "Bad input", body = ApiError),
+        (status = 401, description = "No valid key", body = ApiError),
         (status = 413, description = "Data too large", body = ApiError),
     )
 )]
 pub async fn post_event(
     State(state): State<AppState>,
-    Path(room): Path<String>,
+    Path(RoomPath { room }): Path<RoomPath>,
     body: Result<Json<PostEvent>, JsonRejection>,
 ) -> Result<StatusCode, ApiRefusal> {
     let room = room_name(&room)?;
@@ -99,7 +121,10 @@ pub async fn post_event(
 /// `GET /api/v1/rooms`: every live room of the cluster, private ones included.
 #[utoipa::path(
     get, path = "/api/v1/rooms", tag = "rooms",
-    responses((status = 200, description = "Every live room, private ones included", body = RoomList), (status = 401, description = "No valid key", body = ApiError))
+    responses(
+        (status = 200, description = "Every live room, private ones included", body = RoomList),
+        (status = 401, description = "No valid key", body = ApiError),
+    )
 )]
 pub async fn list(State(state): State<AppState>) -> Json<RoomList> {
     Json(state.hub.bus().room_list(state.hub.rooms_listed(Listing::All), Listing::All).await)
@@ -107,10 +132,17 @@ pub async fn list(State(state): State<AppState>) -> Json<RoomList> {
 
 /// `GET /api/v1/rooms/{room}/presence`: everyone in the room, on any node.
 #[utoipa::path(
-    get, path = "/api/v1/rooms/{room}/presence", tag = "rooms", params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -")),
-    responses((status = 200, description = "Everyone in the room, on any node", body = Presence), (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError))
+    get, path = "/api/v1/rooms/{room}/presence", tag = "rooms", params(RoomPath),
+    responses(
+        (status = 200, description = "Everyone in the room, on any node", body = Presence),
+        (status = 400, description = "Bad input", body = ApiError),
+        (status = 401, description = "No valid key", body = ApiError),
+    )
 )]
-pub async fn presence(State(state): State<AppState>, Path(room): Path<String>) -> Result<Json<Presence>, ApiRefusal> {
+pub async fn presence(
+    State(state): State<AppState>,
+    Path(RoomPath { room }): Path<RoomPath>,
+) -> Result<Json<Presence>, ApiRefusal> {
     let room = room_name(&room)?;
     let _pinned = state.hub.pin(room);
     state.hub.bus().enter(room).await;
@@ -134,19 +166,20 @@ pub struct HistoryQuery {
 /// direct ones included, oldest first: with `after`, the oldest ones after it (and before
 /// `before`, if given); otherwise the newest ones before `before` (or the newest of all).
 #[utoipa::path(
-    get, path = "/api/v1/rooms/{room}/history", tag = "rooms", params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -"), HistoryQuery),
+    get, path = "/api/v1/rooms/{room}/history", tag = "rooms", params(RoomPath, HistoryQuery),
     responses(
         (status = 200, description = "A page of chats, oldest first, direct ones included", body = HistoryPage),
-        (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError),
+        (status = 400, description = "Bad input", body = ApiError),
+        (status = 401, description = "No valid key", body = ApiError),
         (status = 503, description = "Not readable now", body = ApiError),
     )
 )]
 pub async fn history(
     State(state): State<AppState>,
-    Path(room): Path<String>,
+    Path(RoomPath { room }): Path<RoomPath>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<HistoryPage>, ApiRefusal> {
-    let room = room_name(&room)?.to_owned();
+    let room = room_name(&room)?;
     let Query(HistoryQuery { after, before, limit }) = query?;
     let limit = limit.unwrap_or(DEFAULT_PAGE_LEN);
     if !(1..=MAX_PAGE_LEN).contains(&limit) {
@@ -156,19 +189,13 @@ pub async fn history(
     let end = if after.is_some() { End::Oldest } else { End::Newest };
     // On a cluster node that does not hold the room, following it fills the store first.
     {
-        let _pinned = state.hub.pin(&room);
-        state.hub.bus().enter(&room).await;
+        let _pinned = state.hub.pin(room);
+        state.hub.bus().enter(room).await;
     }
-    // On a blocking thread: a page may have to come from the disk.
-    let store = state.store.clone();
-    let page = tokio::task::spawn_blocking(move || store.page_all(&room, range, limit, end))
-        .await
-        .map_err(|err| err.to_string())
-        .and_then(|page| page.map_err(|err| err.to_string()))
-        .map_err(|err| {
-            tracing::error!("cannot read a history page: {err}");
-            ApiRefusal::Unavailable("the history could not be read; try again".into())
-        })?;
+    let page = state.store.read_page(room, None, range, limit, end).await.map_err(|err| {
+        tracing::error!("cannot read a history page: {err}");
+        ApiRefusal::Unavailable("the history could not be read; try again".into())
+    })?;
     Ok(Json(HistoryPage { chats: page.chats, more: page.more }))
 }
 
@@ -186,15 +213,19 @@ pub struct RemoveQuery {
 /// (403 on connecting, `forbidden` on a `join`). Whether or not it was there: 204.
 #[utoipa::path(
     delete, path = "/api/v1/rooms/{room}/users/{id}", tag = "rooms",
-    params(("room" = String, Path, description = "The room: 1-64 of A-Z a-z 0-9 _ -"), ("id" = Uuid, Path, description = "The user's id"), RemoveQuery),
-    responses((status = 204, description = "Removed (or not there)"), (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError))
+    params(RoomUserPath, RemoveQuery),
+    responses(
+        (status = 204, description = "Removed (or not there)"),
+        (status = 400, description = "Bad input", body = ApiError),
+        (status = 401, description = "No valid key", body = ApiError),
+    )
 )]
 pub async fn remove_user(
     State(state): State<AppState>,
-    path: Result<Path<(String, Uuid)>, PathRejection>,
+    path: Result<Path<RoomUserPath>, PathRejection>,
     query: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiRefusal> {
-    let Path((room, id)) = path?;
+    let Path(RoomUserPath { room, id }) = path?;
     let room = room_name(&room)?;
     let Query(RemoveQuery { ban_secs }) = query?;
     if ban_secs.is_some_and(|secs| secs == 0 || secs > MAX_BAN_SECS) {

@@ -13,10 +13,12 @@ use uuid::Uuid;
 /// that comes back with one gets a new identity), on every node, and its connections close
 /// with 4003. Answered once the revocation is on disk here (and in Redis on a cluster).
 #[utoipa::path(
-    post, path = "/api/v1/users/{id}/revoke", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    post, path = "/api/v1/users/{id}/revoke", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Revoked on every node"),
-        (status = 400, description = "Bad input", body = ApiError), (status = 401, description = "No valid key", body = ApiError),
+        (status = 400, description = "Bad input", body = ApiError),
+        (status = 401, description = "No valid key", body = ApiError),
         (status = 503, description = "Not stored now; retry", body = ApiError),
     )
 )]

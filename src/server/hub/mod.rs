@@ -78,7 +78,8 @@ pub struct Hub {
 struct Registry {
     rooms: HashMap<String, Arc<Room>>,
     /// The room each user of this node is in: one user (one session) is in one room at a
-    /// time.
+    /// time; an identity with several connections ([`Arrival::multi`]), in the room it
+    /// entered last.
     whereabouts: HashMap<Uuid, Arc<Room>>,
 }
 
@@ -185,9 +186,9 @@ impl Hub {
             }
             None => {
                 if members.is_empty() {
-                    self.store.webhook(WebhookKind::RoomOccupied, room_name, now_ms(), json!({}));
+                    self.store.webhook(WebhookKind::RoomOccupied, room_name, now_ms(), || json!({}));
                 }
-                self.store.webhook(WebhookKind::UserJoined, room_name, now_ms(), json!({ "user": user }));
+                self.store.webhook(WebhookKind::UserJoined, room_name, now_ms(), || json!({ "user": user }));
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
                 let taken_at = now_ms();
                 let presence = Some(PresenceChange::Put(user.clone(), taken_at));
@@ -351,9 +352,9 @@ fn remove(
     if member.is_here() {
         room.bus().publish(room.name(), BusEvent::Left { id }, Some(PresenceChange::Remove(id)));
         let store = room.store();
-        store.webhook(WebhookKind::UserLeft, room.name(), now_ms(), json!({ "user": member.user }));
+        store.webhook(WebhookKind::UserLeft, room.name(), now_ms(), || json!({ "user": member.user }));
         if members.is_empty() {
-            store.webhook(WebhookKind::RoomVacated, room.name(), now_ms(), json!({}));
+            store.webhook(WebhookKind::RoomVacated, room.name(), now_ms(), || json!({}));
         }
     }
     if registry.whereabouts.get(&id).is_some_and(|r| Arc::ptr_eq(r, room)) {
@@ -368,8 +369,9 @@ fn remove(
 }
 
 /// Drops `room` from the registry if no one (on any node) is in it, the API does not hold
-/// it ([`PinnedRoom`]) and no chat of it is still on its way to the store (a room opened again under the same name meanwhile would
-/// number and deliver past them), unless the map's entry is already a newer namesake.
+/// it ([`PinnedRoom`]) and no chat of it is still on its way to the store (a room opened
+/// again under the same name meanwhile would number and deliver past them), unless the
+/// map's entry is already a newer namesake.
 /// Acks still waiting there go out: their senders have left.
 fn drop_if_empty(registry: &mut Registry, room: &Arc<Room>) {
     let idle = room.head_count() == 0 && !room.has_chats_in_flight() && !room.is_pinned();

@@ -1,6 +1,7 @@
 //! What the other nodes of a cluster tell this hub: their users joining, leaving, moving,
-//! changing, their app events, and every chat (this node's own included, since the bus numbers them), plus
-//! what the [`crate::server::bus::supervisor`] needs to resynchronise after an outage.
+//! changing, their app events, and every chat (this node's own included, since the bus
+//! numbers them), plus what the [`crate::server::bus::supervisor`] needs to resynchronise
+//! after an outage.
 //!
 //! A remote user is a [`Member`] with `node` set: listed in `welcome`, counted in
 //! `/api/rooms`, a valid direct-chat target, but with no outbox here.

@@ -38,7 +38,7 @@ use crate::protocol::{ChatMessage, ChatTarget, ErrorCode, Move, Point, ServerMsg
 use axum::extract::ws::Utf8Bytes;
 use sequencer::{Draft, Sequencer};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 use uuid::Uuid;
@@ -183,7 +183,7 @@ pub struct Room {
     replay_max: usize,
     /// How many [`crate::server::hub::PinnedRoom`]s hold the room open; only changed with
     /// the hub's registry locked.
-    pins: std::sync::atomic::AtomicUsize,
+    pins: AtomicUsize,
     /// The hub that holds this room, asked to drop it when it empties while chats are
     /// still being committed.
     hub: Weak<Hub>,
@@ -335,25 +335,13 @@ impl Room {
         self.bus.publish(&self.name, event, Some(PresenceChange::Put(user, taken_at)));
     }
 
-    /// Checks a chat from `id` and has the room's [`Sequencer`] number, store and deliver
-    /// it; the server sets sender, name and time. With a `reference` the sender is
-    /// acknowledged once the chat is delivered, and a reference already stored (or queued)
-    /// is only acknowledged again. Returns the chat's seq.
+    /// Checks a chat from `sender` and has the room's [`Sequencer`] number, store and
+    /// deliver it; the server sets sender, name and time. `sender` is a member of this
+    /// node, or the app's backend (which needs no membership, has no connection to ack,
+    /// and sends as the nil UUID). With a `reference` the sender is acknowledged once the
+    /// chat is delivered, and a reference already stored (or queued) is only acknowledged
+    /// again. Returns the chat's seq.
     pub async fn chat(
-        self: &Arc<Self>,
-        id: Uuid,
-        outbox: &Arc<Outbox>,
-        text: String,
-        to: ChatTarget,
-        ts: u64,
-        reference: Option<&str>,
-    ) -> Result<u64, ChatError> {
-        self.chat_from(ChatSender::Member(id, outbox.clone()), text, to, ts, reference).await
-    }
-
-    /// [`Room::chat`] from `sender`: a member of this node, or the app's backend (which
-    /// needs no membership, has no connection to ack, and sends as the nil UUID).
-    pub async fn chat_from(
         self: &Arc<Self>,
         sender: ChatSender,
         text: String,

@@ -16,7 +16,7 @@ use super::clock::now_ms;
 use crate::protocol::{ChatMessage, ChatTarget, User, UserState};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use uuid::Uuid;
 use writer::{Done, Write, Writer};
@@ -348,9 +348,20 @@ impl Store {
         self.page_seen_by(room, Some(viewer), range, limit, end)
     }
 
-    /// [`Store::page`] with every chat, direct ones included: for the app's backend.
-    pub fn page_all(&self, room: &str, range: SeqRange, limit: usize, end: End) -> Result<Page, StoreError> {
-        self.page_seen_by(room, None, range, limit, end)
+    /// [`Store::page`] on a blocking thread (a page may have to come from the disk), for
+    /// `viewer`, or with every chat, direct ones included, for `None` (the app's backend).
+    pub async fn read_page(
+        self: &Arc<Self>,
+        room: &str,
+        viewer: Option<Uuid>,
+        range: SeqRange,
+        limit: usize,
+        end: End,
+    ) -> Result<Page, StoreError> {
+        let (store, room) = (self.clone(), room.to_owned());
+        tokio::task::spawn_blocking(move || store.page_seen_by(&room, viewer, range, limit, end))
+            .await
+            .unwrap_or_else(|err| Err(StoreError::Batch(format!("the read did not finish: {err}"))))
     }
 
     fn page_seen_by(

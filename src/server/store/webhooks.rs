@@ -75,12 +75,14 @@ impl Store {
         self.writer.as_ref().is_some_and(|w| w.shared.webhook_kinds().contains(kind))
     }
 
-    /// Queues an event of `kind` in `room` for the outbox, if it takes that kind; a store
-    /// too busy to take it logs it (the event is lost, and counted).
-    pub fn webhook(&self, kind: WebhookKind, room: &str, ts: u64, data: serde_json::Value) {
+    /// Queues an event of `kind` in `room` for the outbox, if it takes that kind (`data`
+    /// is only made then: joins and leaves pay nothing without webhooks); a store too busy
+    /// to take it logs it (the event is lost, and counted).
+    pub fn webhook(&self, kind: WebhookKind, room: &str, ts: u64, data: impl FnOnce() -> serde_json::Value) {
         if !self.takes_webhook(kind) {
             return;
         }
+        let data = data();
         let id = Uuid::new_v4();
         let write = super::writer::Write::Webhook {
             id,
@@ -126,12 +128,6 @@ impl Store {
     /// Undelivered events in the outbox.
     pub fn pending_webhooks(&self) -> Result<usize, StoreError> {
         let count: i64 = self.db().query_row("SELECT COUNT(*) FROM webhooks WHERE dead = 0", [], |r| r.get(0))?;
-        Ok(count as usize)
-    }
-
-    /// Given-up events still in the outbox.
-    pub fn dead_webhooks(&self) -> Result<usize, StoreError> {
-        let count: i64 = self.db().query_row("SELECT COUNT(*) FROM webhooks WHERE dead = 1", [], |r| r.get(0))?;
         Ok(count as usize)
     }
 }

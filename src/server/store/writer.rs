@@ -18,7 +18,7 @@ use crate::protocol::{ChatMessage, ChatTarget, User};
 use crate::server::metrics::{STORE_BATCH, STORE_COMMIT_SECONDS};
 use crate::server::webhooks::{Kinds, WebhookKind};
 use rusqlite::{params, Connection, TransactionBehavior};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -86,7 +86,7 @@ pub struct Shared {
     /// How many commits have failed; changed with `pending` locked.
     generation: AtomicU64,
     /// The webhook kinds the outbox takes (none without `--webhook-url`).
-    webhook_kinds: std::sync::atomic::AtomicU8,
+    webhook_kinds: AtomicU8,
     /// Wakes the webhook deliverer when events were committed.
     pub webhooks_added: tokio::sync::Notify,
 }

@@ -95,6 +95,29 @@ pub struct WebhookConfig {
     pub give_up: Duration,
 }
 
+impl WebhookConfig {
+    /// The settings in `config`, checked: URL and secret come together, the URL is
+    /// http(s), and a cluster does not take them yet (each event must be sent by exactly
+    /// one node). `None` without webhooks; the refusal says why.
+    pub fn from_config(config: &crate::server::config::Config) -> Result<Option<WebhookConfig>, String> {
+        let (url, secret) = match (&config.webhook_url, &config.webhook_secret) {
+            (None, None) => return Ok(None),
+            (Some(url), Some(secret)) => (url.clone(), secret.clone()),
+            _ => return Err("--webhook-url and --webhook-secret go together".into()),
+        };
+        let parsed = reqwest::Url::parse(&url).map_err(|err| format!("--webhook-url {url:?}: {err}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("--webhook-url {url:?} must be http:// or https://"));
+        }
+        if config.bus.is_some() {
+            return Err("webhooks are not sent by a cluster yet: drop --bus or --webhook-url".into());
+        }
+        let kinds = if config.webhook_events.is_empty() { Kinds::all() } else { Kinds::of(&config.webhook_events) };
+        let give_up = Duration::from_secs(config.webhook_give_up_secs);
+        Ok(Some(WebhookConfig { url, secret, kinds, give_up }))
+    }
+}
+
 /// The body of one event, exactly as it is sent (and signed) on every try.
 pub fn body(id: uuid::Uuid, kind: WebhookKind, room: &str, ts: u64, data: Value) -> String {
     serde_json::json!({"id": id, "type": kind.as_str(), "room": room, "ts": ts, "data": data}).to_string()

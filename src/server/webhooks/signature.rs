@@ -36,7 +36,7 @@ pub fn verify(secret: &str, header: &str, body: &str, now: u64, tolerance_secs: 
         }
     }
     let (Some(t), Some(v1)) = (t, v1) else { return false };
-    if now.abs_diff(t) > tolerance_secs || v1.len() != 64 {
+    if now.abs_diff(t) > tolerance_secs || v1.len() != 64 || !v1.is_ascii() {
         return false;
     }
     let Some(bytes) = (0..32).map(|i| u8::from_str_radix(&v1[2 * i..2 * i + 2], 16).ok()).collect::<Option<Vec<u8>>>()
@@ -60,5 +60,7 @@ mod tests {
         assert!(!verify("s3cret", &header, r#"{"id":1}"#, 1_700_001_000, 300), "too old");
         assert!(!verify("s3cret", "t=1700000000,v1=zz", r#"{"id":1}"#, 1_700_000_000, 300));
         assert!(!verify("s3cret", "garbage", "", 0, 300));
+        // 64 bytes, not 64 ASCII characters: refused, not a panic.
+        assert!(!verify("s3cret", &format!("t=1700000000,v1={}", "é".repeat(32)), "", 1_700_000_000, 300));
     }
 }
