@@ -1,6 +1,7 @@
 //! Webhooks to a real local HTTP receiver: it checks every signature, is down at first,
 //! then answers 500 to the first tries, and still gets every event exactly once by id and
-//! in order per room, also across a SIGKILL of Flock with events pending.
+//! in order per room, also across a SIGKILL of Flock with events pending, and from a
+//! two-node cluster (each event sent by one node, the survivor taking over from a killed one).
 
 mod common;
 
@@ -9,15 +10,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use common::{connect, eventually, metric, spawn_server};
+use common::redis_server::RedisServer;
+use common::{connect, eventually, health, metric, rooms, spawn_server, Client, Process};
 use flock::protocol::metric_names::{WEBHOOKS_FAILED, WEBHOOKS_PENDING};
-use flock::protocol::{ChatTarget, ClientMsg, ServerMsg};
+use flock::protocol::{ChatTarget, ClientMsg, ClusterInfo, ServerMsg};
 use flock::server::webhooks::signature::{verify, HEADER};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
 
 const SECRET: &str = "webhook-secret-of-at-least-32-bytes";
 
@@ -228,4 +231,128 @@ async fn only_the_chosen_types_are_sent_and_an_event_never_taken_is_given_up_and
     let types: HashSet<&str> = seen.bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
     assert_eq!(types, HashSet::from(["chat.created"]), "no join or room events");
     assert!(seen.bodies.iter().filter(|b| b["data"]["text"] == "first").count() >= 2, "it was tried again first");
+}
+
+/// A cluster node on `redis` sending webhooks to `url`, once it is on the bus.
+async fn cluster_node(redis: &RedisServer, url: &str) -> Process {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    let bus = redis.url();
+    let envs = [
+        ("FLOCK_BUS", bus.as_str()),
+        ("FLOCK_PRESENCE_TTL_SECS", "3"),
+        ("FLOCK_WEBHOOK_URL", url),
+        ("FLOCK_WEBHOOK_SECRET", SECRET),
+    ];
+    let node = spawn_server(&dir, &envs).await;
+    let addr = node.addr;
+    eventually("the node reaches Redis", || async move { health(addr).await == "ok" }).await;
+    node
+}
+
+/// The node's id in the cluster.
+async fn node_id(node: &Process) -> Uuid {
+    let info: ClusterInfo =
+        reqwest::get(format!("http://{}/api/cluster", node.addr)).await.unwrap().json().await.unwrap();
+    info.nodes.into_iter().find(|n| n.here).and_then(|n| n.id).expect("a cluster node has an id")
+}
+
+/// Sends a chat and waits for its ack.
+async fn chat(client: &mut Client, text: &str) {
+    client.send(&ClientMsg::Chat { text: text.into(), to: ChatTarget::Room, reference: Some(text.into()) }).await;
+    client.recv_until(|m| matches!(m, ServerMsg::Ack { reference, .. } if reference == text).then_some(())).await;
+}
+
+/// Waits until `client` has heard that `id` joined (or knew it from its welcome).
+async fn sees_join(client: &mut Client, id: Uuid) {
+    if !client.users.iter().any(|u| u.id == id) {
+        client.recv_until(|m| matches!(m, ServerMsg::Joined { user } if user.id == id).then_some(())).await;
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_sends_each_event_once_in_order_and_a_survivor_takes_over_from_a_killed_sender() {
+    let redis = RedisServer::start().await;
+    let hook = free_port();
+    let url = format!("http://{hook}/hook");
+    let (n1, n2) = (cluster_node(&redis, &url).await, cluster_node(&redis, &url).await);
+    let lease = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let holder = |mut lease: redis::aio::MultiplexedConnection| async move {
+        let id: Option<String> = redis::cmd("GET").arg("flock:webhooks:lease").query_async(&mut lease).await.unwrap();
+        id.and_then(|id| id.parse::<Uuid>().ok())
+    };
+    let sending = |lease| async move { holder(lease).await.is_some() };
+    let l = lease.clone();
+    eventually("a node takes the webhook lease", move || sending(l.clone())).await;
+    let sender_id = holder(lease.clone()).await.unwrap();
+    let (sender, other) = if node_id(&n1).await == sender_id { (n1, n2) } else { (n2, n1) };
+    assert_eq!(node_id(&sender).await, sender_id);
+    let (on_sender, on_other) = (sender.addr, other.addr);
+
+    // Ann on the sending node, Bob on the other, Dan on the sending node again: the
+    // cluster's room has one `room.occupied`, one `user.joined` each, chats in seq order.
+    let room = format!("hooked-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let mut ann = connect(on_sender, &room, "ann").await;
+    let r = room.clone();
+    eventually("the other node counts Ann", move || {
+        let r = r.clone();
+        async move { rooms(on_other).await.rooms.iter().any(|info| info.name == r && info.users == 1) }
+    })
+    .await;
+    let mut bob = connect(on_other, &room, "bob").await;
+    sees_join(&mut ann, bob.id).await;
+    chat(&mut ann, "a1").await;
+    chat(&mut bob, "b1").await;
+    chat(&mut ann, "a2").await;
+    let dan = connect(on_sender, &room, "dan").await;
+    sees_join(&mut bob, dan.id).await;
+    let bob_id = bob.id;
+    bob.goodbye().await;
+    ann.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == bob_id).then_some(())).await;
+
+    // The receiver is down: only the sender tries, and all 8 events wait in the outbox.
+    eventually("the sender tried", || async move { metric(on_sender, WEBHOOKS_FAILED).await.unwrap_or(0.0) >= 1.0 })
+        .await;
+    eventually("8 events wait", || async move { metric(on_other, WEBHOOKS_PENDING).await == Some(8.0) }).await;
+    assert_eq!(metric(on_other, WEBHOOKS_FAILED).await.unwrap_or(0.0), 0.0, "the other node never tried");
+
+    // Killed with its events pending (and Ann and Dan with it): the survivor takes the
+    // lease, drops the dead node's users, and sends everything.
+    sender.signal("KILL");
+    sender.wait().await;
+    drop((ann, dan));
+    let seen = receiver(hook, 3).await;
+    let check = seen.clone();
+    within(90, "every event arrived", move || {
+        let check = check.clone();
+        async move { delivered(&check.lock().unwrap()).len() >= 11 }
+    })
+    .await;
+    eventually("the outbox is empty", || async move { metric(on_other, WEBHOOKS_PENDING).await == Some(0.0) }).await;
+    assert!(!rooms(on_other).await.rooms.iter().any(|info| info.name == room), "no ghosts in the lobby");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.bad_signatures, 0, "every request was signed");
+    let all = delivered(&seen);
+    assert_eq!(seen.bodies.len(), all.len() + 3, "each event sent once, but for the 3 refused tries");
+    assert!(all.iter().all(|(r, ..)| *r == room), "{all:?}");
+    let events: Vec<(&str, &str)> = all.iter().map(|(_, kind, detail)| (kind.as_str(), detail.as_str())).collect();
+    assert_eq!(
+        events[..8],
+        [
+            ("room.occupied", ""),
+            ("user.joined", "ann"),
+            ("user.joined", "bob"),
+            ("chat.created", "a1"),
+            ("chat.created", "b1"),
+            ("chat.created", "a2"),
+            ("user.joined", "dan"),
+            ("user.left", "bob"),
+        ]
+    );
+    let mut gone = events[8..10].to_vec();
+    gone.sort();
+    assert_eq!(gone, [("user.left", "ann"), ("user.left", "dan")], "the dead node's users left");
+    assert_eq!(events[10..], [("room.vacated", "")]);
+    let seqs: Vec<u64> = seen.bodies.iter().filter_map(|b| b["data"]["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] <= w[1]) && seqs.contains(&3), "chats by seq: {seqs:?}");
+    drop(other);
 }

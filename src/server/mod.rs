@@ -95,9 +95,13 @@ impl AppState {
         let ttl = Duration::from_secs(config.history_ttl_days * 24 * 3600);
         let store = Arc::new(Store::open(&config.data_dir, config.history_keep, ttl)?);
         store.set_commit_delay(Duration::from_millis(config.commit_delay_ms));
-        if let Some(webhooks) = webhooks::WebhookConfig::from_config(&config).map_err(StartError::Webhooks)? {
-            store.set_webhook_kinds(webhooks.kinds);
-            webhooks::deliver::spawn(store.clone(), webhooks);
+        let webhooks = webhooks::WebhookConfig::from_config(&config).map_err(StartError::Webhooks)?;
+        if let Some(webhooks) = &webhooks {
+            // A cluster's events go to its Redis outbox, not a node's own store.
+            if config.bus.is_none() {
+                store.set_webhook_kinds(webhooks.kinds);
+            }
+            webhooks::deliver::spawn(store.clone(), webhooks.clone());
         }
         metrics::handle();
         let grace = Duration::from_secs(config.leave_grace_secs);
@@ -105,6 +109,10 @@ impl AppState {
             None => Hub::new(store.clone(), grace, Bus::Local, config.replay_max),
             Some(url) => {
                 let (link, queue) = Link::new(url, config.history_keep, ttl, config.bus_ca_file.as_deref())?;
+                if let Some(webhooks) = webhooks {
+                    link.set_webhook_kinds(webhooks.kinds);
+                    webhooks::cluster::spawn(link.clone(), webhooks);
+                }
                 let hub = Hub::new(store.clone(), grace, Bus::Redis(link.clone()), config.replay_max);
                 let ttl = Duration::from_secs(config.presence_ttl_secs);
                 bus::supervisor::spawn(link, queue, hub.clone(), store.clone(), ttl);

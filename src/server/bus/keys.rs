@@ -54,3 +54,10 @@ pub fn revoked(id: Uuid) -> String {
 pub fn node(node: Uuid) -> String {
     format!("{NODE_PREFIX}{node}")
 }
+
+/// The cluster's webhook outbox: one stream of every room's events, in the order the
+/// changes they report happened; an entry goes when it was delivered or given up.
+pub const WEBHOOKS: &str = "flock:webhooks";
+
+/// Names the node that sends the cluster's webhooks; it expires unless that node renews it.
+pub const WEBHOOK_LEASE: &str = "flock:webhooks:lease";

@@ -3,14 +3,14 @@
 //! what the rooms queue.
 
 use super::event::{BusEvent, Envelope};
-use super::scripts::{CHAT_SCRIPT, FORGET_SCRIPT};
+use super::scripts::{CHAT_SCRIPT, FORGET_SCRIPT, PUT_SCRIPT};
 use super::{keys, Outgoing, PresenceChange};
 use crate::protocol::{ChatMessage, Move, User};
 use crate::server::metrics::{BUS_DROPPED, BUS_UP};
 use redis::aio::MultiplexedConnection;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -78,6 +78,9 @@ pub struct Link {
     wants: mpsc::Sender<Want>,
     /// The receiving end of `wants`, until the supervisor takes it.
     wanted: Mutex<Option<mpsc::Receiver<Want>>>,
+    /// The webhook kinds this node's scripts append to the cluster's outbox, as
+    /// [`crate::server::webhooks::Kinds::letters`] (unset: none).
+    webhook_letters: OnceLock<String>,
 }
 
 impl Link {
@@ -121,12 +124,24 @@ impl Link {
             chat_script: redis::Script::new(CHAT_SCRIPT),
             wants,
             wanted: Mutex::new(Some(wanted)),
+            webhook_letters: OnceLock::new(),
         };
         Ok((Arc::new(link), rx))
     }
 
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// Has this node's changes append webhook events of `kinds` to the cluster's outbox
+    /// (set once, at start, before the node joins the cluster).
+    pub fn set_webhook_kinds(&self, kinds: crate::server::webhooks::Kinds) {
+        let _ = self.webhook_letters.set(kinds.letters());
+    }
+
+    /// The webhook kinds the scripts take, as letters (empty without webhooks).
+    pub(super) fn webhook_letters(&self) -> &str {
+        self.webhook_letters.get().map_or("", String::as_str)
     }
 
     /// Has this node follow `room` (subscribe to its channel, take in its presence and
@@ -200,6 +215,7 @@ impl Link {
         let mut call = self.chat_script.key(keys::seq(room));
         call.key(keys::stream(room))
             .key(ref_key)
+            .key(keys::WEBHOOKS)
             .arg(floor)
             .arg(chat)
             .arg(self.node.to_string())
@@ -208,7 +224,11 @@ impl Link {
             .arg(REF_TTL_SECS)
             .arg(keys::room_channel(room))
             .arg(serde_json::to_string(&reference)?)
-            .arg(self.ttl_ms);
+            .arg(self.ttl_ms)
+            .arg(self.webhook_letters())
+            .arg(Uuid::new_v4().to_string())
+            .arg(room)
+            .arg(draft.ts);
         let (seq, duplicate): (u64, u8) = timed(call.invoke_async(&mut conn)).await?;
         Ok(Numbered { seq, duplicate: duplicate == 1 })
     }
@@ -314,16 +334,44 @@ pub enum Forget {
     OfDeadNode,
 }
 
-/// The command that drops `id` from `room`'s presence if `node` wrote the entry.
-pub(super) fn forget_cmd(room: &str, id: Uuid, node: Uuid, whose: Forget) -> redis::Cmd {
+/// The command that drops `id` from `room`'s presence if `node` wrote the entry (making
+/// the webhook events of `letters`).
+pub(super) fn forget_cmd(room: &str, id: Uuid, node: Uuid, whose: Forget, letters: &str) -> redis::Cmd {
     redis::cmd("EVAL")
         .arg(FORGET_SCRIPT)
-        .arg(2)
+        .arg(3)
         .arg(keys::presence(room))
         .arg(keys::node(node))
+        .arg(keys::WEBHOOKS)
         .arg(id.to_string())
         .arg(super::event::PresenceEntry::prefix(node))
         .arg(if whose == Forget::OfDeadNode { "1" } else { "0" })
+        .arg(room)
+        .arg(letters)
+        .arg(Uuid::new_v4().to_string())
+        .arg(Uuid::new_v4().to_string())
+        .arg(crate::server::clock::now_ms())
+        .clone()
+}
+
+/// The command that puts `entry` (its JSON) as `id`'s presence in `room`: a plain HSET
+/// without webhooks, else the script that also makes `room.occupied` and `user.joined`.
+pub(super) fn put_cmd(room: &str, id: Uuid, entry: &str, letters: &str) -> redis::Cmd {
+    if letters.is_empty() {
+        return redis::cmd("HSET").arg(keys::presence(room)).arg(id.to_string()).arg(entry).clone();
+    }
+    redis::cmd("EVAL")
+        .arg(PUT_SCRIPT)
+        .arg(2)
+        .arg(keys::presence(room))
+        .arg(keys::WEBHOOKS)
+        .arg(id.to_string())
+        .arg(entry)
+        .arg(room)
+        .arg(letters)
+        .arg(Uuid::new_v4().to_string())
+        .arg(Uuid::new_v4().to_string())
+        .arg(crate::server::clock::now_ms())
         .clone()
 }
 
@@ -351,7 +399,7 @@ pub async fn publish(link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let items = batch.len() as u64;
-        let pipe = pipeline(link.node, batch.drain(..));
+        let pipe = pipeline(link.node, link.webhook_letters(), batch.drain(..));
         if pipe.is_empty() {
             continue;
         }
@@ -368,7 +416,7 @@ pub async fn publish(link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>) {
 
 /// The Redis commands for one batch: events and presence in the order they happened, then
 /// one `cursors` event per room with each user's latest move.
-fn pipeline(node: Uuid, items: impl Iterator<Item = Outgoing>) -> redis::Pipeline {
+fn pipeline(node: Uuid, letters: &str, items: impl Iterator<Item = Outgoing>) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     let mut moves: HashMap<String, HashMap<Uuid, Move>> = HashMap::new();
     let publish = |pipe: &mut redis::Pipeline, room: &str, event: BusEvent| {
@@ -385,15 +433,11 @@ fn pipeline(node: Uuid, items: impl Iterator<Item = Outgoing>) -> redis::Pipelin
                     Some(PresenceChange::Put(user, taken_at)) => {
                         let entry = super::event::PresenceEntry { node, taken_at, user: User { cursor: None, ..user } };
                         if let Ok(json) = serde_json::to_string(&entry) {
-                            pipe.cmd("HSET")
-                                .arg(keys::presence(&room))
-                                .arg(entry.user.id.to_string())
-                                .arg(json)
-                                .ignore();
+                            pipe.add_command(put_cmd(&room, entry.user.id, &json, letters)).ignore();
                         }
                     }
                     Some(PresenceChange::Remove(id)) => {
-                        pipe.add_command(forget_cmd(&room, id, node, Forget::Mine)).ignore();
+                        pipe.add_command(forget_cmd(&room, id, node, Forget::Mine, letters)).ignore();
                     }
                     None => {}
                 }

@@ -14,6 +14,9 @@
 //! bounded queue to one publisher task, which sends them in pipelined batches and merges
 //! the cursor moves of a batch into one `cursors` event per room (so a hot room costs the
 //! bus one message per batch, not one per move).
+//!
+//! With webhooks on, the cluster's outbox is a Redis stream the scripts append to
+//! ([`scripts`]), and [`webhook_stream`] is how the one sending node reads it.
 
 pub mod event;
 pub mod heart;
@@ -21,6 +24,7 @@ pub mod keys;
 pub mod link;
 pub mod scripts;
 pub mod supervisor;
+pub mod webhook_stream;
 
 use crate::protocol::{ClusterInfo, Move, NodeInfo, RoomInfo, RoomList, User};
 use crate::server::hub::Listing;

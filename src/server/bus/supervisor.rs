@@ -35,12 +35,24 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Beats without a node's roster of a room after which its members there are dropped.
 const ROSTER_BEATS: u32 = 3;
+/// Every this many beats the whole cluster's presence is looked over for the entries of
+/// dead nodes in rooms no live node follows (the sweep only sees followed rooms).
+const GHOST_BEATS: u32 = 5;
 
 /// Starts the publisher and the supervisor of `link`'s node.
 pub fn spawn(link: Arc<Link>, queue: mpsc::Receiver<Outgoing>, hub: Arc<Hub>, store: Arc<Store>, ttl: Duration) {
     tokio::spawn(publish(link.clone(), queue));
     let wants = link.take_wants();
-    let node = Node { link, hub, store, beat: ttl / 5, seen: HashMap::new(), followed: HashMap::new() };
+    let node = Node {
+        link,
+        hub,
+        store,
+        beat: ttl / 5,
+        seen: HashMap::new(),
+        followed: HashMap::new(),
+        missing: HashSet::new(),
+        beats: 0,
+    };
     tokio::spawn(supervise(node, wants));
 }
 
@@ -56,6 +68,10 @@ struct Node {
     /// The rooms whose channel this node is subscribed to, with when each was last
     /// wanted: every room it holds someone in, and rooms someone is about to join.
     followed: HashMap<String, Instant>,
+    /// The nodes with presence entries but no heartbeat at the last ghost sweep.
+    missing: HashSet<Uuid>,
+    /// Beats on the current connection.
+    beats: u32,
 }
 
 async fn supervise(mut node: Node, wants: Option<mpsc::Receiver<Want>>) {
@@ -106,6 +122,8 @@ impl Node {
         let heart = Heart { conn: conn.clone(), node: self.link.node, beat: self.beat, expired: expired.clone() };
         let mut heart = AbortOnDrop(tokio::spawn(heart.run()));
         self.resync(&mut conn).await?;
+        // After an outage every node gets its grace again, from here.
+        self.missing.clear();
         self.link.set_connection(Some(conn.clone()));
         *backoff = MIN_BACKOFF;
         tracing::info!(node = %self.link.node, "cluster bus up");
@@ -124,6 +142,10 @@ impl Node {
                     }
                 }
                 _ = beat.tick() => {
+                    self.beats = self.beats.wrapping_add(1);
+                    if self.beats.is_multiple_of(GHOST_BEATS) {
+                        self.sweep_ghosts(&mut conn).await?;
+                    }
                     self.sweep(&mut conn).await?;
                     self.reconcile(&mut sink, &mut conn).await?;
                     self.hub.publish_rosters();
@@ -198,14 +220,20 @@ impl Node {
             let joined = Envelope { node: me, event: BusEvent::Joined { user: entry.user.clone(), taken_at } };
             pipe.cmd("EVAL")
                 .arg(CLAIM_SCRIPT)
-                .arg(1)
+                .arg(2)
                 .arg(keys::presence(room))
+                .arg(keys::WEBHOOKS)
                 .arg(user.id.to_string())
                 .arg(serde_json::to_string(&entry)?)
                 .arg(PresenceEntry::prefix(me))
                 .arg(keys::room_channel(room))
                 .arg(serde_json::to_string(&joined)?)
                 .arg(taken_at)
+                .arg(room)
+                .arg(self.link.webhook_letters())
+                .arg(Uuid::new_v4().to_string())
+                .arg(Uuid::new_v4().to_string())
+                .arg(crate::server::clock::now_ms())
                 .ignore();
         }
         timed(pipe.query_async::<()>(conn)).await?;
@@ -233,17 +261,19 @@ impl Node {
         // Read again now: someone may have joined while the catch-up ran.
         let local = self.hub.local_presence();
         let held: HashSet<(&str, Uuid)> = local.iter().map(|(room, u, _)| (room.as_str(), u.id)).collect();
+        let letters = self.link.webhook_letters().to_owned();
+        let letters = letters.as_str();
         let mut forget = redis::pipe();
         let mut live = Vec::new();
         for (room, entry) in snapshot {
             if entry.node == me && !held.contains(&(room.as_str(), entry.user.id)) {
                 // Left while the bus was down: the `left` never went out.
                 let left = Envelope { node: me, event: BusEvent::Left { id: entry.user.id } };
-                forget.add_command(forget_cmd(&room, entry.user.id, me, Forget::Mine)).ignore();
+                forget.add_command(forget_cmd(&room, entry.user.id, me, Forget::Mine, letters)).ignore();
                 forget.cmd("PUBLISH").arg(keys::room_channel(&room)).arg(serde_json::to_string(&left)?).ignore();
             } else if entry.node != me && !alive.contains(&entry.node) {
                 // A ghost of a node that is gone (a restarted node has a new id).
-                forget.add_command(forget_cmd(&room, entry.user.id, entry.node, Forget::OfDeadNode)).ignore();
+                forget.add_command(forget_cmd(&room, entry.user.id, entry.node, Forget::OfDeadNode, letters)).ignore();
             } else if entry.node != me && self.followed.contains_key(&room) {
                 live.push((room, entry));
             }
@@ -360,6 +390,32 @@ impl Node {
         Ok(nodes.into_iter().zip(exists).filter(|(_, up)| *up).map(|(n, _)| n).collect())
     }
 
+    /// Drops the presence entries of nodes that had no heartbeat at this ghost sweep and
+    /// the one before (at least [`GHOST_BEATS`] beats, past the two of grace), wherever
+    /// they are: a node that died alone in a room leaves no one else to sweep it, and its
+    /// users must leave the lobby (and make their `user.left` and `room.vacated`). The
+    /// script checks the heartbeat again, so a node that came back keeps its users; of
+    /// several nodes doing this at once, one removes each entry.
+    async fn sweep_ghosts(&mut self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
+        let me = self.link.node;
+        let snapshot = self.snapshot(conn).await?;
+        let nodes: HashSet<Uuid> = snapshot.iter().map(|(_, e)| e.node).filter(|n| *n != me).collect();
+        let alive = self.alive(conn, &nodes).await?;
+        let missing: HashSet<Uuid> = nodes.difference(&alive).copied().collect();
+        let dead: HashSet<Uuid> = missing.intersection(&self.missing).copied().collect();
+        self.missing = missing;
+        let mut pipe = redis::pipe();
+        for (room, entry) in snapshot.iter().filter(|(_, e)| dead.contains(&e.node)) {
+            let letters = self.link.webhook_letters();
+            pipe.add_command(forget_cmd(room, entry.user.id, entry.node, Forget::OfDeadNode, letters)).ignore();
+        }
+        if !pipe.is_empty() {
+            tracing::info!(nodes = dead.len(), "dropping the users of dead nodes from the cluster's presence");
+            timed(pipe.query_async::<()>(conn)).await?;
+        }
+        Ok(())
+    }
+
     /// Announces the users of nodes that stopped beating as `left`.
     async fn sweep(&mut self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
         let nodes = self.hub.remote_nodes();
@@ -381,7 +437,7 @@ impl Node {
             tracing::info!(%node, users = gone.len(), "node stopped beating: its users left");
             let mut pipe = redis::pipe();
             for (room, id) in &gone {
-                pipe.add_command(forget_cmd(room, *id, node, Forget::OfDeadNode)).ignore();
+                pipe.add_command(forget_cmd(room, *id, node, Forget::OfDeadNode, self.link.webhook_letters())).ignore();
             }
             if !pipe.is_empty() {
                 timed(pipe.query_async::<()>(conn)).await?;

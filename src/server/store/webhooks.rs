@@ -3,7 +3,7 @@
 
 use super::{Store, StoreError};
 use crate::protocol::ChatMessage;
-use crate::server::webhooks::{body, Kinds, WebhookKind};
+use crate::server::webhooks::{body, chat_data, Kinds, WebhookKind};
 use rusqlite::{params, Connection};
 use std::time::Duration;
 use uuid::Uuid;
@@ -26,10 +26,7 @@ pub struct PendingWebhook {
 /// The id and body of a chat's `chat.created`.
 pub(super) fn chat_created(room: &str, msg: &ChatMessage) -> (Uuid, String) {
     let id = Uuid::new_v4();
-    let data = serde_json::json!({
-        "seq": msg.seq, "from": msg.from, "username": msg.username, "to": msg.to, "text": msg.text, "server": msg.server,
-    });
-    (id, body(id, WebhookKind::ChatCreated, room, msg.ts, data))
+    (id, body(id, WebhookKind::ChatCreated, room, msg.ts, chat_data(msg)))
 }
 
 pub(super) fn insert(db: &Connection, id: Uuid, room: &str, body: &str, created_ms: u64) -> Result<(), StoreError> {

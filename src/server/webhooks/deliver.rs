@@ -2,7 +2,7 @@
 //! each room's arrive in order), all rooms at once, and records what became of each try.
 
 use super::signature::{sign, HEADER};
-use super::{backoff, WebhookConfig, MAX_PENDING, TIMEOUT};
+use super::{backoff, gives_up, WebhookConfig, MAX_PENDING, TIMEOUT};
 use crate::server::clock::{now_ms, unix_secs};
 use crate::server::metrics::{WEBHOOKS_DEAD, WEBHOOKS_DELIVERED, WEBHOOKS_FAILED, WEBHOOKS_PENDING};
 use crate::server::store::webhooks::PendingWebhook;
@@ -13,17 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Due events taken per pass (at most one per room).
-const PER_PASS: usize = 64;
+pub(super) const PER_PASS: usize = 64;
 /// How often the outbox is looked at when nothing wakes the deliverer (a retry falling due).
 const POLL: Duration = Duration::from_secs(1);
 
 /// Starts delivering `store`'s outbox to `config.url`.
 pub fn spawn(store: Arc<Store>, config: WebhookConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
-            Ok(client) => client,
-            Err(err) => return tracing::error!("cannot make the webhook client: {err}; no webhooks are sent"),
-        };
+        let Some(client) = client() else { return };
         loop {
             match pass(&store, &config, &client).await {
                 Ok(0) | Err(_) => {
@@ -55,7 +52,7 @@ async fn pass(store: &Arc<Store>, config: &WebhookConfig, client: &reqwest::Clie
         store.submit(Write::WebhookTrim { keep: MAX_PENDING }, None)?;
     }
     let tries = due.len();
-    let answers = join_all(due.iter().map(|event| attempt(client, config, event))).await;
+    let answers = join_all(due.iter().map(|event| attempt(client, config, &event.room, &event.body))).await;
     for (event, delivered) in due.into_iter().zip(answers) {
         store.submit(outcome(config, &event, delivered, now_ms()), None)?;
     }
@@ -72,7 +69,7 @@ fn outcome(config: &WebhookConfig, event: &PendingWebhook, delivered: bool, now:
     }
     metrics::counter!(WEBHOOKS_FAILED).increment(1);
     let attempts = event.attempts.saturating_add(1);
-    let dead = now.saturating_sub(event.created_ms) >= config.give_up.as_millis() as u64;
+    let dead = gives_up(config.give_up, event.created_ms, now);
     if dead {
         metrics::counter!(WEBHOOKS_DEAD).increment(1);
         tracing::warn!(room = event.room, attempts, "gave up a webhook event");
@@ -81,24 +78,33 @@ fn outcome(config: &WebhookConfig, event: &PendingWebhook, delivered: bool, now:
     Write::WebhookFailed { seq: event.seq, attempts, next_at, dead }
 }
 
-/// One POST of `event`: whether the receiver answered 2xx in time.
-async fn attempt(client: &reqwest::Client, config: &WebhookConfig, event: &PendingWebhook) -> bool {
-    let signature = sign(&config.secret, unix_secs(), &event.body);
+/// The client every try goes out with (`None`, logged, if TLS cannot be set up).
+pub(super) fn client() -> Option<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .inspect_err(|err| tracing::error!("cannot make the webhook client: {err}; no webhooks are sent"))
+        .ok()
+}
+
+/// One POST of `body`, an event of `room`: whether the receiver answered 2xx in time.
+pub(super) async fn attempt(client: &reqwest::Client, config: &WebhookConfig, room: &str, body: &str) -> bool {
+    let signature = sign(&config.secret, unix_secs(), body);
     let sent = client
         .post(&config.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(HEADER, signature)
-        .body(event.body.clone())
+        .body(body.to_owned())
         .send()
         .await;
     match sent {
         Ok(response) if response.status().is_success() => true,
         Ok(response) => {
-            tracing::debug!(room = event.room, status = %response.status(), "a webhook was refused");
+            tracing::debug!(room, status = %response.status(), "a webhook was refused");
             false
         }
         Err(err) => {
-            tracing::debug!(room = event.room, "a webhook did not get through: {err}");
+            tracing::debug!(room, "a webhook did not get through: {err}");
             false
         }
     }

@@ -7,7 +7,10 @@
 //! exponential backoff from 1 s to 10 min, and an event still undelivered after the give-up
 //! time (24 h by default) is dead (counted in `/metrics`). An event keeps its `id` across
 //! retries so the receiver can drop repeats. [`signature`] signs and checks the header.
+//! On a cluster the outbox is a Redis stream and one node at a time sends it ([`cluster`]);
+//! what a node's own store still holds (queued before it joined a cluster) goes out from there.
 
+pub mod cluster;
 pub mod deliver;
 pub mod signature;
 
@@ -61,6 +64,17 @@ impl WebhookKind {
         WebhookKind::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 
+    /// This kind's letter in [`Kinds::letters`], as the Redis scripts test for it.
+    fn letter(self) -> char {
+        match self {
+            WebhookKind::RoomOccupied => 'O',
+            WebhookKind::RoomVacated => 'V',
+            WebhookKind::UserJoined => 'J',
+            WebhookKind::UserLeft => 'L',
+            WebhookKind::ChatCreated => 'C',
+        }
+    }
+
     /// This kind's bit in a [`Kinds`] mask.
     fn bit(self) -> u8 {
         1 << (self as u8)
@@ -83,6 +97,12 @@ impl Kinds {
     pub fn contains(self, kind: WebhookKind) -> bool {
         self.0 & kind.bit() != 0
     }
+
+    /// The kinds as one letter each, for the cluster's Redis scripts (Lua has no bit
+    /// operations of its own); empty for none.
+    pub fn letters(self) -> String {
+        WebhookKind::ALL.into_iter().filter(|kind| self.contains(*kind)).map(WebhookKind::letter).collect()
+    }
 }
 
 /// Where webhooks go and how they are signed.
@@ -96,9 +116,8 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
-    /// The settings in `config`, checked: URL and secret come together, the URL is
-    /// http(s), and a cluster does not take them yet (each event must be sent by exactly
-    /// one node). `None` without webhooks; the refusal says why.
+    /// The settings in `config`, checked: URL and secret come together, and the URL is
+    /// http(s). `None` without webhooks; the refusal says why.
     pub fn from_config(config: &crate::server::config::Config) -> Result<Option<WebhookConfig>, String> {
         let (url, secret) = match (&config.webhook_url, &config.webhook_secret) {
             (None, None) => return Ok(None),
@@ -109,9 +128,6 @@ impl WebhookConfig {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!("--webhook-url {url:?} must be http:// or https://"));
         }
-        if config.bus.is_some() {
-            return Err("webhooks are not sent by a cluster yet: drop --bus or --webhook-url".into());
-        }
         let kinds = if config.webhook_events.is_empty() { Kinds::all() } else { Kinds::of(&config.webhook_events) };
         let give_up = Duration::from_secs(config.webhook_give_up_secs);
         Ok(Some(WebhookConfig { url, secret, kinds, give_up }))
@@ -121,6 +137,18 @@ impl WebhookConfig {
 /// The body of one event, exactly as it is sent (and signed) on every try.
 pub fn body(id: uuid::Uuid, kind: WebhookKind, room: &str, ts: u64, data: Value) -> String {
     serde_json::json!({"id": id, "type": kind.as_str(), "room": room, "ts": ts, "data": data}).to_string()
+}
+
+/// The `data` of a chat's `chat.created`.
+pub fn chat_data(msg: &crate::protocol::ChatMessage) -> Value {
+    serde_json::json!({
+        "seq": msg.seq, "from": msg.from, "username": msg.username, "to": msg.to, "text": msg.text, "server": msg.server,
+    })
+}
+
+/// Whether an event made at `created_ms` is given up when a try at `now_ms` failed.
+pub fn gives_up(give_up: Duration, created_ms: u64, now_ms: u64) -> bool {
+    now_ms.saturating_sub(created_ms) >= give_up.as_millis() as u64
 }
 
 /// The delay before try `attempt + 1` (after `attempt` failed ones, the first being 1).
@@ -140,6 +168,8 @@ mod tests {
         let some = Kinds::of(&[WebhookKind::ChatCreated, WebhookKind::UserLeft]);
         assert!(some.contains(WebhookKind::ChatCreated) && !some.contains(WebhookKind::UserJoined));
         assert!(WebhookKind::ALL.iter().all(|k| Kinds::all().contains(*k)));
+        assert_eq!((some.letters().as_str(), Kinds::default().letters().as_str()), ("LC", ""));
+        assert_eq!(Kinds::all().letters(), "OVJLC");
     }
 
     #[test]
