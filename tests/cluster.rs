@@ -573,3 +573,111 @@ async fn an_identity_revoked_through_any_node_is_closed_where_it_is_and_no_node_
         assert_ne!(back.id, ann_id, "the token is no one's on any node");
     }
 }
+
+const JWT_SECRET: &str = "jwt-secret-for-tests-at-least-32-bytes";
+
+#[tokio::test]
+async fn one_jwt_identity_on_two_nodes_is_one_member_that_leaves_after_its_last_device() {
+    use jsonwebtoken::{encode, get_current_timestamp, EncodingKey, Header};
+    let redis = RedisServer::start().await;
+    // A long grace: a `left` that comes is the last device's goodbye, not a timer's. The
+    // webhooks go nowhere: what they would say stays in the cluster's outbox, to read.
+    let extra = [
+        ("FLOCK_JWT_SECRET", JWT_SECRET),
+        ("FLOCK_LEAVE_GRACE_SECS", "600"),
+        ("FLOCK_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+        ("FLOCK_WEBHOOK_SECRET", "webhook-secret-of-at-least-32-bytes"),
+    ];
+    let (n1, n2) = (node_with(&redis, &extra).await, node_with(&redis, &extra).await);
+    let room = fresh_room();
+    let claims = json!({"sub": "ann-of-the-app", "exp": get_current_timestamp() + 600, "name": "Ann"});
+    let jwt = encode(&Header::default(), &claims, &EncodingKey::from_secret(JWT_SECRET.as_bytes())).unwrap();
+    let query = format!("room={room}&jwt={jwt}");
+
+    let mut laptop = common::try_connect(n1.addr, &query).await.expect("the laptop is let in");
+    let ann = laptop.id;
+    let mut bob = connect(n2.addr, &room, "bob").await;
+    let mut cat = connect(n1.addr, &room, "cat").await;
+    sees(&mut bob, ann).await;
+    sees(&mut laptop, bob.id).await;
+    sees(&mut bob, cat.id).await;
+    let mut phone = common::try_connect(n2.addr, &query).await.expect("the phone is let in on the other node");
+    assert_eq!(phone.id, ann, "the same identity");
+    assert_eq!(phone.users.iter().filter(|u| u.id == ann).count(), 1, "listed once");
+    for node in [&n1, &n2] {
+        let users = common::rooms(node.addr).await.rooms.iter().find(|r| r.name == room).map(|r| r.users);
+        assert_eq!(users, Some(3), "one Ann, Bob and Cat on every node");
+    }
+
+    // A chat and a direct message reach both devices; state set on the phone shows on the
+    // laptop and to Cat, on the laptop's node.
+    bob.send(&ClientMsg::chat("hi all", ChatTarget::Room)).await;
+    bob.send(&ClientMsg::chat("hi ann", ChatTarget::User(ann))).await;
+    for device in [&mut laptop, &mut phone] {
+        device.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "hi ann").then_some(())).await;
+    }
+    let state: UserState = serde_json::from_value(json!({"mood": "busy"})).unwrap();
+    phone.send(&ClientMsg::State { state: state.clone() }).await;
+    for device in [&mut laptop, &mut cat] {
+        let (got, _) =
+            device.recv_until(|m| matches!(m, ServerMsg::State { id, .. } if *id == ann).then(|| m.clone())).await;
+        assert_eq!(got, ServerMsg::State { id: ann, state: state.clone() });
+    }
+    let reference = "from-the-laptop";
+    let (seq, _) = chat_acked_seeing(&mut laptop, "on my way", ChatTarget::Room, reference).await;
+    assert_eq!(chat_seq(&mut phone, "on my way").await, seq);
+
+    // The laptop goes, on the node whose presence entry it may have written: Ann stays.
+    laptop.goodbye().await;
+    bob.send(&ClientMsg::chat("still there?", ChatTarget::Room)).await;
+    phone.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "still there?").then_some(())).await;
+    cat.recv_until(|m| matches!(m, ServerMsg::Chat(c) if c.text == "still there?").then_some(())).await;
+    for node in [&n1, &n2] {
+        let users = common::rooms(node.addr).await.rooms.iter().find(|r| r.name == room).map(|r| r.users);
+        assert_eq!(users, Some(3), "Ann is still here on every node");
+    }
+    // The phone keeps its place: a newcomer on the laptop's node is told of Ann.
+    let dan = connect(n1.addr, &room, "dan").await;
+    assert!(dan.users.iter().any(|u| u.id == ann), "{:?}", dan.users);
+    for watcher in [&mut bob, &mut cat] {
+        let seen = watcher.drain().await;
+        assert!(!seen.iter().any(|m| matches!(m, ServerMsg::Left { id } if *id == ann)), "{seen:?}");
+    }
+
+    // The last device goes: now `left`, once, on both nodes.
+    phone.goodbye().await;
+    for watcher in [&mut bob, &mut cat] {
+        watcher.recv_until(|m| matches!(m, ServerMsg::Left { id } if *id == ann).then_some(())).await;
+    }
+    eventually("Ann is gone from the cluster's presence", || {
+        let room = room.clone();
+        async move {
+            let rooms = common::rooms(n2.addr).await;
+            rooms.rooms.iter().find(|r| r.name == room).map(|r| r.users) == Some(3)
+        }
+    })
+    .await;
+    let seen = bob.drain().await;
+    assert!(!seen.iter().any(|m| matches!(m, ServerMsg::Left { id } if *id == ann)), "left once: {seen:?}");
+
+    // The app's backend hears of one Ann: joined once, left once.
+    let conn = redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let anns = |mut conn: redis::aio::MultiplexedConnection| async move {
+        let outbox: redis::streams::StreamRangeReply =
+            redis::cmd("XRANGE").arg("flock:webhooks").arg("-").arg("+").query_async(&mut conn).await.unwrap();
+        let user = |entry: &redis::streams::StreamId| -> Option<Uuid> {
+            let presence: serde_json::Value = serde_json::from_str(&entry.get::<String>("entry")?).ok()?;
+            presence["user"]["id"].as_str()?.parse().ok()
+        };
+        let of_ann = outbox.ids.iter().filter(|entry| user(entry) == Some(ann));
+        of_ann.filter_map(|entry| entry.get::<String>("type")).collect::<Vec<_>>()
+    };
+    let c = conn.clone();
+    eventually("Ann's leave is in the outbox", move || {
+        let c = c.clone();
+        async move { anns(c).await.len() >= 2 }
+    })
+    .await;
+    assert_eq!(anns(conn).await, ["user.joined", "user.left"]);
+    drop(dan);
+}

@@ -98,10 +98,13 @@ impl AppState {
         let webhooks = webhooks::WebhookConfig::from_config(&config).map_err(StartError::Webhooks)?;
         if let Some(webhooks) = &webhooks {
             // A cluster's events go to its Redis outbox, not a node's own store.
-            if config.bus.is_none() {
+            let outbox = if config.bus.is_none() {
                 store.set_webhook_kinds(webhooks.kinds);
-            }
-            webhooks::deliver::spawn(store.clone(), webhooks.clone());
+                webhooks::deliver::Outbox::Ours
+            } else {
+                webhooks::deliver::Outbox::Leftovers
+            };
+            webhooks::deliver::spawn(store.clone(), webhooks.clone(), outbox);
         }
         metrics::handle();
         let grace = Duration::from_secs(config.leave_grace_secs);

@@ -27,6 +27,10 @@ pub enum BusEvent {
         user: User,
         #[serde(default)]
         taken_at: u64,
+        /// An identity several nodes may hold at once (a JWT user's devices): the nodes
+        /// that already hold it keep it too, rather than letting go.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shared: bool,
     },
     Left {
         id: Uuid,
@@ -48,6 +52,13 @@ pub enum BusEvent {
     /// `left` lost to an outage or a full queue heals within a beat.
     Roster {
         users: Vec<User>,
+    },
+    /// The sending node's last connection of a shared identity is gone, but the nodes in
+    /// `to` hold it too: it stays in the room (no `left`), and one of them takes over its
+    /// presence entry. A node in `to` that no longer holds it either announces the leave.
+    Released {
+        id: Uuid,
+        to: Vec<Uuid>,
     },
     /// The app's backend removed `id` from the room: the node holding it closes its
     /// connection there and announces `left`; every node refuses it there for `ban_secs`.

@@ -9,7 +9,7 @@ use crate::protocol::{ChatMessage, Move, User};
 use crate::server::metrics::{BUS_DROPPED, BUS_UP};
 use redis::aio::MultiplexedConnection;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -81,6 +81,11 @@ pub struct Link {
     /// The webhook kinds this node's scripts append to the cluster's outbox, as
     /// [`crate::server::webhooks::Kinds::letters`] (unset: none).
     webhook_letters: OnceLock<String>,
+    /// Items the queue took so far, and how many of them the publisher has sent (or
+    /// dropped): with webhooks on, a chat waits for what was queued before it, so a
+    /// user's `user.joined` is in the outbox before their first `chat.created`.
+    queued: AtomicU64,
+    sent: tokio::sync::watch::Sender<u64>,
 }
 
 impl Link {
@@ -125,6 +130,8 @@ impl Link {
             wants,
             wanted: Mutex::new(Some(wanted)),
             webhook_letters: OnceLock::new(),
+            queued: AtomicU64::new(0),
+            sent: tokio::sync::watch::Sender::new(0),
         };
         Ok((Arc::new(link), rx))
     }
@@ -194,9 +201,19 @@ impl Link {
     }
 
     pub(super) fn enqueue(&self, item: Outgoing) {
-        if self.tx.try_send(item).is_err() {
+        if self.tx.try_send(item).is_ok() {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+        } else {
             metrics::counter!(BUS_DROPPED).increment(1);
         }
+    }
+
+    /// Waits (at most [`REDIS_TIMEOUT`]) until the publisher has sent what was queued
+    /// before now.
+    async fn queue_sent(&self) {
+        let target = self.queued.load(Ordering::Relaxed);
+        let mut sent = self.sent.subscribe();
+        let _ = tokio::time::timeout(REDIS_TIMEOUT, sent.wait_for(|sent| *sent >= target)).await;
     }
 
     /// Numbers `draft` (its seq is ignored) as the next chat of `room`, stores it in the
@@ -209,6 +226,9 @@ impl Link {
         reference: Option<&str>,
         floor: u64,
     ) -> Result<Numbered, BusError> {
+        if !self.webhook_letters().is_empty() {
+            self.queue_sent().await;
+        }
         let mut conn = self.connection()?;
         let chat = serde_json::to_string(&ChatMessage { seq: 0, ..draft.clone() })?;
         let ref_key = reference.map_or_else(String::new, |r| keys::chat_ref(room, draft.from, r));
@@ -332,6 +352,8 @@ pub enum Forget {
     Mine,
     /// One a node counted dead wrote, unless that node is beating again.
     OfDeadNode,
+    /// Whichever node wrote it.
+    Anyone,
 }
 
 /// The command that drops `id` from `room`'s presence if `node` wrote the entry (making
@@ -344,7 +366,7 @@ pub(super) fn forget_cmd(room: &str, id: Uuid, node: Uuid, whose: Forget, letter
         .arg(keys::node(node))
         .arg(keys::WEBHOOKS)
         .arg(id.to_string())
-        .arg(super::event::PresenceEntry::prefix(node))
+        .arg(if whose == Forget::Anyone { String::new() } else { super::event::PresenceEntry::prefix(node) })
         .arg(if whose == Forget::OfDeadNode { "1" } else { "0" })
         .arg(room)
         .arg(letters)
@@ -400,17 +422,17 @@ pub async fn publish(link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>) {
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let items = batch.len() as u64;
         let pipe = pipeline(link.node, link.webhook_letters(), batch.drain(..));
-        if pipe.is_empty() {
-            continue;
+        if !pipe.is_empty() {
+            let sent = match link.connection() {
+                Ok(mut conn) => timed(pipe.query_async::<()>(&mut conn)).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = sent {
+                tracing::debug!("bus batch of {items} dropped: {err}");
+                metrics::counter!(BUS_DROPPED).increment(items);
+            }
         }
-        let sent = match link.connection() {
-            Ok(mut conn) => timed(pipe.query_async::<()>(&mut conn)).await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = sent {
-            tracing::debug!("bus batch of {items} dropped: {err}");
-            metrics::counter!(BUS_DROPPED).increment(items);
-        }
+        link.sent.send_modify(|sent| *sent += items);
     }
 }
 
@@ -438,6 +460,9 @@ fn pipeline(node: Uuid, letters: &str, items: impl Iterator<Item = Outgoing>) ->
                     }
                     Some(PresenceChange::Remove(id)) => {
                         pipe.add_command(forget_cmd(&room, id, node, Forget::Mine, letters)).ignore();
+                    }
+                    Some(PresenceChange::RemoveAny(id)) => {
+                        pipe.add_command(forget_cmd(&room, id, node, Forget::Anyone, letters)).ignore();
                     }
                     None => {}
                 }

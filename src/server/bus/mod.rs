@@ -49,7 +49,10 @@ pub enum Bus {
 pub enum PresenceChange {
     /// The user is (still) here, as this, since the given time (unix ms).
     Put(User, u64),
+    /// Drops the user's entry if this node wrote it.
     Remove(Uuid),
+    /// Drops the user's entry whichever node wrote it (a shared identity no node holds).
+    RemoveAny(Uuid),
 }
 
 /// One item for the publisher task.

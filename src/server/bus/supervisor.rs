@@ -38,6 +38,8 @@ const ROSTER_BEATS: u32 = 3;
 /// Every this many beats the whole cluster's presence is looked over for the entries of
 /// dead nodes in rooms no live node follows (the sweep only sees followed rooms).
 const GHOST_BEATS: u32 = 5;
+/// Presence hashes read per round trip when the whole cluster's presence is read.
+const SNAPSHOT_ROOMS: usize = 256;
 
 /// Starts the publisher and the supervisor of `link`'s node.
 pub fn spawn(link: Arc<Link>, queue: mpsc::Receiver<Outgoing>, hub: Arc<Hub>, store: Arc<Store>, ttl: Duration) {
@@ -214,10 +216,10 @@ impl Node {
         let local = self.hub.local_presence();
         let mut pipe = redis::pipe();
         pipe.atomic().add_command(heartbeat_cmd(me, self.beat)).ignore();
-        for (room, user, taken_at) in &local {
-            let taken_at = *taken_at;
+        for (room, user, taken_at, shared) in &local {
+            let (taken_at, shared) = (*taken_at, *shared);
             let entry = PresenceEntry { node: me, taken_at, user: User { cursor: None, ..user.clone() } };
-            let joined = Envelope { node: me, event: BusEvent::Joined { user: entry.user.clone(), taken_at } };
+            let joined = Envelope { node: me, event: BusEvent::Joined { user: entry.user.clone(), taken_at, shared } };
             pipe.cmd("EVAL")
                 .arg(CLAIM_SCRIPT)
                 .arg(2)
@@ -260,7 +262,7 @@ impl Node {
         let alive = self.alive(conn, &nodes).await?;
         // Read again now: someone may have joined while the catch-up ran.
         let local = self.hub.local_presence();
-        let held: HashSet<(&str, Uuid)> = local.iter().map(|(room, u, _)| (room.as_str(), u.id)).collect();
+        let held: HashSet<(&str, Uuid)> = local.iter().map(|(room, u, ..)| (room.as_str(), u.id)).collect();
         let letters = self.link.webhook_letters().to_owned();
         let letters = letters.as_str();
         let mut forget = redis::pipe();
@@ -363,9 +365,19 @@ impl Node {
     /// Every presence entry in Redis, by room.
     async fn snapshot(&self, conn: &mut MultiplexedConnection) -> Result<Vec<(String, PresenceEntry)>, BusError> {
         let mut snapshot = Vec::new();
-        for hash in scan(conn, &format!("{}*", keys::PRESENCE_PREFIX)).await? {
+        let hashes = scan(conn, &format!("{}*", keys::PRESENCE_PREFIX)).await?;
+        // In pipelines: one round trip per many rooms, not one per room.
+        let mut rooms = Vec::with_capacity(hashes.len());
+        for chunk in hashes.chunks(SNAPSHOT_ROOMS) {
+            let mut pipe = redis::pipe();
+            for hash in chunk {
+                pipe.cmd("HGETALL").arg(hash);
+            }
+            let entries: Vec<HashMap<String, String>> = timed(pipe.query_async(conn)).await?;
+            rooms.extend(chunk.iter().zip(entries));
+        }
+        for (hash, entries) in rooms {
             let room = hash[keys::PRESENCE_PREFIX.len()..].to_owned();
-            let entries: HashMap<String, String> = timed(redis::cmd("HGETALL").arg(&hash).query_async(conn)).await?;
             for json in entries.values() {
                 match serde_json::from_str::<PresenceEntry>(json) {
                     Ok(entry) => snapshot.push((room.clone(), entry)),
@@ -395,7 +407,8 @@ impl Node {
     /// they are: a node that died alone in a room leaves no one else to sweep it, and its
     /// users must leave the lobby (and make their `user.left` and `room.vacated`). The
     /// script checks the heartbeat again, so a node that came back keeps its users; of
-    /// several nodes doing this at once, one removes each entry.
+    /// several nodes doing this at once, one removes each entry. This node's own entries
+    /// for users it no longer holds go too (their removal was dropped with a full queue).
     async fn sweep_ghosts(&mut self, conn: &mut MultiplexedConnection) -> Result<(), BusError> {
         let me = self.link.node;
         let snapshot = self.snapshot(conn).await?;
@@ -404,13 +417,20 @@ impl Node {
         let missing: HashSet<Uuid> = nodes.difference(&alive).copied().collect();
         let dead: HashSet<Uuid> = missing.intersection(&self.missing).copied().collect();
         self.missing = missing;
+        // Read after the snapshot: a user who joined meanwhile is known, and an entry of
+        // this node for a user no longer in the room lost its removal to a full queue.
+        let known = self.hub.members_known();
+        let letters = self.link.webhook_letters();
         let mut pipe = redis::pipe();
-        for (room, entry) in snapshot.iter().filter(|(_, e)| dead.contains(&e.node)) {
-            let letters = self.link.webhook_letters();
-            pipe.add_command(forget_cmd(room, entry.user.id, entry.node, Forget::OfDeadNode, letters)).ignore();
+        for (room, entry) in &snapshot {
+            if dead.contains(&entry.node) {
+                pipe.add_command(forget_cmd(room, entry.user.id, entry.node, Forget::OfDeadNode, letters)).ignore();
+            } else if entry.node == me && !known.contains(&(room.clone(), entry.user.id)) {
+                pipe.add_command(forget_cmd(room, entry.user.id, me, Forget::Mine, letters)).ignore();
+            }
         }
         if !pipe.is_empty() {
-            tracing::info!(nodes = dead.len(), "dropping the users of dead nodes from the cluster's presence");
+            tracing::info!(nodes = dead.len(), "dropping the stale entries of the cluster's presence");
             timed(pipe.query_async::<()>(conn)).await?;
         }
         Ok(())

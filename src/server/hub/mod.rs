@@ -170,7 +170,15 @@ impl Hub {
                 member.conn = conn;
                 let taken_at = now_ms();
                 member.taken_at = taken_at;
-                let taken_over = member.node.take().is_some();
+                let held_by = member.node.take();
+                let taken_over = held_by.is_some();
+                // A shared identity another node holds stays held there too.
+                member.multi = multi;
+                if multi {
+                    member.also.extend(held_by);
+                } else {
+                    member.also.clear();
+                }
                 // A private room's invitation may name the user differently than before.
                 let renamed = member.user.username != user.username;
                 member.user.username = user.username.clone();
@@ -181,7 +189,7 @@ impl Hub {
                 }
                 if taken_over || renamed {
                     let presence = Some(PresenceChange::Put(user.clone(), taken_at));
-                    self.bus.publish(room_name, BusEvent::Joined { user, taken_at }, presence);
+                    self.bus.publish(room_name, BusEvent::Joined { user, taken_at, shared: multi }, presence);
                 }
             }
             None => {
@@ -192,8 +200,10 @@ impl Hub {
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
                 let taken_at = now_ms();
                 let presence = Some(PresenceChange::Put(user.clone(), taken_at));
-                self.bus.publish(room_name, BusEvent::Joined { user: user.clone(), taken_at }, presence);
-                members.insert(id, Member::here(user, outbox.clone(), conn, taken_at));
+                self.bus.publish(room_name, BusEvent::Joined { user: user.clone(), taken_at, shared: multi }, presence);
+                let mut member = Member::here(user, outbox.clone(), conn, taken_at);
+                member.multi = multi;
+                members.insert(id, member);
             }
         }
         // Still under the room lock: the moves it follows start where the welcome's
@@ -228,7 +238,7 @@ impl Hub {
             }
         }
         if how == Departure::Goodbye || self.grace.is_zero() {
-            return remove(&mut self.lock(), room, id, |m| m.conn == conn, false);
+            return leave(&mut self.lock(), room, id, |m| m.conn == conn);
         }
         {
             let mut members = room.lock();
@@ -240,7 +250,7 @@ impl Hub {
         let (hub, room, grace) = (self.clone(), room.clone(), self.grace);
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
-            remove(&mut hub.lock(), &room, id, |m| m.conn == conn && m.outbox.is_none(), false);
+            leave(&mut hub.lock(), &room, id, |m| m.conn == conn && m.outbox.is_none());
         });
         None
     }
@@ -324,6 +334,35 @@ impl Listing {
     pub fn covers(self, room: &str) -> bool {
         self == Listing::All || !Gate::is_private(room)
     }
+}
+
+/// Ends this node's hold of `id` in `room` if `still_due` says so (its last connection
+/// here is gone): a shared identity another node holds too stays in the room, and those
+/// nodes are told to take over; anyone else leaves ([`remove`]). Returns the user either way.
+fn leave(registry: &mut Registry, room: &Arc<Room>, id: Uuid, still_due: impl Fn(&Member) -> bool) -> Option<User> {
+    {
+        let mut members = room.lock();
+        let member = members.get_mut(&id).filter(|m| m.is_here() && still_due(m))?;
+        if let Some(next) = member.also.iter().next().copied() {
+            let to: Vec<Uuid> = member.also.drain().collect();
+            for outbox in member.outboxes() {
+                outbox.unfollow();
+            }
+            member.outbox = None;
+            member.others.clear();
+            member.conn = 0;
+            member.node = Some(next);
+            member.also = to.iter().copied().filter(|n| *n != next).collect();
+            let user = member.user.clone();
+            room.bus().publish(room.name(), BusEvent::Released { id, to }, None);
+            drop(members);
+            if registry.whereabouts.get(&id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+                registry.whereabouts.remove(&id);
+            }
+            return Some(user);
+        }
+    }
+    remove(registry, room, id, still_due, false)
 }
 
 /// Takes `id` out of `room` if `still_due` says so, closes its connection as replaced if

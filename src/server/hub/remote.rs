@@ -5,10 +5,18 @@
 //!
 //! A remote user is a [`Member`] with `node` set: listed in `welcome`, counted in
 //! `/api/rooms`, a valid direct-chat target, but with no outbox here.
+//!
+//! A shared identity (a JWT user's devices) may be held by several nodes at once: each of
+//! them has it as its own member, and every node knows the others in [`Member::also`].
+//! Its presence entry names the one that wrote it last; a node whose last connection of
+//! it goes sends [`BusEvent::Released`] instead of `left`, and a remaining holder takes
+//! the entry over. Only the last holder's leave is a `left`.
 
 use super::{close_replaced, drop_if_empty, remove, Hub, Registry};
 use crate::protocol::{ChatMessage, ServerMsg, User};
 use crate::server::bus::event::{BusEvent, Envelope, PresenceEntry};
+use crate::server::bus::PresenceChange;
+use crate::server::clock::now_ms;
 use crate::server::metrics::NODE_LEFT;
 use crate::server::room::{fan_out, Audience, Member, Room};
 use std::collections::HashSet;
@@ -25,11 +33,9 @@ impl Hub {
         match event {
             BusEvent::Chat { chat, reference, .. } => self.deliver_chat(room, chat, reference.as_deref()),
             _ if from_here => {}
-            BusEvent::Joined { user, taken_at } => self.remote_joined(room, node, user, taken_at),
-            BusEvent::Left { id } => {
-                let Some(room) = self.live(room) else { return };
-                remove(&mut self.lock(), &room, id, |m| m.node == Some(node), false);
-            }
+            BusEvent::Joined { user, taken_at, shared } => self.remote_joined(room, node, user, taken_at, shared),
+            BusEvent::Left { id } => self.remote_left(room, node, id),
+            BusEvent::Released { id, to } => self.remote_released(room, node, id, &to),
             BusEvent::State { id, state } => self.update_remote(room, node, id, |user| {
                 user.state = state.clone();
                 ServerMsg::State { id, state }
@@ -161,17 +167,25 @@ impl Hub {
     /// `user` is on `node` since `taken_at`: a newcomer is announced; one this node held
     /// has resumed there, so its connection here (if any) is closed as replaced, without a
     /// `left`. A claim older than the current hold (here or on a third node) is stale, as
-    /// after a partition in which both nodes took the user: the later take wins.
-    fn remote_joined(&self, room_name: &str, node: Uuid, user: User, taken_at: u64) {
+    /// after a partition in which both nodes took the user: the later take wins. A shared
+    /// identity is not taken from anyone: `node` holds it too.
+    fn remote_joined(&self, room_name: &str, node: Uuid, user: User, taken_at: u64, shared: bool) {
         self.vouch(room_name, node);
         let id = user.id;
         let mut registry = self.lock();
-        if let Some(old) = registry.whereabouts.get(&id).filter(|r| r.name() != room_name).cloned() {
-            remove(&mut registry, &old, id, |m| m.is_here() && m.taken_at <= taken_at, true);
+        if let Some(old) = registry.whereabouts.get(&id).filter(|r| !shared && r.name() != room_name).cloned() {
+            remove(&mut registry, &old, id, |m| m.is_here() && !m.multi && m.taken_at <= taken_at, true);
         }
         let room = self.room_in(&mut registry, room_name);
         let mut members = room.lock();
+        let shared = shared || members.get(&id).is_some_and(|m| m.multi);
         match members.get_mut(&id) {
+            Some(member) if shared && (member.is_here() || member.taken_at > taken_at) => {
+                // Held here too, or the newer holder is known already: one more holder.
+                if member.node != Some(node) {
+                    member.also.insert(node);
+                }
+            }
             Some(member) if member.node != Some(node) && member.taken_at > taken_at => {
                 tracing::debug!(room = room_name, %id, %node, "ignoring an older claim on a user");
             }
@@ -185,7 +199,14 @@ impl Hub {
                         registry.whereabouts.remove(&id);
                     }
                 }
-                member.node = Some(node);
+                let before = member.node.replace(node);
+                if shared {
+                    member.also.extend(before.filter(|b| *b != node));
+                    member.also.remove(&node);
+                } else {
+                    member.also.clear();
+                }
+                member.multi = shared;
                 member.taken_at = taken_at;
                 let cursor = member.user.cursor;
                 let old = std::mem::replace(&mut member.user, User { cursor, ..user });
@@ -199,8 +220,67 @@ impl Hub {
             }
             None => {
                 fan_out(&members, Audience::Room, &ServerMsg::Joined { user: user.clone() });
-                members.insert(id, Member::elsewhere(user, node, taken_at));
+                let mut member = Member::elsewhere(user, node, taken_at);
+                member.multi = shared;
+                members.insert(id, member);
             }
+        }
+    }
+
+    /// `node` let go of `id`: it leaves, unless another node holds it too (a shared
+    /// identity, or one announced by several nodes at once, as when it was removed).
+    fn remote_left(&self, room_name: &str, node: Uuid, id: Uuid) {
+        let Some(room) = self.live(room_name) else { return };
+        let mut registry = self.lock();
+        {
+            let mut members = room.lock();
+            let Some(member) = members.get_mut(&id) else { return };
+            member.also.remove(&node);
+            if member.node != Some(node) {
+                return;
+            }
+            if let Some(next) = member.also.iter().next().copied() {
+                member.also.remove(&next);
+                member.node = Some(next);
+                return;
+            }
+        }
+        remove(&mut registry, &room, id, |m| m.node == Some(node), false);
+    }
+
+    /// `node` let go of shared identity `id`, which the nodes `to` hold too. A holder here
+    /// takes its presence entry over (it may name `node`). Elsewhere the member points at
+    /// another holder; with none left (this node was the one in `to`, and let go too: both
+    /// went at once), it leaves, so someone announces it.
+    fn remote_released(&self, room_name: &str, node: Uuid, id: Uuid, to: &[Uuid]) {
+        let Some(room) = self.live(room_name) else { return };
+        let me = self.bus.node();
+        let mut registry = self.lock();
+        let mut members = room.lock();
+        let Some(member) = members.get_mut(&id) else { return };
+        member.also.remove(&node);
+        if member.is_here() {
+            let taken_at = now_ms();
+            member.taken_at = taken_at;
+            let user = member.user.clone();
+            let presence = Some(PresenceChange::Put(user.clone(), taken_at));
+            self.bus.publish(room_name, BusEvent::Joined { user, taken_at, shared: true }, presence);
+            return;
+        }
+        if member.node != Some(node) {
+            return;
+        }
+        let others = to.iter().copied().filter(|n| Some(*n) != me);
+        let holders: Vec<Uuid> = others.chain(member.also.iter().copied()).collect();
+        if let Some((next, rest)) = holders.split_first() {
+            member.node = Some(*next);
+            member.also.extend(rest);
+            member.also.remove(next);
+            return;
+        }
+        drop(members);
+        if remove(&mut registry, &room, id, |m| m.node == Some(node), false).is_some() {
+            self.bus.publish(room_name, BusEvent::Left { id }, Some(PresenceChange::RemoveAny(id)));
         }
     }
 
@@ -208,7 +288,7 @@ impl Hub {
     fn update_remote(&self, room: &str, node: Uuid, id: Uuid, change: impl FnOnce(&mut User) -> ServerMsg) {
         let Some(room) = self.live(room) else { return };
         let mut members = room.lock();
-        let Some(member) = members.get_mut(&id).filter(|m| m.node == Some(node)) else { return };
+        let Some(member) = members.get_mut(&id).filter(|m| m.held_by(node)) else { return };
         let msg = change(&mut member.user);
         fan_out(&members, Audience::Room, &msg);
     }
@@ -218,9 +298,28 @@ impl Hub {
     }
 
     /// Announces every user of a stopped `node` as `left`; returns them by room, so their
-    /// presence entries can be removed from Redis too.
+    /// presence entries can be removed from Redis too. A shared identity other nodes hold
+    /// too stays: a holder here writes its presence entry again (the dead node's may be it).
     pub fn drop_node(&self, node: Uuid) -> Vec<(String, Uuid)> {
         let mut registry = self.lock();
+        for room in registry.rooms.values() {
+            let mut members = room.lock();
+            for member in members.values_mut() {
+                let held_too = member.also.remove(&node);
+                if member.node == Some(node) {
+                    // Its entry names the dead node, but another holds it: point there.
+                    if let Some(next) = member.also.iter().next().copied() {
+                        member.also.remove(&next);
+                        member.node = Some(next);
+                    }
+                } else if held_too && member.is_here() {
+                    let (user, taken_at) = (member.user.clone(), now_ms());
+                    member.taken_at = taken_at;
+                    let presence = Some(PresenceChange::Put(user.clone(), taken_at));
+                    self.bus.publish(room.name(), BusEvent::Joined { user, taken_at, shared: true }, presence);
+                }
+            }
+        }
         let gone: Vec<(String, Uuid)> = remote_members(&registry)
             .into_iter()
             .filter(|(_, _, n)| *n == node)
@@ -256,20 +355,35 @@ impl Hub {
         metrics::gauge!(crate::server::metrics::ROOMS).set(registry.rooms.len() as f64);
     }
 
-    /// The nodes other than this one that hold some member.
+    /// The nodes other than this one that hold some member (shared ones' other holders too).
     pub fn remote_nodes(&self) -> HashSet<Uuid> {
-        remote_members(&self.lock()).into_iter().map(|(_, _, node)| node).collect()
+        let registry = self.lock();
+        let mut nodes: HashSet<Uuid> = remote_members(&registry).into_iter().map(|(_, _, node)| node).collect();
+        for room in registry.rooms.values() {
+            nodes.extend(room.lock().values().flat_map(|m| m.also.iter().copied()));
+        }
+        nodes
     }
 
-    /// This node's users (away ones included) by room, with when each was taken, to
-    /// republish after an outage.
-    pub fn local_presence(&self) -> Vec<(String, User, u64)> {
+    /// Every member this node knows of (its own and other nodes'), by room.
+    pub fn members_known(&self) -> HashSet<(String, Uuid)> {
+        let registry = self.lock();
+        let mut known = HashSet::new();
+        for room in registry.rooms.values() {
+            known.extend(room.lock().keys().map(|id| (room.name().to_owned(), *id)));
+        }
+        known
+    }
+
+    /// This node's users (away ones included) by room, with when each was taken and
+    /// whether other nodes may hold it too, to republish after an outage.
+    pub fn local_presence(&self) -> Vec<(String, User, u64, bool)> {
         let registry = self.lock();
         let mut users = Vec::new();
         for room in registry.rooms.values() {
             let members = room.lock();
             let here = members.values().filter(|m| m.is_here());
-            users.extend(here.map(|m| (room.name().to_owned(), m.user.clone(), m.taken_at)));
+            users.extend(here.map(|m| (room.name().to_owned(), m.user.clone(), m.taken_at, m.multi)));
         }
         users
     }
@@ -288,7 +402,7 @@ impl Hub {
         let here = self.bus.node();
         let listed: HashSet<(String, Uuid)> = snapshot.iter().map(|(room, e)| (room.clone(), e.user.id)).collect();
         for (room, entry) in snapshot.into_iter().filter(|(_, e)| Some(e.node) != here) {
-            self.remote_joined(&room, entry.node, entry.user, entry.taken_at);
+            self.remote_joined(&room, entry.node, entry.user, entry.taken_at, false);
         }
         let mut registry = self.lock();
         let stale = remote_members(&registry)

@@ -37,7 +37,7 @@ use super::store::{Store, StoreError};
 use crate::protocol::{ChatMessage, ChatTarget, ErrorCode, Move, Point, ServerMsg, User, UserState};
 use axum::extract::ws::Utf8Bytes;
 use sequencer::{Draft, Sequencer};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
@@ -112,17 +112,29 @@ pub struct Member {
     /// More live connections of the same identity (a JWT user's other tabs and devices),
     /// each with its number: one member to everyone else, every message to each of them.
     pub others: Vec<(u64, Arc<Outbox>)>,
+    /// An identity that may be connected several times at once, on several nodes too.
+    pub multi: bool,
+    /// The other nodes that hold this identity too (a shared one's devices on other
+    /// nodes), besides this one or `node`: the member stays while any of them holds it.
+    pub also: HashSet<Uuid>,
 }
 
 impl Member {
     /// A member connected to this node on connection `conn`.
     pub fn here(user: User, outbox: Arc<Outbox>, conn: u64, taken_at: u64) -> Member {
-        Member { user, outbox: Some(outbox), conn, node: None, taken_at, others: Vec::new() }
+        let (others, also) = (Vec::new(), HashSet::new());
+        Member { user, outbox: Some(outbox), conn, node: None, taken_at, others, multi: false, also }
     }
 
     /// A member connected to `node`, which delivers to it.
     pub fn elsewhere(user: User, node: Uuid, taken_at: u64) -> Member {
-        Member { user, outbox: None, conn: 0, node: Some(node), taken_at, others: Vec::new() }
+        let (others, also) = (Vec::new(), HashSet::new());
+        Member { user, outbox: None, conn: 0, node: Some(node), taken_at, others, multi: false, also }
+    }
+
+    /// Whether `node` holds this member (as the one its presence names, or as another).
+    pub fn held_by(&self, node: Uuid) -> bool {
+        self.node == Some(node) || self.also.contains(&node)
     }
 
     /// Every connection this member is reached on here.

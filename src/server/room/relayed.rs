@@ -11,12 +11,13 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 impl Room {
-    /// Moves other nodes' users (those `node` holds) and tells this node's members.
+    /// Moves other nodes' users (those `node` holds, shared ones held here too) and tells
+    /// this node's members.
     pub(in crate::server) fn remote_moves(&self, node: Uuid, moves: &[Move]) {
         {
             let mut members = self.lock();
             for mv in moves {
-                let Some(member) = members.get_mut(&mv.id).filter(|m| m.node == Some(node)) else { continue };
+                let Some(member) = members.get_mut(&mv.id).filter(|m| m.held_by(node)) else { continue };
                 member.user.cursor = Some(Point { x: mv.x, y: mv.y });
                 self.board.put(mv);
             }

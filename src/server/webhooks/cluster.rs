@@ -6,7 +6,10 @@
 //! after). The sender keeps each room's waiting events in order in memory, sends the first
 //! of every room at once as the single node does, and drops an entry from the stream only
 //! once it was delivered or given up: a new sender starts from whatever is left, so an
-//! event is sent at least once and, while one node holds the lease, by that node alone.
+//! event is sent at least once and, while one node holds the lease, by that node alone. It
+//! renews the lease before each round of tries, so a node that stalled past its lease
+//! stops rather than sending beside the next holder (an event may still go out twice,
+//! with the same id, for receivers to drop).
 
 use super::deliver::{attempt, client, PER_PASS};
 use super::{backoff, gives_up, WebhookConfig, MAX_PENDING};
@@ -89,14 +92,13 @@ impl Rooms {
         self.queues.entry(event.room.clone()).or_default().push_back(Waiting { event, attempts: 0, next_at: 0 });
     }
 
-    /// The first event of each room, if it is due at `now`, at most `limit`.
+    /// The first event of each room, if it is due at `now`, at most `limit`, oldest
+    /// first (so with more busy rooms than `limit`, none waits for ever).
     fn due(&self, now: u64, limit: usize) -> Vec<(String, StreamEvent, u32)> {
         let heads = self.queues.iter().filter_map(|(room, queue)| queue.front().map(|w| (room, w)));
-        heads
-            .filter(|(_, w)| w.next_at <= now)
-            .take(limit)
-            .map(|(room, w)| (room.clone(), w.event.clone(), w.attempts))
-            .collect()
+        let mut due: Vec<_> = heads.filter(|(_, w)| w.next_at <= now).collect();
+        due.sort_by_key(|(_, w)| entry_order(&w.event.entry));
+        due.into_iter().take(limit).map(|(room, w)| (room.clone(), w.event.clone(), w.attempts)).collect()
     }
 
     /// How long until the next retry falls due (`None` with nothing waiting).
@@ -126,6 +128,12 @@ impl Rooms {
     }
 }
 
+/// A stream entry id (`<ms>-<n>`) as numbers, for ordering.
+fn entry_order(entry: &str) -> (u64, u64) {
+    let (ms, n) = entry.split_once('-').unwrap_or((entry, "0"));
+    (ms.parse().unwrap_or(u64::MAX), n.parse().unwrap_or(u64::MAX))
+}
+
 /// The node's work while it holds the lease.
 struct Sender<'a> {
     link: &'a Link,
@@ -138,6 +146,7 @@ impl Sender<'_> {
     /// Sends until the lease is another node's (`Ok`) or Redis fails (`Err`).
     async fn run(&mut self) -> Result<(), BusError> {
         let mut reader = self.link.webhook_reader(RENEW).await?;
+        self.bound().await?;
         let mut renewed = Instant::now();
         loop {
             if renewed.elapsed() >= RENEW {
@@ -157,8 +166,16 @@ impl Sender<'_> {
             } else if idle {
                 tokio::time::sleep(self.rooms.until_due(now).unwrap_or(RENEW).min(RENEW)).await;
             }
-            // Due now, including what was just read.
-            self.send(self.rooms.due(now_ms(), PER_PASS)).await?;
+            // Due now, including what was just read; and still this node's to send (a
+            // node that stalled past its lease must not send beside the next holder).
+            let due = self.rooms.due(now_ms(), PER_PASS);
+            if !due.is_empty() {
+                if !self.link.hold_webhook_lease(LEASE).await? {
+                    return Ok(());
+                }
+                renewed = Instant::now();
+                self.send(due).await?;
+            }
         }
     }
 
@@ -232,14 +249,16 @@ mod tests {
 
     #[test]
     fn each_room_sends_its_first_event_only_and_a_retry_waits_its_turn() {
+        assert!(entry_order("1700000000000-2") < entry_order("1700000000000-10"));
+        assert!(entry_order("999-5") < entry_order("1000-0"));
         let mut rooms = Rooms::default();
         for (entry, room) in [("1-0", "a"), ("2-0", "b"), ("3-0", "a")] {
             rooms.push(event(entry, room));
         }
         assert_eq!(rooms.after, "3-0");
-        let mut due: Vec<String> = rooms.due(0, 10).into_iter().map(|(_, e, _)| e.entry).collect();
-        due.sort();
-        assert_eq!(due, ["1-0", "2-0"], "one per room, the oldest");
+        let due: Vec<String> = rooms.due(0, 10).into_iter().map(|(_, e, _)| e.entry).collect();
+        assert_eq!(due, ["1-0", "2-0"], "one per room, the oldest, oldest first");
+        assert_eq!(rooms.due(0, 1)[0].1.entry, "1-0", "the oldest room goes first");
         rooms.failed("a", 1, 1000);
         let due: Vec<String> = rooms.due(10, 10).into_iter().map(|(_, e, _)| e.entry).collect();
         assert_eq!(due, ["2-0"], "room a waits for its retry; its second event does not jump the queue");

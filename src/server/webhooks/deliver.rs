@@ -17,13 +17,25 @@ pub(super) const PER_PASS: usize = 64;
 /// How often the outbox is looked at when nothing wakes the deliverer (a retry falling due).
 const POLL: Duration = Duration::from_secs(1);
 
+/// What the deliverer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbox {
+    /// The node's events: delivered for as long as the node runs.
+    Ours,
+    /// What the store holds from before the node joined a cluster (whose events go through
+    /// Redis): delivered, then the deliverer stops. It reports no pending count: the
+    /// cluster's is the one that counts.
+    Leftovers,
+}
+
 /// Starts delivering `store`'s outbox to `config.url`.
-pub fn spawn(store: Arc<Store>, config: WebhookConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn(store: Arc<Store>, config: WebhookConfig, outbox: Outbox) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Some(client) = client() else { return };
         loop {
-            match pass(&store, &config, &client).await {
-                Ok(0) | Err(_) => {
+            match pass(&store, &config, &client, outbox).await {
+                Ok((0, 0)) if outbox == Outbox::Leftovers => return,
+                Ok((0, _)) | Err(_) => {
                     let woken = store.webhooks_added();
                     let _ = tokio::time::timeout(POLL, woken).await;
                 }
@@ -33,8 +45,13 @@ pub fn spawn(store: Arc<Store>, config: WebhookConfig) -> tokio::task::JoinHandl
     })
 }
 
-/// Sends every due event once; returns how many it tried.
-async fn pass(store: &Arc<Store>, config: &WebhookConfig, client: &reqwest::Client) -> Result<usize, StoreError> {
+/// Sends every due event once; returns how many it tried, and how many were waiting.
+async fn pass(
+    store: &Arc<Store>,
+    config: &WebhookConfig,
+    client: &reqwest::Client,
+    outbox: Outbox,
+) -> Result<(usize, usize), StoreError> {
     let reader = store.clone();
     let read = tokio::task::spawn_blocking(move || {
         let pending = reader.pending_webhooks()?;
@@ -45,7 +62,9 @@ async fn pass(store: &Arc<Store>, config: &WebhookConfig, client: &reqwest::Clie
     .and_then(|read| read)
     .inspect_err(|err| tracing::error!("cannot read the webhook outbox: {err}"))?;
     let (pending, due) = read;
-    metrics::gauge!(WEBHOOKS_PENDING).set(pending as f64);
+    if outbox == Outbox::Ours {
+        metrics::gauge!(WEBHOOKS_PENDING).set(pending as f64);
+    }
     if pending > MAX_PENDING {
         tracing::warn!(pending, "the webhook outbox is full: giving up its oldest events");
         metrics::counter!(WEBHOOKS_DEAD).increment((pending - MAX_PENDING) as u64);
@@ -58,7 +77,7 @@ async fn pass(store: &Arc<Store>, config: &WebhookConfig, client: &reqwest::Clie
     }
     // The next pass reads the outbox as these outcomes left it.
     store.flushed().await?;
-    Ok(tries)
+    Ok((tries, pending))
 }
 
 /// What to record after a try of `event` at `now`.
