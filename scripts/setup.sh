@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Flock needs on a fresh Debian machine, skipping whatever is already there:
-# rustfmt and clippy, the wasm32-unknown-unknown Rust target, cargo-leptos, the wasm-bindgen CLI matching the
-# version pinned in Cargo.toml, the npm packages in end2end/ (Playwright and binaryen's
-# wasm-opt), and, with --tests, what only the tests need: Debian's chromium for the
-# browser tests, redis-server for the cluster tests and openssl for the TLS one (--browser
-# is the old name).
+# rustfmt and clippy, the wasm32-unknown-unknown Rust target, cargo-leptos, the
+# wasm-bindgen CLI matching the version pinned in Cargo.toml, the npm packages in end2end/
+# (Playwright and binaryen's wasm-opt) and clients/typescript/ (tsc,
+# json-schema-to-typescript), and, with --tests, what only the tests need: Debian's
+# chromium for the browser tests, redis-server for the cluster tests and openssl for the
+# TLS one (--browser is the old name).
 # Nothing here downloads a prebuilt binary from outside the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,11 @@ if [ ! -x end2end/node_modules/.bin/playwright ] || [ end2end/package-lock.json 
   step "installing end2end npm packages (Playwright, binaryen)"
   # Playwright must not fetch its own browser: the tests use Debian's chromium.
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
+if [ ! -x clients/typescript/node_modules/.bin/tsc ] || [ clients/typescript/package-lock.json -nt clients/typescript/node_modules/.package-lock.json ]; then
+  step "installing the TypeScript client's npm packages (typescript, json-schema-to-typescript)"
+  (cd clients/typescript && npm ci --no-audit --no-fund)
 fi
 
 apt_install() {

@@ -21,6 +21,8 @@ mod event;
 mod kinds;
 pub mod metric_names;
 mod names;
+#[cfg(feature = "schema")]
+pub mod schema;
 mod target;
 
 pub use decode::{decode_client_msg, DecodeError};
@@ -53,6 +55,7 @@ pub const MAX_PAGE_LEN: usize = 100;
 pub const DEFAULT_PAGE_LEN: usize = 50;
 
 /// A position on the shared board; both coordinates are fractions of the board in [0, 1].
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct Point {
@@ -68,6 +71,7 @@ impl Point {
 }
 
 /// Everything the room knows about one connected user.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct User {
@@ -81,6 +85,7 @@ pub struct User {
 }
 
 /// One user's latest cursor position inside a `cursors` frame.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct Move {
     pub id: Uuid,
@@ -89,6 +94,7 @@ pub struct Move {
 }
 
 /// A frame a client sends to the server.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
@@ -119,6 +125,7 @@ pub enum ClientMsg {
     Event {
         name: String,
         #[serde(default)]
+        #[cfg_attr(feature = "schema", schemars(extend("tsType" = "unknown")))]
         data: Value,
         #[serde(default = "ChatTarget::others")]
         to: ChatTarget,
@@ -161,6 +168,7 @@ impl ClientMsg {
 }
 
 /// One stored chat message, as it is sent live and replayed in `welcome.history`.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ChatMessage {
@@ -192,6 +200,7 @@ impl ChatMessage {
 }
 
 /// Why the server refused a client frame; sent in an `error` message.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -259,6 +268,7 @@ impl ErrorCode {
 }
 
 /// A frame the server sends to a client.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
@@ -315,7 +325,12 @@ pub enum ServerMsg {
     },
     /// An app event; `from` is its sender, or `null` when the app's backend sent it
     /// (through the HTTP API).
-    Event { name: String, data: Value, from: Option<Uuid> },
+    Event {
+        name: String,
+        #[cfg_attr(feature = "schema", schemars(extend("tsType" = "unknown")))]
+        data: Value,
+        from: Option<Uuid>,
+    },
 }
 
 /// One live room in `GET /api/rooms`.

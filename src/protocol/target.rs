@@ -88,6 +88,25 @@ impl utoipa::PartialSchema for ChatTarget {
 #[cfg(feature = "ssr")]
 impl utoipa::ToSchema for ChatTarget {}
 
+/// One string on the wire, so its schema is written out rather than derived.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for ChatTarget {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ChatTarget".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Who a chat or an app event is for: \"room\" (everyone in the room, the sender included), \
+                \"others\" (everyone but the sender) or a user id (that user; a chat's sender gets a copy).",
+            "anyOf": [
+                { "type": "string", "enum": [ChatTarget::ROOM, ChatTarget::OTHERS] },
+                { "type": "string", "format": "uuid" }
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
