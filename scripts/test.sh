@@ -22,8 +22,9 @@ cargo clippy --lib --target wasm32-unknown-unknown --features hydrate -- -D warn
 echo; echo "== cargo test (the server half, with the flock-bench load generator)"
 cargo test --features bench
 
-echo; echo "== the TypeScript client: its types are what docs/protocol.schema.json generates, and compile"
-(cd clients/typescript && npm run --silent check)
+echo; echo "== the TypeScript client: its types are what docs/protocol.schema.json generates, and its tests"
+echo "   against the flock binary cargo test built"
+(cd clients/typescript && npm run --silent check && npm test)
 
 echo; echo "== cargo leptos build"
 cargo leptos build

@@ -22,7 +22,28 @@ enum FlockMessage {
 pub fn contract() -> String {
     let mut schema = schemars::schema_for!(FlockMessage);
     schema.insert("$id".into(), "https://flock.dev/protocol.schema.json".into());
+    let mut schema = schema.to_value();
+    refs_beside_properties_to_all_of(&mut schema);
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Rewrites `{"$ref": R, "properties": …}` (a message that is another type plus its
+/// `type` tag, like `chat`) as `{"allOf": [{"$ref": R}], "properties": …}`: the same
+/// schema, in the form code generators read as "R and these" (some drop the properties
+/// beside a `$ref`).
+fn refs_beside_properties_to_all_of(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if map.contains_key("properties") {
+                if let Some(reference) = map.remove("$ref") {
+                    map.insert("allOf".into(), serde_json::json!([{ "$ref": reference }]));
+                }
+            }
+            map.values_mut().for_each(refs_beside_properties_to_all_of);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(refs_beside_properties_to_all_of),
+        _ => {}
+    }
 }

@@ -94,7 +94,9 @@ export type ServerMsg =
       type: 'renamed';
       username: string;
     }
-  | ChatMessage1
+  | (ChatMessage & {
+      type: 'chat';
+    })
   | {
       chats: ChatMessage[];
       more: boolean;
@@ -194,27 +196,4 @@ export interface Move {
   id: string;
   x: number;
   y: number;
-}
-/**
- * One stored chat message, as it is sent live and replayed in `welcome.history`.
- */
-export interface ChatMessage1 {
-  from: string;
-  /**
-   * The room's sequence number for this message: strictly increasing, no gaps, shared
-   * by every message of the room (direct ones included).
-   */
-  seq: number;
-  /**
-   * Sent by the app's backend through the HTTP API (then `from` is the nil UUID);
-   * on the wire only when true.
-   */
-  server?: boolean;
-  text: string;
-  to: ChatTarget;
-  /**
-   * The server's clock when it accepted the message, in unix milliseconds.
-   */
-  ts: number;
-  username: string;
 }

@@ -1,0 +1,49 @@
+import WebSocket from 'ws';
+import { FlockClient } from '../dist/index.js';
+
+/** A client on Node 20 (no global WebSocket: the `ws` package's). */
+export function client(server, options) {
+  return new FlockClient({ url: server.url, WebSocket, reconnect: { minMs: 50, maxMs: 500 }, ...options });
+}
+
+/** Resolves with the first `type` event `pick` accepts (within `ms`), else rejects. */
+export function next(flock, type, pick = () => true, ms = 10_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no ${type} within ${ms} ms`));
+    }, ms);
+    const off = flock.on(type, (value) => {
+      if (!pick(value)) return;
+      clearTimeout(timer);
+      off();
+      resolve(value);
+    });
+  });
+}
+
+/** Every chat `flock` surfaces, in order. */
+export function chats(flock) {
+  const seen = [];
+  flock.on('chat', (chat) => seen.push(chat));
+  return seen;
+}
+
+/** A room name no other test uses. */
+export function freshRoom() {
+  return `sdk-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Waits until `check()` holds (polling every 10 ms, for at most `ms`). */
+export async function until(what, check, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Resolves once `flock` is open (at once if it is). */
+export function opened(flock) {
+  return flock.status === 'open' ? Promise.resolve() : next(flock, 'status', (s) => s === 'open');
+}
