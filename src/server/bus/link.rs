@@ -368,12 +368,15 @@ pub(super) fn forget_cmd(room: &str, id: Uuid, node: Uuid, whose: Forget, letter
         .arg(id.to_string())
         .arg(if whose == Forget::Anyone { String::new() } else { super::event::PresenceEntry::prefix(node) })
         .arg(if whose == Forget::OfDeadNode { "1" } else { "0" })
-        .arg(room)
-        .arg(letters)
-        .arg(Uuid::new_v4().to_string())
-        .arg(Uuid::new_v4().to_string())
-        .arg(crate::server::clock::now_ms())
+        .arg(webhook_args(room, letters))
         .clone()
+}
+
+/// The arguments every presence script ends with (see [`super::scripts`]): the room, the
+/// webhook kinds taken, two fresh event ids and the time.
+pub(super) fn webhook_args(room: &str, letters: &str) -> Vec<String> {
+    let now = crate::server::clock::now_ms().to_string();
+    vec![room.to_owned(), letters.to_owned(), Uuid::new_v4().to_string(), Uuid::new_v4().to_string(), now]
 }
 
 /// The command that puts `entry` (its JSON) as `id`'s presence in `room`: a plain HSET
@@ -389,11 +392,7 @@ pub(super) fn put_cmd(room: &str, id: Uuid, entry: &str, letters: &str) -> redis
         .arg(keys::WEBHOOKS)
         .arg(id.to_string())
         .arg(entry)
-        .arg(room)
-        .arg(letters)
-        .arg(Uuid::new_v4().to_string())
-        .arg(Uuid::new_v4().to_string())
-        .arg(crate::server::clock::now_ms())
+        .arg(webhook_args(room, letters))
         .clone()
 }
 

@@ -12,7 +12,7 @@
 
 use super::event::{BusEvent, Envelope, PresenceEntry};
 use super::heart::{heartbeat_cmd, AbortOnDrop, Heart};
-use super::link::{forget_cmd, publish, scan, timed, BusError, Forget, Link, Want, REDIS_TIMEOUT};
+use super::link::{forget_cmd, publish, scan, timed, webhook_args, BusError, Forget, Link, Want, REDIS_TIMEOUT};
 use super::scripts::{CLAIM_SCRIPT, FLOOR_SCRIPT};
 use super::{keys, Outgoing};
 use crate::protocol::User;
@@ -231,11 +231,7 @@ impl Node {
                 .arg(keys::room_channel(room))
                 .arg(serde_json::to_string(&joined)?)
                 .arg(taken_at)
-                .arg(room)
-                .arg(self.link.webhook_letters())
-                .arg(Uuid::new_v4().to_string())
-                .arg(Uuid::new_v4().to_string())
-                .arg(crate::server::clock::now_ms())
+                .arg(webhook_args(room, self.link.webhook_letters()))
                 .ignore();
         }
         timed(pipe.query_async::<()>(conn)).await?;
