@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ChatRefused, QueueFullError } from '../dist/index.js';
 import { chats, client, freshRoom, next, opened } from './helpers.mjs';
+import { startProxy } from './proxy.mjs';
 import { startServer } from './server.mjs';
 
 let server;
@@ -148,4 +149,35 @@ test('a chat the server refuses rejects its promise, one it acknowledges resolve
   const second = await ann.chat('second');
   assert.equal(second.seq, first.seq + 1);
   await assert.rejects(ann.chat(''), (err) => err instanceof ChatRefused && err.code === 'invalid');
+});
+
+test('a client cut off for longer than a welcome replays pages the rest in, in order, once', async (t) => {
+  const own = await startServer({ env: { FLOCK_REPLAY_MAX: '3' } });
+  t.after(() => own.kill());
+  const proxy = await startProxy(own.addr);
+  t.after(() => proxy.close());
+  const room = freshRoom();
+  const ann = client({ url: proxy.url }, { room, username: 'ann' });
+  const bob = client(own, { room, username: 'bob' });
+  t.after(() => ann.close());
+  t.after(() => bob.close());
+  await opened(ann);
+  await opened(bob);
+  const seenByAnn = chats(ann);
+  const first = next(ann, 'chat', (c) => c.text === 'm0');
+  await bob.chat('m0');
+  await first;
+
+  const away = next(ann, 'status', (s) => s === 'reconnecting');
+  proxy.cut();
+  await away;
+  const texts = Array.from({ length: 10 }, (_, i) => `m${i + 1}`);
+  for (const text of texts) await bob.chat(text);
+  const back = next(ann, 'welcome');
+  const last = next(ann, 'chat', (c) => c.text === 'm10');
+  proxy.restore();
+  assert.equal((await back).more, true, 'more was missed than the welcome replays');
+  await last;
+  assert.deepEqual(seenByAnn.map((c) => c.text), ['m0', ...texts]);
+  assert.equal(ann.users.length, 2);
 });
