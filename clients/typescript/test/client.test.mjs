@@ -25,7 +25,7 @@ test('every message type goes both ways between two clients', async (t) => {
   const bob = client(server, { room, username: 'bob' });
   t.after(() => bob.close());
   const bobId = (await joined).user.id;
-  await next(bob, 'welcome');
+  await opened(bob);
   assert.deepEqual(ann.users.map((u) => u.username).sort(), ['ann', 'bob']);
   assert.deepEqual(bob.users.map((u) => u.username).sort(), ['ann', 'bob']);
 
