@@ -91,6 +91,9 @@ interface PendingChat {
 
 /** Close codes after which reconnecting on its own would be wrong (docs/protocol.md). */
 const FINAL_CLOSES = new Set([4001, 4003]);
+/** How long the plain GET that asks why an upgrade failed may take (a black-holed
+ * network would hold it for minutes). */
+const PROBE_MS = 3000;
 /** Chats of a page asked for while resuming. */
 const PAGE = 100;
 const OPEN = 1;
@@ -281,7 +284,8 @@ export class FlockClient {
     if (!opened) {
       // A browser cannot read why an upgrade was refused: a plain GET of the same
       // address answers what the upgrade would get now.
-      const answer = await fetch(socketUrl(this.options.url, query, 'http')).catch(() => null);
+      const probe = { signal: AbortSignal.timeout(PROBE_MS) };
+      const answer = await fetch(socketUrl(this.options.url, query, 'http'), probe).catch(() => null);
       if (this.stopped) return;
       if (answer && (answer.status === 400 || answer.status === 403)) {
         return this.stop({ code: answer.status, reason: (await answer.text().catch(() => '')).trim() });

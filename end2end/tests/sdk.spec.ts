@@ -1,0 +1,63 @@
+import { test, expect } from '@playwright/test';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
+import { enter } from '../pages';
+
+// The TypeScript SDK as its users get it: the package's build (clients/typescript/dist,
+// which `npm test` there makes), driven from Node beside a page of the web app.
+const sdkBuild = pathToFileURL(path.resolve(__dirname, '../../clients/typescript/dist/index.js')).href;
+
+test('two SDK clients and a page of the web app share a room: presence, cursors, state and chat both ways', async ({
+  browser,
+  baseURL,
+}) => {
+  const { FlockClient } = await import(sdkBuild);
+  const room = `e2e-sdk-${Date.now().toString(36)}`;
+  const page = await enter(browser, room, 'Carol');
+  const ann = new FlockClient({ url: baseURL, room, username: 'Ann', WebSocket });
+  const bob = new FlockClient({ url: baseURL, room, username: 'Bob', WebSocket });
+  try {
+    await expect(page.getByTestId('count')).toHaveText('3');
+    await expect(page.getByTestId('presence')).toContainText('Ann');
+    await expect(page.getByTestId('presence')).toContainText('Bob');
+    const names = (client: { users: { username: string }[] }) => client.users.map((u) => u.username).sort();
+    await expect.poll(() => names(ann)).toEqual(['Ann', 'Bob', 'Carol']);
+    await expect.poll(() => names(bob)).toEqual(['Ann', 'Bob', 'Carol']);
+
+    // An SDK cursor shows on the page with its name; the page's shows in the SDK.
+    bob.cursor(0.3, 0.6);
+    const bobOnPage = page.locator('[data-testid=cursor][data-username="Bob"]');
+    await expect(bobOnPage).toContainText('Bob');
+    await expect.poll(() => bobOnPage.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(30, 0);
+    const board = await page.getByTestId('board').boundingBox();
+    if (!board) throw new Error('no board');
+    await page.mouse.move(board.x + board.width * 0.75, board.y + board.height * 0.25);
+    const carolOnAnn = () => ann.users.find((u: { username: string }) => u.username === 'Carol')?.cursor?.x ?? 0;
+    await expect.poll(carolOnAnn).toBeCloseTo(0.75, 1);
+
+    // State set through the SDK shows in the page's presence list.
+    bob.setState({ status: 'reviewing' });
+    await expect(page.getByTestId('presence').locator('li', { hasText: 'Bob' })).toContainText('reviewing');
+
+    // Chat both ways.
+    const { seq } = await ann.chat('hello from the SDK');
+    expect(seq).toBeGreaterThan(0);
+    await expect(page.getByTestId('chat')).toContainText('hello from the SDK');
+    const heard = new Promise<string>((resolve) =>
+      bob.on('chat', (chat: { text: string; username: string }) => {
+        if (chat.username === 'Carol') resolve(chat.text);
+      }),
+    );
+    await page.getByLabel('Message').fill('hi SDK');
+    await page.getByLabel('Message').press('Enter');
+    expect(await heard).toBe('hi SDK');
+
+    // An SDK client leaving is seen on the page at once.
+    ann.close();
+    await expect(page.getByTestId('count')).toHaveText('2');
+  } finally {
+    ann.close();
+    bob.close();
+  }
+});
