@@ -184,3 +184,23 @@ test('a client cut off for longer than a welcome replays pages the rest in, in o
   assert.deepEqual(seenByAnn.map((c) => c.text), ['m0', ...texts]);
   assert.equal(ann.users.length, 2);
 });
+
+test('join moves the client to another room: a new welcome, the old room sees it go', async (t) => {
+  const [first, second] = [freshRoom(), freshRoom()];
+  const ann = client(server, { room: first, username: 'ann' });
+  const bob = client(server, { room: first, username: 'bob' });
+  const cat = client(server, { room: second, username: 'cat' });
+  for (const c of [ann, bob, cat]) t.after(() => c.close());
+  await Promise.all([opened(ann), opened(bob), opened(cat)]);
+  const annId = ann.me.id;
+  const gone = next(bob, 'left', (m) => m.id === annId);
+  const arrived = next(cat, 'joined', (m) => m.user.id === annId);
+  const welcomed = next(ann, 'welcome', (w) => w.room === second);
+  ann.join(second);
+  await Promise.all([gone, arrived, welcomed]);
+  assert.equal(ann.room, second);
+  assert.deepEqual(ann.users.map((u) => u.username).sort(), ['ann', 'cat']);
+  const heard = next(cat, 'chat', (c) => c.text === 'moved');
+  await ann.chat('moved');
+  assert.equal((await heard).username, 'ann');
+});
