@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ChatRefused, QueueFullError } from '../dist/index.js';
-import { chats, client, freshRoom, next, opened } from './helpers.mjs';
+import { chats, client, freshRoom, next, opened, pair } from './helpers.mjs';
 import { startProxy } from './proxy.mjs';
 import { startServer } from './server.mjs';
 
@@ -110,13 +110,7 @@ test('the queue of a client that never connects is bounded', async (t) => {
 test('a server killed and restarted loses nothing and shows nothing twice', async (t) => {
   const own = await startServer();
   t.after(() => own.kill());
-  const room = freshRoom();
-  const ann = client(own, { room, username: 'ann' });
-  const bob = client(own, { room, username: 'bob' });
-  t.after(() => ann.close());
-  t.after(() => bob.close());
-  await opened(ann);
-  await opened(bob);
+  const { ann, bob } = await pair(t, own, own);
   const seenByAnn = chats(ann);
   const two = next(ann, 'chat', (c) => c.text === 'two');
   for (const text of ['one', 'two']) await bob.chat(text);
@@ -156,13 +150,7 @@ test('a client cut off for longer than a welcome replays pages the rest in, in o
   t.after(() => own.kill());
   const proxy = await startProxy(own.addr);
   t.after(() => proxy.close());
-  const room = freshRoom();
-  const ann = client({ url: proxy.url }, { room, username: 'ann' });
-  const bob = client(own, { room, username: 'bob' });
-  t.after(() => ann.close());
-  t.after(() => bob.close());
-  await opened(ann);
-  await opened(bob);
+  const { ann, bob } = await pair(t, { url: proxy.url }, own);
   const seenByAnn = chats(ann);
   const timeline = [];
   ann.on('status', (status) => timeline.push(status));

@@ -47,3 +47,15 @@ export async function until(what, check, ms = 10_000) {
 export function opened(flock) {
   return flock.status === 'open' ? Promise.resolve() : next(flock, 'status', (s) => s === 'open');
 }
+
+/** Ann (through `annAt`) and Bob (through `bobAt`) in a fresh room, both open; closed
+ * when test `t` ends. */
+export async function pair(t, annAt, bobAt) {
+  const room = freshRoom();
+  const ann = client(annAt, { room, username: 'ann' });
+  const bob = client(bobAt, { room, username: 'bob' });
+  t.after(() => ann.close());
+  t.after(() => bob.close());
+  await Promise.all([opened(ann), opened(bob)]);
+  return { ann, bob, room };
+}
