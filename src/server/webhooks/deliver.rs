@@ -32,10 +32,24 @@ pub enum Outbox {
 pub fn spawn(store: Arc<Store>, config: WebhookConfig, outbox: Outbox) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Some(client) = client() else { return };
+        // Whether the receiver refused every try of the last pass that tried any.
+        let mut failing = false;
         loop {
-            match pass(&store, &config, &client, outbox).await {
-                Ok((0, 0)) if outbox == Outbox::Leftovers => return,
-                Ok((0, _)) | Err(_) => {
+            let done = pass(&store, &config, &client, outbox).await;
+            if let Ok(done) = &done {
+                if done.tried == 0 && done.waiting == 0 && outbox == Outbox::Leftovers {
+                    return;
+                }
+                if done.tried > 0 {
+                    failing = done.delivered == 0;
+                }
+            }
+            match done {
+                // While the receiver refuses everything, a new event does not wake the
+                // deliverer: it looks again each POLL (the event's room gets its turn
+                // then) rather than reading a growing backlog on every commit.
+                Ok(_) | Err(_) if failing => tokio::time::sleep(POLL).await,
+                Ok(Pass { tried: 0, .. }) | Err(_) => {
                     let woken = store.webhooks_added();
                     let _ = tokio::time::timeout(POLL, woken).await;
                 }
@@ -45,13 +59,21 @@ pub fn spawn(store: Arc<Store>, config: WebhookConfig, outbox: Outbox) -> tokio:
     })
 }
 
-/// Sends every due event once; returns how many it tried, and how many were waiting.
+/// What a pass did.
+struct Pass {
+    tried: usize,
+    delivered: usize,
+    /// Events that were waiting when it began.
+    waiting: usize,
+}
+
+/// Sends every due event once.
 async fn pass(
     store: &Arc<Store>,
     config: &WebhookConfig,
     client: &reqwest::Client,
     outbox: Outbox,
-) -> Result<(usize, usize), StoreError> {
+) -> Result<Pass, StoreError> {
     let reader = store.clone();
     let read = tokio::task::spawn_blocking(move || {
         let pending = reader.pending_webhooks()?;
@@ -70,14 +92,15 @@ async fn pass(
         metrics::counter!(WEBHOOKS_DEAD).increment((pending - MAX_PENDING) as u64);
         store.submit(Write::WebhookTrim { keep: MAX_PENDING }, None)?;
     }
-    let tries = due.len();
+    let tried = due.len();
     let answers = join_all(due.iter().map(|event| attempt(client, config, &event.room, &event.body))).await;
+    let delivered = answers.iter().filter(|delivered| **delivered).count();
     for (event, delivered) in due.into_iter().zip(answers) {
         store.submit(outcome(config, &event, delivered, now_ms()), None)?;
     }
     // The next pass reads the outbox as these outcomes left it.
     store.flushed().await?;
-    Ok((tries, pending))
+    Ok(Pass { tried, delivered, waiting: pending })
 }
 
 /// What to record after a try of `event` at `now`.
