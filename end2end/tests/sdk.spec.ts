@@ -3,6 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { enter } from '../pages';
+import { SDK_ORIGIN, serveSdk } from '../sdk_page';
 
 // The TypeScript SDK as its users get it: the package's build (clients/typescript/dist,
 // which `npm test` there makes), driven from Node beside a page of the web app.
@@ -59,5 +60,46 @@ test('two SDK clients and a page of the web app share a room: presence, cursors,
   } finally {
     ann.close();
     bob.close();
+  }
+});
+
+test('the SDK example page, in the browser, shows the room live beside a page of the web app', async ({
+  browser,
+  baseURL,
+}) => {
+  const room = `e2e-sdk-page-${Date.now().toString(36)}`;
+  const carol = await enter(browser, room, 'Carol');
+  const stop = await serveSdk();
+  try {
+    const context = await browser.newContext();
+    const example = await context.newPage();
+    const query = new URLSearchParams({ server: baseURL ?? '', room, name: 'Dan' });
+    await example.goto(`${SDK_ORIGIN}/examples/?${query}`);
+    await expect(example.locator('#status')).toHaveText('open');
+    await expect(example.locator('#people')).toContainText('Carol');
+    await expect(carol.getByTestId('presence')).toContainText('Dan');
+
+    // Carol's cursor glides into place on the example page, under her name.
+    const board = await carol.getByTestId('board').boundingBox();
+    if (!board) throw new Error('no board');
+    await carol.mouse.move(board.x + board.width * 0.4, board.y + board.height * 0.5);
+    const cursor = example.locator('.cursor', { hasText: 'Carol' });
+    await expect.poll(() => cursor.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(40, 0);
+    // Dan's pointer over the example's board moves his cursor on Carol's page.
+    const exampleBoard = await example.locator('#board').boundingBox();
+    if (!exampleBoard) throw new Error('no example board');
+    await example.mouse.move(exampleBoard.x + exampleBoard.width * 0.6, exampleBoard.y + exampleBoard.height * 0.3);
+    const dan = carol.locator('[data-testid=cursor][data-username="Dan"]');
+    await expect.poll(() => dan.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(60, 0);
+
+    // Chat both ways.
+    await example.getByLabel('Message').fill('hello from the example');
+    await example.getByLabel('Message').press('Enter');
+    await expect(carol.getByTestId('chat')).toContainText('hello from the example');
+    await carol.getByLabel('Message').fill('hi Dan');
+    await carol.getByLabel('Message').press('Enter');
+    await expect(example.locator('#log')).toContainText('Carol: hi Dan');
+  } finally {
+    await stop();
   }
 });
