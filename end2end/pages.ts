@@ -8,3 +8,10 @@ export async function enter(browser: Browser, room: string, name: string): Promi
   await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
   return page;
 }
+
+/** Moves `page`'s mouse to the fractions `x`, `y` of the element `board` (a selector). */
+export async function pointAt(page: Page, board: string, x: number, y: number): Promise<void> {
+  const box = await page.locator(board).boundingBox();
+  if (!box) throw new Error(`no ${board}`);
+  await page.mouse.move(box.x + box.width * x, box.y + box.height * y);
+}

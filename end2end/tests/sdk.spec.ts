@@ -2,7 +2,7 @@ import { test, expect } from '@playwright/test';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
-import { enter } from '../pages';
+import { enter, pointAt } from '../pages';
 import { SDK_ORIGIN, serveSdk } from '../sdk_page';
 
 // The TypeScript SDK as its users get it: the package's build (clients/typescript/dist,
@@ -31,9 +31,7 @@ test('two SDK clients and a page of the web app share a room: presence, cursors,
     const bobOnPage = page.locator('[data-testid=cursor][data-username="Bob"]');
     await expect(bobOnPage).toContainText('Bob');
     await expect.poll(() => bobOnPage.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(30, 0);
-    const board = await page.getByTestId('board').boundingBox();
-    if (!board) throw new Error('no board');
-    await page.mouse.move(board.x + board.width * 0.75, board.y + board.height * 0.25);
+    await pointAt(page, '[data-testid=board]', 0.75, 0.25);
     const carolOnAnn = () => ann.users.find((u: { username: string }) => u.username === 'Carol')?.cursor?.x ?? 0;
     await expect.poll(carolOnAnn).toBeCloseTo(0.75, 1);
 
@@ -80,15 +78,11 @@ test('the SDK example page, in the browser, shows the room live beside a page of
     await expect(carol.getByTestId('presence')).toContainText('Dan');
 
     // Carol's cursor glides into place on the example page, under her name.
-    const board = await carol.getByTestId('board').boundingBox();
-    if (!board) throw new Error('no board');
-    await carol.mouse.move(board.x + board.width * 0.4, board.y + board.height * 0.5);
+    await pointAt(carol, '[data-testid=board]', 0.4, 0.5);
     const cursor = example.locator('.cursor', { hasText: 'Carol' });
     await expect.poll(() => cursor.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(40, 0);
     // Dan's pointer over the example's board moves his cursor on Carol's page.
-    const exampleBoard = await example.locator('#board').boundingBox();
-    if (!exampleBoard) throw new Error('no example board');
-    await example.mouse.move(exampleBoard.x + exampleBoard.width * 0.6, exampleBoard.y + exampleBoard.height * 0.3);
+    await pointAt(example, '#board', 0.6, 0.3);
     const dan = carol.locator('[data-testid=cursor][data-username="Dan"]');
     await expect.poll(() => dan.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(60, 0);
 

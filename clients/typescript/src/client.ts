@@ -425,16 +425,17 @@ export class FlockClient {
   }
 
   private refused(msg: ServerMessage<'error'>): void {
-    const chat = msg.ref === undefined || msg.ref === null ? undefined : this.pending.get(msg.ref);
-    if (!chat || msg.ref === undefined || msg.ref === null) return;
+    const reference = msg.ref;
+    const chat = reference == null ? undefined : this.pending.get(reference);
+    if (reference == null || !chat) return;
     if (msg.code === 'rate_limited' || msg.code === 'unavailable') {
       clearTimeout(chat.retry);
       chat.retry = setTimeout(() => {
-        if (this.currentStatus === 'open' && this.pending.has(chat.frame.ref ?? '')) this.write(chat.frame);
+        if (this.currentStatus === 'open' && this.pending.has(reference)) this.write(chat.frame);
       }, msg.retry_after_ms ?? 1000);
       return;
     }
-    this.pending.delete(msg.ref);
-    chat.reject(new ChatRefused(msg.code, msg.message, msg.ref));
+    this.pending.delete(reference);
+    chat.reject(new ChatRefused(msg.code, msg.message, reference));
   }
 }

@@ -34,15 +34,6 @@ export function freshRoom() {
   return `sdk-${Math.random().toString(36).slice(2, 10)}`;
 }
 
-/** Waits until `check()` holds (polling every 10 ms, for at most `ms`). */
-export async function until(what, check, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Resolves once `flock` is open (at once if it is). */
 export function opened(flock) {
   return flock.status === 'open' ? Promise.resolve() : next(flock, 'status', (s) => s === 'open');

@@ -259,8 +259,7 @@ impl Node {
         // Read again now: someone may have joined while the catch-up ran.
         let local = self.hub.local_presence();
         let held: HashSet<(&str, Uuid)> = local.iter().map(|(room, u, ..)| (room.as_str(), u.id)).collect();
-        let letters = self.link.webhook_letters().to_owned();
-        let letters = letters.as_str();
+        let letters = self.link.webhook_letters();
         let mut forget = redis::pipe();
         let mut live = Vec::new();
         for (room, entry) in snapshot {

@@ -343,16 +343,14 @@ fn leave(registry: &mut Registry, room: &Arc<Room>, id: Uuid, still_due: impl Fn
     {
         let mut members = room.lock();
         let member = members.get_mut(&id).filter(|m| m.is_here() && still_due(m))?;
-        if let Some(next) = member.also.iter().next().copied() {
-            let to: Vec<Uuid> = member.also.drain().collect();
+        let to: Vec<Uuid> = member.also.iter().copied().collect();
+        if member.pass_to_another_holder() {
             for outbox in member.outboxes() {
                 outbox.unfollow();
             }
             member.outbox = None;
             member.others.clear();
             member.conn = 0;
-            member.node = Some(next);
-            member.also = to.iter().copied().filter(|n| *n != next).collect();
             let user = member.user.clone();
             room.bus().publish(room.name(), BusEvent::Released { id, to }, None);
             drop(members);

@@ -236,12 +236,7 @@ impl Hub {
             let mut members = room.lock();
             let Some(member) = members.get_mut(&id) else { return };
             member.also.remove(&node);
-            if member.node != Some(node) {
-                return;
-            }
-            if let Some(next) = member.also.iter().next().copied() {
-                member.also.remove(&next);
-                member.node = Some(next);
+            if member.node != Some(node) || member.pass_to_another_holder() {
                 return;
             }
         }
@@ -260,28 +255,29 @@ impl Hub {
         let Some(member) = members.get_mut(&id) else { return };
         member.also.remove(&node);
         if member.is_here() {
-            let taken_at = now_ms();
-            member.taken_at = taken_at;
-            let user = member.user.clone();
-            let presence = Some(PresenceChange::Put(user.clone(), taken_at));
-            self.bus.publish(room_name, BusEvent::Joined { user, taken_at, shared: true }, presence);
+            self.reclaim(room_name, member);
             return;
         }
         if member.node != Some(node) {
             return;
         }
-        let others = to.iter().copied().filter(|n| Some(*n) != me);
-        let holders: Vec<Uuid> = others.chain(member.also.iter().copied()).collect();
-        if let Some((next, rest)) = holders.split_first() {
-            member.node = Some(*next);
-            member.also.extend(rest);
-            member.also.remove(next);
+        member.also.extend(to.iter().copied().filter(|n| Some(*n) != me));
+        if member.pass_to_another_holder() {
             return;
         }
         drop(members);
         if remove(&mut registry, &room, id, |m| m.node == Some(node), false).is_some() {
             self.bus.publish(room_name, BusEvent::Left { id }, Some(PresenceChange::RemoveAny(id)));
         }
+    }
+
+    /// Writes this node's presence entry for a shared identity it holds, now (the entry
+    /// may name a node that let go of it), and tells the other nodes it holds it.
+    fn reclaim(&self, room: &str, member: &mut Member) {
+        let (user, taken_at) = (member.user.clone(), now_ms());
+        member.taken_at = taken_at;
+        let presence = Some(PresenceChange::Put(user.clone(), taken_at));
+        self.bus.publish(room, BusEvent::Joined { user, taken_at, shared: true }, presence);
     }
 
     /// Changes a user `node` holds and tells this node's members what changed.
@@ -307,16 +303,10 @@ impl Hub {
             for member in members.values_mut() {
                 let held_too = member.also.remove(&node);
                 if member.node == Some(node) {
-                    // Its entry names the dead node, but another holds it: point there.
-                    if let Some(next) = member.also.iter().next().copied() {
-                        member.also.remove(&next);
-                        member.node = Some(next);
-                    }
+                    // Its entry names the dead node, but another may hold it: point there.
+                    member.pass_to_another_holder();
                 } else if held_too && member.is_here() {
-                    let (user, taken_at) = (member.user.clone(), now_ms());
-                    member.taken_at = taken_at;
-                    let presence = Some(PresenceChange::Put(user.clone(), taken_at));
-                    self.bus.publish(room.name(), BusEvent::Joined { user, taken_at, shared: true }, presence);
+                    self.reclaim(room.name(), member);
                 }
             }
         }

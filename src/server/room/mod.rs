@@ -137,6 +137,15 @@ impl Member {
         self.node == Some(node) || self.also.contains(&node)
     }
 
+    /// Makes one of the other holders the node this member is held by (the one it was
+    /// held by let go); false when there is no other.
+    pub fn pass_to_another_holder(&mut self) -> bool {
+        let Some(next) = self.also.iter().next().copied() else { return false };
+        self.also.remove(&next);
+        self.node = Some(next);
+        true
+    }
+
     /// Every connection this member is reached on here.
     pub fn outboxes(&self) -> impl Iterator<Item = &Arc<Outbox>> {
         self.outbox.iter().chain(self.others.iter().map(|(_, outbox)| outbox))

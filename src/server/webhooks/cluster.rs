@@ -156,15 +156,15 @@ impl Sender<'_> {
                 renewed = Instant::now();
                 self.bound().await?;
             }
-            let now = now_ms();
-            let idle = self.rooms.due(now, 1).is_empty();
+            // Until the next try is due (zero: one is due now), the renewal at the latest.
+            let wait = self.rooms.until_due(now_ms()).unwrap_or(RENEW).min(RENEW);
             if self.rooms.bytes < HELD_BYTES {
-                // With nothing to send, wait for new events (or the next retry, or the renewal).
-                let block = idle.then(|| self.rooms.until_due(now).unwrap_or(RENEW).min(RENEW));
+                // With nothing to send, wait for new events (or that try, or the renewal).
+                let block = (!wait.is_zero()).then_some(wait);
                 let read = read_webhooks(&mut reader, &self.rooms.after, block, READ_COUNT).await?;
                 self.take(read).await?;
-            } else if idle {
-                tokio::time::sleep(self.rooms.until_due(now).unwrap_or(RENEW).min(RENEW)).await;
+            } else {
+                tokio::time::sleep(wait).await;
             }
             // Due now, including what was just read; and still this node's to send (a
             // node that stalled past its lease must not send beside the next holder).
