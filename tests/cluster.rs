@@ -681,3 +681,38 @@ async fn one_jwt_identity_on_two_nodes_is_one_member_that_leaves_after_its_last_
     assert_eq!(anns(conn).await, ["user.joined", "user.left"]);
     drop(dan);
 }
+
+#[tokio::test]
+async fn a_post_to_a_node_that_does_not_hold_its_stream_is_forwarded_in_order() {
+    let Pair { redis: _redis, n1, n2, room, mut ann, bob: _bob } = Pair::start().await;
+    let query = format!("room={room}&username=sue");
+    let mut sue = common::sse::try_open(n2.addr, &query).await.expect("a stream on node 2");
+    sees(&mut ann, sue.id).await;
+    // Sue's POSTs go to node 1, as a load balancer without sticky sessions might send them.
+    sue.base = format!("http://{}", n1.addr);
+    for text in ["one", "two", "three"] {
+        let line = json!({"type":"chat","text":text,"ref":text}).to_string();
+        let answer = sue.post("send", line).await;
+        assert_eq!(answer.status, 204, "{answer:?}");
+    }
+    let mut heard = Vec::new();
+    while heard.len() < 3 {
+        if let ServerMsg::Chat(chat) = ann.recv().await {
+            heard.push(chat.text);
+        }
+    }
+    assert_eq!(heard, ["one", "two", "three"]);
+    let (_, before) =
+        sue.recv_until(|m| matches!(m, ServerMsg::Ack { reference, .. } if reference == "three").then_some(())).await;
+    assert_eq!(before.iter().filter(|m| matches!(m, ServerMsg::Ack { .. })).count(), 2);
+    // A token that names node 2 but no stream of it, and one that names no live node.
+    let stale = format!("{}{}", &sue.token[..32], "0".repeat(64));
+    let dead = format!("{}{}", Uuid::new_v4().simple(), "0".repeat(64));
+    for token in [stale, dead] {
+        let response = reqwest::Client::new().post(format!("http://{}/sse/send?stream={token}", n1.addr)).body("");
+        assert_eq!(response.send().await.expect("POST").status(), 404);
+    }
+    let id = sue.id;
+    assert_eq!(sue.goodbye().await, close::NORMAL);
+    ann.recv_until(|m| matches!(m, ServerMsg::Left { id: left } if *left == id).then_some(())).await;
+}

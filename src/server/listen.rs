@@ -3,10 +3,15 @@
 //! half-sent requests (slowloris) cannot pile up. `axum::serve` sets neither.
 //!
 //! A connection holds a place in the per-client count of pending HTTP connections until
-//! hyper hands it over as a WebSocket (the WebSocket is then counted by its own limit) or
-//! it closes. Over the bound, a new connection is told 429 and closed at once.
+//! hyper hands it over as a WebSocket, or an event stream of the fallback transport lets
+//! go of it through [`PendingPlace`] (either is then counted by its own limit), or it
+//! closes. Over the bound, a new connection is told 429 and closed at once.
+//!
+//! Every socket gets a `TCP_USER_TIMEOUT`: data the peer has not acknowledged for that long
+//! fails the connection, so a client whose network vanished (no FIN, no RST) is noticed by
+//! the next write to it, the event stream's comments included, not minutes later.
 
-use super::ip_limit::IpLimiter;
+use super::ip_limit::{IpLimiter, IpSlot};
 use super::shutdown::Shutdown;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -18,7 +23,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -37,6 +42,20 @@ pub struct Listen {
     pub pending: Arc<IpLimiter>,
     pub shutdown: Arc<Shutdown>,
     pub header_timeout: Duration,
+    /// How long sent data may go unacknowledged before the connection fails.
+    pub user_timeout: Duration,
+}
+
+/// A connection's place in the pending count, in each request's extensions: a handler
+/// that turns the connection into a long-lived stream lets go of it.
+#[derive(Clone)]
+pub struct PendingPlace(Arc<Mutex<Option<IpSlot>>>);
+
+impl PendingPlace {
+    /// Frees the place now rather than when the connection closes.
+    pub fn release(&self) {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    }
 }
 
 /// Accepts until `stop` completes; every connection then watches `shutdown`.
@@ -59,12 +78,17 @@ pub async fn run(listener: TcpListener, listen: Listen, stop: impl Future<Output
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {err}");
         }
+        #[cfg(target_os = "linux")]
+        if let Err(err) = socket2::SockRef::from(&tcp).set_tcp_user_timeout(Some(listen.user_timeout)) {
+            tracing::debug!("cannot set TCP_USER_TIMEOUT: {err}");
+        }
         match listen.pending.acquire(peer.ip()) {
             Ok(slot) => {
                 let listen = listen.clone();
                 tokio::spawn(async move {
-                    serve_connection(tcp, peer, &listen).await;
-                    drop(slot);
+                    let place = PendingPlace(Arc::new(Mutex::new(Some(slot))));
+                    serve_connection(tcp, peer, &listen, place.clone()).await;
+                    place.release();
                 });
             }
             Err(err) => {
@@ -76,11 +100,12 @@ pub async fn run(listener: TcpListener, listen: Listen, stop: impl Future<Output
 }
 
 /// Serves one connection's requests until it closes, upgrades, or the server stops.
-async fn serve_connection(tcp: TcpStream, peer: SocketAddr, listen: &Listen) {
+async fn serve_connection(tcp: TcpStream, peer: SocketAddr, listen: &Listen, place: PendingPlace) {
     let router = listen.router.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         // What `into_make_service_with_connect_info` would add: handlers read the peer.
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(place.clone());
         router.clone().oneshot(request.map(Body::new))
     });
     let mut builder = http1::Builder::new();

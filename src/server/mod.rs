@@ -1,8 +1,9 @@
 //! The server half: the hub behind `/ws`, the JSON endpoints, and the Leptos pages.
 //!
 //! Map (`docs/architecture.md` draws it): [`config`] holds every setting; [`ws`] upgrades
-//! and runs sockets, after [`query`], [`origin`], [`ip_limit`] and [`invite`] have admitted
-//! them, with [`rate`] as each socket's token bucket; [`session`] turns one client's
+//! sockets and [`sse`] opens the fallback's event streams, after [`admission`] (with
+//! [`query`], [`origin`], [`ip_limit`] and [`invite`]) has admitted them; [`connection`]
+//! runs either, with [`rate`] as its token bucket; [`session`] turns one client's
 //! messages into room calls; [`hub`] keeps the live rooms; [`room`] numbers, stores and fans
 //! messages out; [`cursor_board`] holds each room's latest cursor moves for the writers to
 //! read; [`outbox`] queues what each connection is sent; [`store`] keeps chats and sessions
@@ -12,10 +13,12 @@
 //! app's backend what happened; [`shutdown`] says goodbye on Ctrl-C or SIGTERM; [`clock`]
 //! is the one wall clock.
 
+pub mod admission;
 pub mod api;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod connection;
 pub mod cursor_board;
 pub mod http;
 pub mod hub;
@@ -34,6 +37,7 @@ pub mod rate;
 pub mod room;
 pub mod session;
 pub mod shutdown;
+pub mod sse;
 pub mod store;
 pub mod username;
 pub mod webhooks;
@@ -41,7 +45,7 @@ pub mod ws;
 
 use crate::app::{shell, App};
 use axum::extract::FromRef;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use bus::link::{BusError, Link};
 use bus::Bus;
@@ -85,6 +89,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub shutdown: Arc<shutdown::Shutdown>,
+    /// The event streams of the fallback transport this node holds.
+    pub streams: Arc<sse::Streams>,
+    /// This node's name in its stream tokens when it is in no cluster (a cluster node uses
+    /// its bus id).
+    pub node: uuid::Uuid,
 }
 
 impl AppState {
@@ -108,6 +117,7 @@ impl AppState {
         }
         metrics::handle();
         let grace = Duration::from_secs(config.leave_grace_secs);
+        let streams = Arc::new(sse::Streams::default());
         let hub = match config.bus.as_deref() {
             None => Hub::new(store.clone(), grace, Bus::Local, config.replay_max),
             Some(url) => {
@@ -117,6 +127,7 @@ impl AppState {
                     webhooks::cluster::spawn(link.clone(), webhooks);
                 }
                 let hub = Hub::new(store.clone(), grace, Bus::Redis(link.clone()), config.replay_max);
+                sse::serve_forwarded(link.clone(), streams.clone());
                 let ttl = Duration::from_secs(config.presence_ttl_secs);
                 bus::supervisor::spawn(link, queue, hub.clone(), store.clone(), ttl);
                 hub
@@ -143,6 +154,8 @@ impl AppState {
             config: Arc::new(config),
             leptos,
             shutdown: Arc::new(shutdown::Shutdown::new()),
+            streams,
+            node: uuid::Uuid::new_v4(),
         })
     }
 
@@ -185,6 +198,9 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/ws", get(ws::upgrade))
+        .route("/sse", get(sse::open))
+        .route("/sse/send", post(sse::send))
+        .route("/sse/close", post(sse::goodbye))
         .route("/api/rooms", get(http::rooms))
         .route("/api/cluster", get(http::cluster))
         .route("/healthz", get(http::healthz))
@@ -218,6 +234,7 @@ pub async fn serve_until(
         pending: state.pending.clone(),
         shutdown: shutdown.clone(),
         header_timeout: Duration::from_secs(state.config.header_timeout_secs),
+        user_timeout: Duration::from_secs(state.config.idle_timeout_secs),
         router: router(state),
     };
     listen::run(listener, listen, stop).await;

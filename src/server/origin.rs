@@ -1,7 +1,8 @@
 //! The `Origin` check on the upgrade, against cross-site WebSocket hijacking: a page on
 //! another site must not be able to open a socket with a visitor's browser.
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
 
 /// Why an upgrade was refused with 403.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,6 +26,19 @@ pub fn check(headers: &HeaderMap, allowed: &[String]) -> Result<(), ForeignOrigi
     } else {
         Err(ForeignOrigin(origin.to_owned()))
     }
+}
+
+/// Lets a page of an admitted origin read `response` (CORS): a client on another site
+/// that [`check`] lets in must be able to read why it was refused, and the fallback
+/// transport's answers. A request without `Origin`, or from a foreign one, gets nothing.
+pub fn allow(headers: &HeaderMap, allowed: &[String], mut response: Response) -> Response {
+    let Some(origin) = headers.get(header::ORIGIN).filter(|_| check(headers, allowed).is_ok()) else {
+        return response;
+    };
+    let answer = response.headers_mut();
+    answer.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    answer.append(header::VARY, HeaderValue::from_static("origin"));
+    response
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
 pub mod redis_server;
+pub mod sse;
 pub mod tcp_proxy;
 
 /// How long a test waits for an expected frame before failing.

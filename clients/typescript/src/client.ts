@@ -2,7 +2,11 @@ import { backoffMs } from './backoff.js';
 import { Emitter } from './emitter.js';
 import type { ChatTarget, ClientMsg, ServerMsg, User } from './protocol.js';
 import { QueueFullError, SendQueue } from './queue.js';
-import { socketUrl } from './url.js';
+import { SocketLink, type WebSocketClass } from './socket.js';
+import { EventStreamLink, type LinkEvents } from './stream.js';
+import { connectQuery, httpBase, socketUrl, type ConnectQuery } from './url.js';
+
+export type { WebSocketClass } from './socket.js';
 
 /** A server message of type `T`. */
 export type ServerMessage<T extends ServerMsg['type']> = Extract<ServerMsg, { type: T }>;
@@ -27,8 +31,9 @@ export type FlockEvents = { [T in ServerMsg['type']]: ServerMessage<T> } & {
   closed: Closed;
 };
 
-/** The WebSocket class to use: the browser's, Node 22's, or the `ws` package's. */
-export type WebSocketClass = new (url: string) => unknown;
+/** What carries the messages: a WebSocket, or the fallback of an event stream down and
+ * POSTs up (docs/protocol.md, "Fallback transport"). */
+export type Transport = 'websocket' | 'sse';
 
 export interface FlockOptions {
   /** The server: `https://flock.example`, `http://127.0.0.1:3000`, or `ws(s)://…`. */
@@ -45,6 +50,12 @@ export interface FlockOptions {
   session?: string;
   /** The WebSocket class, where there is no global one (Node 20: the `ws` package's). */
   WebSocket?: WebSocketClass;
+  /**
+   * `auto` (the default): a WebSocket, and the fallback when something on the way blocks
+   * upgrades (or there is no WebSocket class), trying a WebSocket again on a reconnect
+   * after five minutes. `websocket` or `sse`: that one only.
+   */
+  transport?: 'auto' | Transport;
   /** Most messages (chats waiting for their ack included) held while not connected. */
   maxQueue?: number;
   /** Reconnect waits: doubling from `minMs` to `maxMs`, with jitter. */
@@ -71,16 +82,8 @@ export class ClientClosed extends Error {
   }
 }
 
-/** The part of a WebSocket the client uses (the browser's and the `ws` package's agree). */
-interface Socket {
-  readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-}
+/** A connection of either transport. */
+type Link = SocketLink | EventStreamLink;
 
 interface PendingChat {
   frame: Extract<ClientMsg, { type: 'chat' }>;
@@ -96,7 +99,9 @@ const FINAL_CLOSES = new Set([4001, 4003]);
 const PROBE_MS = 3000;
 /** Chats of a page asked for while resuming. */
 const PAGE = 100;
-const OPEN = 1;
+/** How long a client that fell back stays on the fallback before it tries a WebSocket
+ * again (on its next reconnect). */
+const FALLBACK_MS = 5 * 60_000;
 
 /**
  * One user in one room of a Flock server, kept connected: messages sent before the
@@ -107,11 +112,14 @@ const OPEN = 1;
 export class FlockClient {
   private readonly events = new Emitter<FlockEvents>();
   private readonly options: Required<Pick<FlockOptions, 'url' | 'maxQueue'>> & FlockOptions;
-  private readonly Socket: WebSocketClass;
+  private readonly Socket: WebSocketClass | undefined;
   private readonly queue: SendQueue;
   private readonly pending = new Map<string, PendingChat>();
   private readonly members = new Map<string, User>();
-  private socket: Socket | null = null;
+  private link: Link | null = null;
+  private linkKind: Transport | null = null;
+  /** Until when (ms since the epoch) `auto` uses the fallback. */
+  private fallbackUntil = 0;
   private currentStatus: Status = 'connecting';
   private stopped = false;
   private attempts = 0;
@@ -130,11 +138,10 @@ export class FlockClient {
 
   constructor(options: FlockOptions) {
     this.options = { maxQueue: 256, ...options };
-    const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
-    if (!Socket) {
+    this.Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
+    if (!this.Socket && options.transport === 'websocket') {
       throw new Error('flock-client: no WebSocket here; pass the `ws` package as the `WebSocket` option');
     }
-    this.Socket = Socket;
     this.queue = new SendQueue(this.options.maxQueue);
     this.currentRoom = options.room ?? 'lobby';
     this.session = options.session;
@@ -148,6 +155,11 @@ export class FlockClient {
 
   get status(): Status {
     return this.currentStatus;
+  }
+
+  /** What carries the current (or coming) connection: `sse` once it fell back. */
+  get transport(): Transport | null {
+    return this.linkKind;
   }
 
   /** Everyone in the room, this user included (from the latest `welcome` on). */
@@ -235,12 +247,12 @@ export class FlockClient {
 
   private send(msg: ClientMsg): void {
     if (this.stopped) return;
-    if (this.currentStatus === 'open' && this.socket?.readyState === OPEN) this.write(msg);
+    if (this.currentStatus === 'open' && this.link?.isOpen) this.write(msg);
     else this.queue.push(msg);
   }
 
   private write(msg: ClientMsg): void {
-    this.socket?.send(JSON.stringify(msg));
+    this.link?.send(JSON.stringify(msg));
   }
 
   private setStatus(status: Status): void {
@@ -251,7 +263,7 @@ export class FlockClient {
 
   private connect(): void {
     this.setStatus(this.attempts === 0 && this.myId === undefined ? 'connecting' : 'reconnecting');
-    const query = {
+    const query: ConnectQuery = {
       room: this.currentRoom,
       username: this.options.username,
       session: this.session,
@@ -259,41 +271,63 @@ export class FlockClient {
       token: this.options.token,
       jwt: this.options.jwt,
     };
-    const socket = new this.Socket(socketUrl(this.options.url, query, 'ws')) as Socket;
-    this.socket = socket;
-    let opened = false;
-    socket.onopen = () => {
-      opened = true;
+    const mode = this.options.transport ?? 'auto';
+    const kind: Transport =
+      mode === 'sse' || (mode === 'auto' && (!this.Socket || Date.now() < this.fallbackUntil)) ? 'sse' : 'websocket';
+    const events: LinkEvents = {
+      open: () => {},
+      message: (text) => {
+        if (this.link === link) this.receive(text, query.since ?? 0);
+      },
+      closed: (end) => {
+        if (this.link !== link) return;
+        this.link = null;
+        void this.dropped(end, kind, query);
+      },
     };
-    socket.onmessage = (event) => {
-      if (typeof event.data === 'string') this.receive(event.data, query.since ?? 0);
-    };
-    socket.onerror = () => {};
-    socket.onclose = (event) => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      void this.dropped(event.code, event.reason, opened, query);
-    };
+    this.linkKind = kind;
+    const link: Link =
+      kind === 'sse' || !this.Socket
+        ? new EventStreamLink(httpBase(this.options.url), connectQuery(query).toString(), events)
+        : new SocketLink(this.Socket, socketUrl(this.options.url, query, 'ws'), events);
+    this.link = link;
   }
 
-  /** The socket closed: reconnect after a wait, unless that would be wrong. */
-  private async dropped(code: number, reason: string, opened: boolean, query: Parameters<typeof socketUrl>[1]) {
+  /** The connection ended: reconnect after a wait, unless that would be wrong. */
+  private async dropped(
+    end: { code: number; reason: string; opened: boolean; retryAfter?: number },
+    kind: Transport,
+    query: ConnectQuery,
+  ) {
     if (this.stopped) return;
+    const { code, reason } = end;
     if (FINAL_CLOSES.has(code)) return this.stop({ code, reason });
     let wait = backoffMs(this.attempts++, this.options.reconnect?.minMs ?? 250, this.options.reconnect?.maxMs ?? 10_000);
-    if (!opened) {
+    let refusal: { status: number; reason: string; retryAfter?: number } | null = null;
+    if (!end.opened && kind === 'sse' && code >= 400) {
+      // A refused stream says why itself.
+      refusal = { status: code, reason, retryAfter: end.retryAfter };
+    } else if (!end.opened && kind === 'websocket') {
       // A browser cannot read why an upgrade was refused: a plain GET of the same
       // address answers what the upgrade would get now.
       const probe = { signal: AbortSignal.timeout(PROBE_MS) };
       const answer = await fetch(socketUrl(this.options.url, query, 'http'), probe).catch(() => null);
       if (this.stopped) return;
-      if (answer && (answer.status === 400 || answer.status === 403)) {
-        return this.stop({ code: answer.status, reason: (await answer.text().catch(() => '')).trim() });
+      if (answer) {
+        const retryAfter = Number(answer.headers.get('retry-after')) || undefined;
+        refusal = { status: answer.status, reason: (await answer.text().catch(() => '')).trim(), retryAfter };
       }
-      const retryAfter = Number(answer?.headers.get('retry-after'));
-      if (answer && (answer.status === 429 || answer.status === 503) && retryAfter > 0) {
-        wait = Math.max(wait, retryAfter * 1000);
-      }
+    }
+    if (refusal?.status === 400 || refusal?.status === 403) {
+      return this.stop({ code: refusal.status, reason: refusal.reason });
+    }
+    if ((refusal?.status === 429 || refusal?.status === 503) && refusal.retryAfter) {
+      wait = Math.max(wait, refusal.retryAfter * 1000);
+    }
+    if (refusal?.status === 426 && (this.options.transport ?? 'auto') === 'auto') {
+      // The server would have taken the upgrade: something on the way blocks it.
+      this.fallbackUntil = Date.now() + FALLBACK_MS;
+      wait = 0;
     }
     this.setStatus('reconnecting');
     this.timer = setTimeout(() => this.connect(), wait);
@@ -303,9 +337,9 @@ export class FlockClient {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
-    const socket = this.socket;
-    this.socket = null;
-    if (socket && socket.readyState <= OPEN) socket.close(1000, 'goodbye');
+    const link = this.link;
+    this.link = null;
+    link?.close(true);
     for (const chat of this.pending.values()) {
       clearTimeout(chat.retry);
       chat.reject(new ClientClosed());

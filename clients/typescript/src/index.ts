@@ -3,7 +3,7 @@
  * contract's types generated from the server's own JSON Schema.
  */
 export { FlockClient, ChatRefused, ClientClosed } from './client.js';
-export type { Closed, FlockEvents, FlockOptions, ServerMessage, Status, WebSocketClass } from './client.js';
+export type { Closed, FlockEvents, FlockOptions, ServerMessage, Status, Transport, WebSocketClass } from './client.js';
 export { CursorSmoother } from './cursors.js';
 export type { Position } from './cursors.js';
 export { QueueFullError } from './queue.js';

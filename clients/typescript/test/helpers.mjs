@@ -1,9 +1,12 @@
 import WebSocket from 'ws';
 import { FlockClient } from '../dist/index.js';
 
+/** The transport the tests run over: `FLOCK_SDK_TRANSPORT=sse` runs them on the fallback. */
+export const transport = process.env.FLOCK_SDK_TRANSPORT ?? 'auto';
+
 /** A client on Node 20 (no global WebSocket: the `ws` package's). */
 export function client(server, options) {
-  return new FlockClient({ url: server.url, WebSocket, reconnect: { minMs: 50, maxMs: 500 }, ...options });
+  return new FlockClient({ url: server.url, WebSocket, transport, reconnect: { minMs: 50, maxMs: 500 }, ...options });
 }
 
 /** Resolves with the first `type` event `pick` accepts (within `ms`), else rejects. */

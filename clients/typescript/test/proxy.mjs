@@ -1,13 +1,25 @@
 // A TCP proxy in front of the server that a test can cut: its connections drop, and new
-// ones are refused until it is restored. One client's network going away, alone.
+// ones are refused until it is restored. One client's network going away, alone. With
+// `refuseUpgrades`, it answers every WebSocket upgrade 403 and passes the rest of HTTP,
+// as some corporate proxies do.
 import net from 'node:net';
 
-export async function startProxy(target) {
+/** Whether the first bytes of a connection are a WebSocket upgrade's request. */
+const isUpgrade = (bytes) => /^upgrade:\s*websocket/im.test(bytes.toString('latin1'));
+
+export async function startProxy(target, { refuseUpgrades = false } = {}) {
   const [host, port] = target.split(':');
   const sockets = new Set();
   let refusing = false;
-  const server = net.createServer((client) => {
+  const server = net.createServer(async (client) => {
     if (refusing) return client.destroy();
+    if (refuseUpgrades) {
+      const first = await new Promise((resolve) => client.once('data', resolve));
+      if (isUpgrade(first)) {
+        return client.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      }
+      client.unshift(first);
+    }
     const upstream = net.connect(Number(port), host);
     for (const [a, b] of [[client, upstream], [upstream, client]]) {
       sockets.add(a);

@@ -50,6 +50,12 @@ pub fn revoked(id: Uuid) -> String {
     format!("flock:revoked:{id}")
 }
 
+/// The pub/sub channel of one node: frames of the fallback transport forwarded to the
+/// streams it holds, and the answers to the frames it forwarded (see [`super::forward`]).
+pub fn node_channel(node: Uuid) -> String {
+    format!("flock:to-node:{node}")
+}
+
 /// A live node's heartbeat; it expires when the node stops refreshing it.
 pub fn node(node: Uuid) -> String {
     format!("{NODE_PREFIX}{node}")

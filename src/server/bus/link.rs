@@ -3,6 +3,7 @@
 //! what the rooms queue.
 
 use super::event::{BusEvent, Envelope};
+use super::forward::{Carried, Forwarding, NodeMessage, Outcome};
 use super::scripts::{CHAT_SCRIPT, FORGET_SCRIPT, PUT_SCRIPT};
 use super::{keys, Outgoing, PresenceChange};
 use crate::protocol::{ChatMessage, Move, User};
@@ -27,6 +28,9 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 const REF_TTL_SECS: u64 = 24 * 3600;
 /// Sessions unused this long are forgotten, as in the SQLite store.
 const SESSION_TTL_SECS: u64 = 30 * 24 * 3600;
+
+/// How long a node waits for another to answer the frames it forwarded.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the bus could not do something now; the caller refuses or retries, never crashes.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +90,8 @@ pub struct Link {
     /// user's `user.joined` is in the outbox before their first `chat.created`.
     queued: AtomicU64,
     sent: tokio::sync::watch::Sender<u64>,
+    /// The fallback transport's frames forwarded from and to this node.
+    pub forwarding: Forwarding,
 }
 
 impl Link {
@@ -132,6 +138,7 @@ impl Link {
             webhook_letters: OnceLock::new(),
             queued: AtomicU64::new(0),
             sent: tokio::sync::watch::Sender::new(0),
+            forwarding: Forwarding::default(),
         };
         Ok((Arc::new(link), rx))
     }
@@ -214,6 +221,32 @@ impl Link {
         let target = self.queued.load(Ordering::Relaxed);
         let mut sent = self.sent.subscribe();
         let _ = tokio::time::timeout(REDIS_TIMEOUT, sent.wait_for(|sent| *sent >= target)).await;
+    }
+
+    /// Sends `frames` to the stream of `token` on `node` and waits for what became of them;
+    /// a node that is gone (no one reads its channel) holds no stream.
+    pub async fn forward(&self, node: Uuid, token: &str, frames: Vec<Carried>) -> Result<Outcome, BusError> {
+        let mut conn = self.connection()?;
+        let mut waiting = self.forwarding.ask();
+        let request = NodeMessage::Deliver { id: waiting.id, from: self.node, token: token.to_owned(), frames };
+        let publish =
+            redis::cmd("PUBLISH").arg(keys::node_channel(node)).arg(serde_json::to_string(&request)?).to_owned();
+        let readers: u64 = timed(publish.query_async(&mut conn)).await?;
+        if readers == 0 {
+            return Ok(Outcome::NoStream);
+        }
+        match tokio::time::timeout(FORWARD_TIMEOUT, &mut waiting.answer).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            _ => Err(BusError::Timeout),
+        }
+    }
+
+    /// Tells node `to` what became of the frames of its request `id`.
+    pub async fn answer(&self, to: Uuid, id: u64, outcome: Outcome) -> Result<(), BusError> {
+        let mut conn = self.connection()?;
+        let answer = serde_json::to_string(&NodeMessage::Answer { id, outcome })?;
+        let publish = redis::cmd("PUBLISH").arg(keys::node_channel(to)).arg(answer).to_owned();
+        timed(publish.query_async::<()>(&mut conn)).await
     }
 
     /// Numbers `draft` (its seq is ignored) as the next chat of `room`, stores it in the

@@ -17,8 +17,12 @@
 //!
 //! With webhooks on, the cluster's outbox is a Redis stream the scripts append to
 //! ([`scripts`]), and [`webhook_stream`] is how the one sending node reads it.
+//!
+//! Each node also has a channel of its own, over which the others [`forward`] the
+//! fallback transport's POSTs for the streams it holds.
 
 pub mod event;
+pub mod forward;
 pub mod heart;
 pub mod keys;
 pub mod link;
@@ -135,6 +139,20 @@ impl Bus {
             tracing::warn!(room, %id, "cannot read a ban: {err}");
             false
         })
+    }
+
+    /// Sends a POST's `frames` to the stream of `token` on `node`, and waits for what became
+    /// of them. A single node has no other nodes: there is no such stream.
+    pub async fn forward(
+        &self,
+        node: Uuid,
+        token: &str,
+        frames: Vec<forward::Carried>,
+    ) -> Result<forward::Outcome, link::BusError> {
+        match self {
+            Bus::Local => Ok(forward::Outcome::NoStream),
+            Bus::Redis(link) => link.forward(node, token, frames).await,
+        }
     }
 
     /// This node's id in the cluster (`None` on a single node).

@@ -115,10 +115,9 @@ impl Node {
         // meanwhile waits in the stream and is applied after (events are idempotent).
         let now = Instant::now();
         self.followed = self.hub.local_rooms().into_iter().map(|room| (room, now)).collect();
-        let channels: Vec<String> = self.followed.keys().map(|room| keys::room_channel(room)).collect();
-        if !channels.is_empty() {
-            timed(sink.subscribe(channels)).await?;
-        }
+        let mut channels: Vec<String> = self.followed.keys().map(|room| keys::room_channel(room)).collect();
+        channels.push(keys::node_channel(self.link.node));
+        timed(sink.subscribe(channels)).await?;
         // Beating from the start: a long catch-up must not let the key expire.
         let expired = Arc::new(Notify::new());
         let heart = Heart { conn: conn.clone(), node: self.link.node, beat: self.beat, expired: expired.clone() };
@@ -162,7 +161,8 @@ impl Node {
         }
     }
 
-    /// Applies one pub/sub message. A chat past a gap (one this node missed) first gets
+    /// Applies one pub/sub message: a room's event, or one on this node's own channel
+    /// (see [`super::forward`]). A chat past a gap (one this node missed) first gets
     /// the chats before it from the room's stream, so members see every seq in order; if
     /// the stream cannot be read, the connection is dropped and the resync catches up.
     async fn on_message(
@@ -171,7 +171,12 @@ impl Node {
         channel: &str,
         payload: &[u8],
     ) -> Result<(), BusError> {
-        let Some(room) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else { return Ok(()) };
+        let Some(room) = channel.strip_prefix(keys::ROOM_CHANNEL_PREFIX) else {
+            if channel == keys::node_channel(self.link.node) {
+                self.link.forwarding.on_message(payload);
+            }
+            return Ok(());
+        };
         if !self.followed.contains_key(room) {
             // Sent before this node unsubscribed: the room is no longer kept here.
             return Ok(());
