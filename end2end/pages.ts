@@ -1,10 +1,11 @@
 import { expect, type Browser, type Page } from '@playwright/test';
 
-/** Opens a fresh browser context (its own storage) on a room as `name`, once the socket is open. */
-export async function enter(browser: Browser, room: string, name: string): Promise<Page> {
+/** Opens a fresh browser context (its own storage) on a room as `name`, once the socket is
+ * open; `via` is another address of the server (a proxy), else the configured one. */
+export async function enter(browser: Browser, room: string, name: string, via = ''): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`/r/${room}?username=${encodeURIComponent(name)}`);
+  await page.goto(`${via}/r/${room}?username=${encodeURIComponent(name)}`);
   await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
   return page;
 }

@@ -2,6 +2,7 @@ import { defineConfig } from '@playwright/test';
 import { chromium } from './chromium';
 import { API_KEY, SECRET } from './secret';
 import { SDK_ORIGIN } from './sdk_page';
+import { BLOCKING_ORIGINS } from './blocking_proxy';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,9 +40,9 @@ export default defineConfig({
       FLOCK_LOG: 'warn',
       FLOCK_SECRET: SECRET,
       FLOCK_API_KEYS: API_KEY,
-      // The app's own pages, and the SDK's example page, which tests/sdk.spec.ts serves
-      // from an origin of its own.
-      FLOCK_ALLOWED_ORIGINS: `http://127.0.0.1:${port},${SDK_ORIGIN}`,
+      // The app's own pages, the SDK's example page, which tests/sdk.spec.ts serves from
+      // an origin of its own, and the pages tests/fallback.spec.ts opens through proxies.
+      FLOCK_ALLOWED_ORIGINS: [`http://127.0.0.1:${port}`, SDK_ORIGIN, ...BLOCKING_ORIGINS].join(','),
       // Every page comes from 127.0.0.1, and the suite opens many rooms and sockets in a
       // few seconds: the per-client quotas are tested against the real server in tests/.
       FLOCK_CONNECTS_PER_SEC: '1000',

@@ -10,7 +10,13 @@
 //! the last chat `seq` it saw, so the server replays what was missed; every chat is sent
 //! with a `ref` and resent (same `ref`, so never stored twice) on each new connection
 //! until acknowledged ([`Resume`] keeps that account).
+//!
+//! Where something on the way blocks WebSocket upgrades (a socket that closes before it
+//! opens, and a plain GET of its URL answered 426: the server would have taken it), the
+//! room goes on over the fallback transport ([`StreamLink`]) at once, and tries a socket
+//! again on a reconnect after [`FALLBACK_FOR`].
 
+use crate::client::event_stream::{Handlers, StreamLink};
 use crate::client::resume::{Followup, Resume};
 use crate::client::send_queue::SendQueue;
 pub use crate::client::status::Status;
@@ -32,6 +38,8 @@ const RECONNECT_BASE: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// How long a chat refused for now (rate limit, store trouble) waits before it is resent.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How long the page stays on the fallback transport before it tries a socket again.
+const FALLBACK_FOR: Duration = Duration::from_secs(5 * 60);
 
 /// A handle on the room's socket; cheap to clone and to put in context.
 ///
@@ -42,6 +50,7 @@ pub struct RoomSocket {
     inner: Option<SendWrapper<Rc<Inner>>>,
     status: RwSignal<Status>,
     why: RwSignal<Option<String>>,
+    fallback: RwSignal<bool>,
 }
 
 struct Inner {
@@ -60,10 +69,20 @@ struct Inner {
     attempts: Cell<u32>,
     stopped: Cell<bool>,
     retry: RefCell<Option<TimeoutHandle>>,
+    /// Whether the connection is (or is being) carried by the fallback transport.
+    fallback: RwSignal<bool>,
+    /// Until when (ms since the epoch) connections use the fallback transport.
+    fallback_until: Cell<f64>,
 }
 
-/// An open (or opening) socket with the callbacks that must live as long as it does.
-struct Live {
+/// The open (or opening) connection.
+enum Live {
+    Socket(SocketLive),
+    Stream(Rc<StreamLink>),
+}
+
+/// A socket with the callbacks that must live as long as it does.
+struct SocketLive {
     ws: WebSocket,
     _on_open: Closure<dyn FnMut()>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -71,12 +90,36 @@ struct Live {
 }
 
 impl Live {
+    /// Sends `frame` now; false if the connection cannot (`send` on a closing socket
+    /// drops the data without an error, hence the state check).
+    fn send(&self, frame: &str) -> bool {
+        match self {
+            Live::Socket(live) => live.ws.ready_state() == WebSocket::OPEN && live.ws.send_with_str(frame).is_ok(),
+            Live::Stream(link) => link.send(frame),
+        }
+    }
+
     /// Unhooks the callbacks, which are freed with `self`: the browser must not call them
     /// for events (a late message, the close) that follow.
     fn detach(&self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
+        match self {
+            Live::Socket(live) => {
+                live.ws.set_onopen(None);
+                live.ws.set_onmessage(None);
+                live.ws.set_onclose(None);
+            }
+            Live::Stream(link) => link.close(false),
+        }
+    }
+
+    /// Says goodbye (close 1000) and lets go.
+    fn close(self) {
+        match self {
+            Live::Socket(live) => {
+                let _ = live.ws.close_with_code(close::NORMAL);
+            }
+            Live::Stream(link) => link.close(true),
+        }
     }
 }
 
@@ -91,6 +134,7 @@ impl RoomSocket {
     ) -> Self {
         let status = RwSignal::new(Status::Connecting);
         let why = RwSignal::new(None);
+        let fallback = RwSignal::new(false);
         let inner = cfg!(feature = "hydrate").then(|| {
             SendWrapper::new(Rc::new(Inner {
                 room,
@@ -106,9 +150,11 @@ impl RoomSocket {
                 attempts: Cell::new(0),
                 stopped: Cell::new(false),
                 retry: RefCell::new(None),
+                fallback,
+                fallback_until: Cell::new(0.0),
             }))
         });
-        RoomSocket { inner, status, why }
+        RoomSocket { inner, status, why, fallback }
     }
 
     /// The connection's state, for display.
@@ -120,6 +166,12 @@ impl RoomSocket {
     /// [`Status::Refused`]).
     pub fn why(&self) -> Signal<Option<String>> {
         self.why.into()
+    }
+
+    /// Whether the connection is carried by the fallback transport (WebSocket upgrades
+    /// are blocked on the way).
+    pub fn fallback(&self) -> Signal<bool> {
+        self.fallback.into()
     }
 
     /// Opens the socket (browser only); call it once, from an effect.
@@ -134,13 +186,8 @@ impl RoomSocket {
         let Some(inner) = &self.inner else { return };
         let Ok(text) = serde_json::to_string(msg) else { return };
         let is_cursor = matches!(msg, ClientMsg::Cursor { .. });
-        // `send` on a closing socket drops the data without an error: check the state.
-        if inner.open.get() {
-            if let Some(live) = inner.ws.borrow().as_ref() {
-                if live.ws.ready_state() == WebSocket::OPEN && live.ws.send_with_str(&text).is_ok() {
-                    return;
-                }
-            }
+        if inner.open.get() && inner.ws.borrow().as_ref().is_some_and(|live| live.send(&text)) {
+            return;
         }
         inner.queue.borrow_mut().push(text, is_cursor);
     }
@@ -173,7 +220,7 @@ impl RoomSocket {
         let live = inner.ws.borrow_mut().take();
         if let Some(live) = live {
             live.detach();
-            let _ = live.ws.close_with_code(close::NORMAL);
+            live.close();
         }
         inner.open.set(false);
         inner.status.set(Status::Closed);
@@ -181,19 +228,28 @@ impl RoomSocket {
 }
 
 fn socket_url(inner: &Inner) -> Option<String> {
-    let location = web_sys::window()?.location();
-    let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
-    let host = location.host().ok()?;
+    let base = http_base()?;
     // Cursor moves come as compact binary frames: a third of the bytes of JSON, and no
     // float parsing in the page (protocol::compact).
-    let mut url = format!("{scheme}://{host}/ws?room={}&encoding={ENCODING_COMPACT}", encode(&inner.room));
+    Some(format!("ws{}/ws?{}&encoding={ENCODING_COMPACT}", &base[4..], query(inner)))
+}
+
+/// The page's own server, `http(s)://host`.
+fn http_base() -> Option<String> {
+    let location = web_sys::window()?.location();
+    Some(format!("{}//{}", location.protocol().ok()?, location.host().ok()?))
+}
+
+/// The query of `/ws` and `/sse`: the room, who this is, and where to resume.
+fn query(inner: &Inner) -> String {
+    let mut query = format!("room={}", encode(&inner.room));
     let identity = [("username", inner.username.borrow().clone()), ("token", inner.token.clone())];
     for (key, value) in identity.into_iter().chain(inner.resume.borrow().query()) {
         if let Some(value) = value {
-            url.push_str(&format!("&{key}={}", encode(&value)));
+            query.push_str(&format!("&{key}={}", encode(&value)));
         }
     }
-    Some(url)
+    query
 }
 
 fn encode(text: &str) -> String {
@@ -203,6 +259,11 @@ fn encode(text: &str) -> String {
 fn connect(inner: &Rc<Inner>) {
     if inner.stopped.get() || inner.ws.borrow().is_some() {
         return;
+    }
+    let fallback = js_sys::Date::now() < inner.fallback_until.get();
+    inner.fallback.set(fallback);
+    if fallback {
+        return connect_stream(inner);
     }
     let Some(ws) = socket_url(inner).and_then(|url| WebSocket::new(&url).ok()) else {
         schedule_reconnect(inner, Duration::ZERO);
@@ -230,10 +291,37 @@ fn connect(inner: &Rc<Inner>) {
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    *inner.ws.borrow_mut() = Some(Live { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close });
+    let live = SocketLive { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close };
+    *inner.ws.borrow_mut() = Some(Live::Socket(live));
 }
 
-fn with(weak: &Weak<Inner>, f: impl Fn(Rc<Inner>) + 'static) -> impl FnMut() + 'static {
+/// Opens the fallback transport's stream, which reports to the same handlers a socket does.
+fn connect_stream(inner: &Rc<Inner>) {
+    let weak = Rc::downgrade(inner);
+    let handlers = Handlers {
+        open: Box::new(with(&weak, |inner| on_open(&inner))),
+        text: Box::new({
+            let weak = weak.clone();
+            move |text| {
+                if let Some(inner) = weak.upgrade() {
+                    on_text(&inner, text);
+                }
+            }
+        }),
+        end: Box::new(move |code| {
+            if let Some(inner) = weak.upgrade() {
+                on_close(&inner, code);
+            }
+        }),
+    };
+    let Some(link) = http_base().and_then(|base| StreamLink::open(base, &query(inner), handlers)) else {
+        schedule_reconnect(inner, Duration::ZERO);
+        return;
+    };
+    *inner.ws.borrow_mut() = Some(Live::Stream(link));
+}
+
+fn with(weak: &Weak<Inner>, f: impl Fn(Rc<Inner>) + 'static) -> impl Fn() + 'static {
     let weak = weak.clone();
     move || {
         if let Some(inner) = weak.upgrade() {
@@ -261,17 +349,24 @@ fn on_open(inner: &Rc<Inner>) {
 
 fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
     let data = event.data();
-    // The backoff starts over only once the server has spoken: a server that accepts and
-    // closes at once keeps being retried slowly.
-    inner.attempts.set(0);
     if let Some(buffer) = data.dyn_ref::<js_sys::ArrayBuffer>() {
+        inner.attempts.set(0);
         match decode_cursors(&js_sys::Uint8Array::new(buffer).to_vec()) {
             Ok(moves) => (inner.on_message)(ServerMsg::Cursors { moves }),
             Err(err) => leptos::logging::warn!("flock: ignoring a binary frame: {err}"),
         }
         return;
     }
-    let Some(text) = data.as_string() else { return };
+    if let Some(text) = data.as_string() {
+        on_text(inner, text);
+    }
+}
+
+/// One server message's JSON, from either transport.
+fn on_text(inner: &Rc<Inner>, text: String) {
+    // The backoff starts over only once the server has spoken: a server that accepts and
+    // closes at once keeps being retried slowly.
+    inner.attempts.set(0);
     match serde_json::from_str::<ServerMsg>(&text) {
         Ok(msg) => {
             let followup = inner.resume.borrow_mut().track(&msg);
@@ -285,13 +380,9 @@ fn on_message(inner: &Rc<Inner>, event: MessageEvent) {
     }
 }
 
-/// Sends `frame` on the open socket; false if there is none or it refused.
+/// Sends `frame` on the open connection; false if there is none or it refused.
 fn send_now(inner: &Inner, frame: &str) -> bool {
-    inner
-        .ws
-        .borrow()
-        .as_ref()
-        .is_some_and(|live| live.ws.ready_state() == WebSocket::OPEN && live.ws.send_with_str(frame).is_ok())
+    inner.ws.borrow().as_ref().is_some_and(|live| live.send(frame))
 }
 
 /// Resends a chat refused for now after [`RETRY_DELAY`], if it is still unacknowledged
@@ -331,7 +422,8 @@ fn on_close(inner: &Rc<Inner>, code: u16) {
     } else if opened {
         schedule_reconnect(inner, Duration::ZERO);
     } else {
-        // Refused before it opened: the browser hides the upgrade's answer, so ask.
+        // Refused before it opened: the browser hides the upgrade's (and the stream's)
+        // answer, so ask.
         ask_why(inner);
     }
 }
@@ -360,7 +452,13 @@ fn ask_why(inner: &Rc<Inner>) {
                 inner.stopped.set(true);
                 inner.status.set(Status::Refused);
             }
-            Refusal::Unknown => schedule_reconnect(&inner, Duration::ZERO),
+            // The server would take the upgrade: something on the way refused it. Unless
+            // that was the fallback's stream already, go on over the fallback at once.
+            Refusal::Passes if !inner.fallback.get_untracked() => {
+                inner.fallback_until.set(js_sys::Date::now() + FALLBACK_FOR.as_millis() as f64);
+                connect(&inner);
+            }
+            Refusal::Passes | Refusal::Unknown => schedule_reconnect(&inner, Duration::ZERO),
         }
     });
 }
@@ -371,6 +469,9 @@ enum Refusal {
     Wait { after: Duration, why: String },
     /// Trying again would not help (400: the name or room; 403: the origin or invitation).
     Final(String),
+    /// The server would take the upgrade now (426): if it failed, something between
+    /// blocks upgrades.
+    Passes,
     /// No refusal now (the server was down, or would now take it): retry as usual.
     Unknown,
 }
@@ -384,6 +485,7 @@ async fn refusal(url: &str) -> Refusal {
         429 => Refusal::Wait { after: Duration::from_secs(after.unwrap_or(1)), why },
         503 => Refusal::Wait { after: RECONNECT_MAX, why },
         400 | 403 => Refusal::Final(why),
+        426 => Refusal::Passes,
         _ => Refusal::Unknown,
     }
 }

@@ -14,7 +14,11 @@ const board = document.getElementById('board');
 const smoother = new CursorSmoother();
 const drawn = new Map();
 
-flock.on('status', (status) => (document.getElementById('status').textContent = status));
+// On the fallback transport (WebSocket upgrades blocked on the way), the badge says so.
+flock.on('status', (status) => {
+  const fallback = status === 'open' && flock.transport === 'sse';
+  document.getElementById('status').textContent = fallback ? 'open · fallback' : status;
+});
 flock.on('presence', (users) => {
   document.getElementById('people').textContent = users.map((u) => u.username).join(', ');
   for (const [id, el] of drawn) {

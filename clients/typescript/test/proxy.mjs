@@ -7,7 +7,8 @@ import net from 'node:net';
 /** Whether the first bytes of a connection are a WebSocket upgrade's request. */
 const isUpgrade = (bytes) => /^upgrade:\s*websocket/im.test(bytes.toString('latin1'));
 
-export async function startProxy(target, { refuseUpgrades = false } = {}) {
+/** A proxy to `target` (`host:port`) on 127.0.0.1 and `port` (default: any free one). */
+export async function startProxy(target, { refuseUpgrades = false, port: own = 0 } = {}) {
   const [host, port] = target.split(':');
   const sockets = new Set();
   let refusing = false;
@@ -31,7 +32,7 @@ export async function startProxy(target, { refuseUpgrades = false } = {}) {
       a.pipe(b);
     }
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve) => server.listen(own, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     cut() {
