@@ -20,7 +20,7 @@ use crate::client::{connect_from, ConnectError};
 use crate::report::{await_senders, rss_kib, Report, ServerProbe};
 use crate::{pace, Common};
 use flock::protocol::{ChatTarget, ClientMsg, UserState};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use indicatif::ProgressBar;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,7 +101,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let (stop_at, deadline) = tokio::sync::watch::channel(None);
     let (mut senders, mut receivers) = (Vec::new(), Vec::new());
     for (i, user) in honest.into_iter().enumerate() {
-        let (sink, stream) = user.socket.split();
+        let (sink, stream) = user.split();
         let tick = pace::ticker(plan.epoch, Duration::from_secs_f64(1.0 / params.rate), i, k, common.in_phase);
         senders.push(tokio::spawn(sender(sink, i, tick, plan.clone())));
         receivers.push(tokio::spawn(receiver(stream, total * k as u64, plan.clone(), deadline.clone())));
@@ -176,7 +176,7 @@ async fn attacker(common: &Common, params: &Params, a: usize, attack: &Attack) {
         };
         attack.connects.fetch_add(1, Ordering::Relaxed);
         // The stream is kept, unread: what the server sends piles up on its side.
-        let (mut sink, _unread) = connected.socket.split();
+        let (mut sink, _unread) = connected.split();
         let mut tick = tokio::time::interval(period);
         for n in 0usize.. {
             tick.tick().await;

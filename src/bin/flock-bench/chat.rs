@@ -6,7 +6,7 @@ use crate::client::{connect_all, next_message, ConnectError, Next};
 use crate::report::{await_senders, latency_histogram, Report, ServerProbe};
 use crate::{pace, Common};
 use flock::protocol::{ChatTarget, ClientMsg, ServerMsg};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use indicatif::ProgressBar;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,7 +73,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for (i, user) in users.into_iter().enumerate() {
-        let (sink, stream) = user.socket.split();
+        let (sink, stream) = user.split();
         let tick = pace::ticker(plan.epoch, Duration::from_secs_f64(1.0 / params.rate), i, n, common.in_phase);
         senders.push(tokio::spawn(sender(sink, i, tick, plan.clone())));
         receivers.push(tokio::spawn(receiver(stream, expected_each, plan.clone(), deadline.clone())));
@@ -143,7 +143,7 @@ impl Plan {
 
 /// Sends user `me`'s chats to its room, one per tick: the text is `me:k`.
 pub async fn sender(
-    mut sink: futures_util::stream::SplitSink<crate::client::Socket, Message>,
+    mut sink: crate::client::Outgoing,
     me: usize,
     mut tick: tokio::time::Interval,
     plan: Arc<Plan>,
@@ -163,7 +163,7 @@ pub async fn sender(
 /// Reads until `expected` chats of the plan's senders have arrived (anything else is
 /// skipped, other senders' chats included) or the deadline passes.
 pub async fn receiver(
-    mut stream: futures_util::stream::SplitStream<crate::client::Socket>,
+    mut stream: crate::client::Incoming,
     expected: u64,
     plan: Arc<Plan>,
     mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,

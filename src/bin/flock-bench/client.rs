@@ -1,17 +1,21 @@
 //! Opening benchmark connections: from a chosen 127.0.0.x source address, many at once,
-//! each read up to its `welcome`.
+//! each read up to its `welcome`, over a WebSocket or the fallback transport
+//! (`--transport sse`, [`crate::sse`]), which the scenarios see alike.
 
-use crate::Common;
+use crate::{Common, Transport};
 use flock::protocol::ServerMsg;
-use futures_util::StreamExt;
+use futures_util::{Sink, Stream, StreamExt};
 use indicatif::ProgressBar;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use tokio::net::{TcpSocket, TcpStream};
+use std::pin::Pin;
+use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::WebSocketStream;
 use uuid::Uuid;
 
-pub type Socket = WebSocketStream<TcpStream>;
+/// What a connection sends with, whatever carries it.
+pub type Outgoing = Pin<Box<dyn Sink<Message, Error = tungstenite::Error> + Send>>;
+/// What a connection receives, whatever carries it.
+pub type Incoming = Pin<Box<dyn Stream<Item = Result<Message, tungstenite::Error>> + Send>>;
 
 /// Why a benchmark run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -22,16 +26,26 @@ pub enum ConnectError {
     Refused(u16),
     #[error("websocket: {0}")]
     Ws(tungstenite::Error),
+    #[error("http: {0}")]
+    Http(String),
     #[error("the server closed before its welcome")]
     NoWelcome,
     #[error("{0}")]
     Usage(String),
 }
 
-/// A connected user: the socket and the id the server gave it.
+/// A connected user: the halves of its connection and the id the server gave it.
 pub struct Connected {
-    pub socket: Socket,
+    outgoing: Outgoing,
+    incoming: Incoming,
     pub id: Uuid,
+}
+
+impl Connected {
+    /// Its sending and its receiving halves.
+    pub fn split(self) -> (Outgoing, Incoming) {
+        (self.outgoing, self.incoming)
+    }
 }
 
 /// Connects user number `n` to `/ws?{query}` on server n mod count, from source address
@@ -49,6 +63,10 @@ pub async fn connect_from(
     query: String,
 ) -> Result<Connected, ConnectError> {
     let server = *common.server.get(n % common.server.len().max(1)).ok_or(ConnectError::Usage("no --server".into()))?;
+    if common.transport == Transport::Sse {
+        let opened = crate::sse::open(server, source, &query).await?;
+        return Ok(Connected { outgoing: opened.outgoing, incoming: opened.incoming, id: opened.id });
+    }
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     let stream = socket.connect(server).await?;
@@ -62,7 +80,8 @@ pub async fn connect_from(
     while let Some(frame) = ws.next().await {
         if let Message::Text(text) = frame.map_err(ConnectError::Ws)? {
             if let Ok(ServerMsg::Welcome { you, .. }) = serde_json::from_str(text.as_str()) {
-                return Ok(Connected { socket: ws, id: you });
+                let (sink, stream) = ws.split();
+                return Ok(Connected { outgoing: Box::pin(sink), incoming: Box::pin(stream), id: you });
             }
         }
     }
@@ -111,7 +130,7 @@ pub enum Next {
 
 /// The next server message on `stream`, unless the deadline comes first.
 pub async fn next_message(
-    stream: &mut futures_util::stream::SplitStream<Socket>,
+    stream: &mut Incoming,
     deadline: &mut tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 ) -> Next {
     loop {

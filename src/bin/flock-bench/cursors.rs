@@ -128,7 +128,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
     let mut receivers = Vec::new();
     let mut discarders = Vec::new();
     for (i, user) in users.into_iter().enumerate() {
-        let (sink, stream) = user.socket.split();
+        let (sink, stream) = user.split();
         let tick = pace::ticker(plan.epoch, Duration::from_secs_f64(1.0 / params.hz), i, n, common.in_phase);
         movers.push(tokio::spawn(mover(sink, i, n, tick, plan.clone())));
         if i < observers {
@@ -185,7 +185,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, ConnectError
 
 /// Sends `plan.total` moves at `hz`; false if the socket failed first.
 async fn mover(
-    mut sink: futures_util::stream::SplitSink<crate::client::Socket, Message>,
+    mut sink: crate::client::Outgoing,
     me: usize,
     n: usize,
     mut tick: tokio::time::Interval,
@@ -206,7 +206,7 @@ async fn mover(
 
 /// Reads and drops frames until the deadline; true if the socket ended first.
 async fn discard(
-    mut stream: futures_util::stream::SplitStream<crate::client::Socket>,
+    mut stream: crate::client::Incoming,
     mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 ) -> bool {
     loop {
@@ -219,7 +219,7 @@ async fn discard(
 
 /// Reads until every other mover's final move arrived, or the deadline.
 async fn receiver(
-    mut stream: futures_util::stream::SplitStream<crate::client::Socket>,
+    mut stream: crate::client::Incoming,
     n: usize,
     plan: Arc<Plan>,
     mut deadline: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,

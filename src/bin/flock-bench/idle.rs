@@ -33,7 +33,7 @@ pub async fn run(common: &Common, params: Params) -> Result<Report, crate::clien
     progress.finish_and_clear();
     // Every connection keeps reading (pings, joins), as a real client would.
     let readers: Vec<_> =
-        connected.into_iter().map(|c| tokio::spawn(async move { c.socket.for_each(|_| async {}).await })).collect();
+        connected.into_iter().map(|c| tokio::spawn(async move { c.split().1.for_each(|_| async {}).await })).collect();
     tokio::time::sleep(Duration::from_secs(params.hold_secs)).await;
     let rss_after = crate::report::total(&common.server_pid, rss_kib);
 

@@ -1,5 +1,6 @@
 //! `flock-bench`: a load generator that drives a running Flock server through the public
-//! wire contract only, with real WebSocket clients, from one process.
+//! wire contract only, with real WebSocket clients (or clients of the fallback transport,
+//! `--transport sse`), from one process.
 //!
 //! Scenarios: [`idle`] (many quiet connections: memory per connection, connect rate),
 //! [`cursors`] (one busy room: end-to-end move latency, coalescing, final positions),
@@ -13,6 +14,7 @@ mod cursors;
 mod idle;
 mod pace;
 mod report;
+mod sse;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -52,6 +54,17 @@ pub struct Common {
     /// spread evenly over it, as independent users are.
     #[arg(long, global = true)]
     pub in_phase: bool,
+    /// What carries the connections: WebSockets, or the fallback's event stream and POSTs
+    /// (each POST a request: raise FLOCK_MAX_PENDING_PER_IP or use --source-ips).
+    #[arg(long, global = true, value_enum, default_value_t = Transport::Websocket)]
+    pub transport: Transport,
+}
+
+/// What carries a benchmark connection.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Websocket,
+    Sse,
 }
 
 #[derive(Subcommand, Debug)]
