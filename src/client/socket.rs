@@ -16,13 +16,13 @@
 //! room goes on over the fallback transport ([`StreamLink`]) at once, and tries a socket
 //! again on a reconnect after [`FALLBACK_FOR`].
 
-use crate::client::event_stream::{Handlers, StreamLink};
+use crate::client::event_stream::{Handlers, StreamLink, GONE};
 use crate::client::resume::{Followup, Resume};
 use crate::client::send_queue::SendQueue;
 pub use crate::client::status::Status;
 use crate::protocol::compact::{decode_cursors, ENCODING_COMPACT};
 use crate::protocol::{close, ChatTarget, ClientMsg, ServerMsg};
-use leptos::leptos_dom::helpers::{set_timeout_with_handle, TimeoutHandle};
+use leptos::leptos_dom::helpers::{set_timeout, set_timeout_with_handle, TimeoutHandle};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
@@ -38,6 +38,9 @@ const RECONNECT_BASE: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// How long a chat refused for now (rate limit, store trouble) waits before it is resent.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How long an upgrade may take before it counts as refused: a proxy that holds it
+/// unanswered must not keep the page waiting for the browser's own timeout.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the page stays on the fallback transport before it tries a socket again.
 const FALLBACK_FOR: Duration = Duration::from_secs(5 * 60);
 
@@ -291,8 +294,19 @@ fn connect(inner: &Rc<Inner>) {
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    let live = SocketLive { ws, _on_open: on_open, _on_message: on_message, _on_close: on_close };
+    let live = SocketLive { ws: ws.clone(), _on_open: on_open, _on_message: on_message, _on_close: on_close };
     *inner.ws.borrow_mut() = Some(Live::Socket(live));
+    set_timeout(
+        move || {
+            let Some(inner) = weak.upgrade() else { return };
+            let still_opening = matches!(inner.ws.borrow().as_ref(), Some(Live::Socket(live)) if live.ws == ws);
+            if still_opening && ws.ready_state() == WebSocket::CONNECTING {
+                let _ = ws.close();
+                self::on_close(&inner, GONE);
+            }
+        },
+        OPEN_TIMEOUT,
+    );
 }
 
 /// Opens the fallback transport's stream, which reports to the same handlers a socket does.

@@ -16,18 +16,29 @@ interface Socket {
 }
 
 const OPEN = 1;
+/** How long an upgrade may take before it counts as refused: a proxy that holds it
+ * unanswered must not keep the client waiting for the browser's own timeout. */
+const OPEN_MS = 10_000;
 
 /** One WebSocket. */
 export class SocketLink {
   private readonly socket: Socket;
   private ended = false;
+  private late: ReturnType<typeof setTimeout> | undefined;
 
   constructor(Socket: WebSocketClass, url: string, events: LinkEvents) {
     const socket = new Socket(url) as Socket;
     this.socket = socket;
     let opened = false;
+    const late = (this.late = setTimeout(() => {
+      if (opened || this.ended) return;
+      this.ended = true;
+      socket.close();
+      events.closed({ code: 1006, reason: 'the upgrade took too long', opened: false });
+    }, OPEN_MS));
     socket.onopen = () => {
       opened = true;
+      clearTimeout(late);
       events.open();
     };
     socket.onmessage = (event) => {
@@ -35,6 +46,7 @@ export class SocketLink {
     };
     socket.onerror = () => {};
     socket.onclose = (event) => {
+      clearTimeout(late);
       if (this.ended) return;
       this.ended = true;
       events.closed({ code: event.code, reason: event.reason, opened });
@@ -52,6 +64,7 @@ export class SocketLink {
   /** Closes with 1000, which is the goodbye; the link reports nothing after this. */
   close(_goodbye: boolean): void {
     this.ended = true;
+    clearTimeout(this.late);
     if (this.socket.readyState <= OPEN) this.socket.close(1000, 'goodbye');
   }
 }
