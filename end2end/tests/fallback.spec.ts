@@ -1,6 +1,6 @@
 import { test, expect, type Page } from '@playwright/test';
 import { blockingProxy } from '../blocking_proxy';
-import { enter, pointAt } from '../pages';
+import { cursorAt, enter, pointAt } from '../pages';
 
 // The web app behind proxies that refuse WebSocket upgrades: it falls back to the event
 // stream and POSTs after one refused upgrade, says so in its badge, and works as on a
@@ -27,8 +27,7 @@ test('behind proxies that block upgrades, two pages share a room over the fallba
     await expect(ann.getByTestId('presence')).toContainText('Bob');
 
     await pointAt(bob, '[data-testid=board]', 0.3, 0.6);
-    const bobOnAnn = ann.locator('[data-testid=cursor][data-username="Bob"]');
-    await expect.poll(() => bobOnAnn.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(30, 0);
+    await expect.poll(async () => (await cursorAt(ann, 'Bob')).x).toBeCloseTo(30, 0);
 
     await say(ann, 'hello over the fallback');
     await expect(bob.getByTestId('chat').locator('li.message .text')).toHaveText(['hello over the fallback']);

@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { enter } from '../pages';
+import { cursorAt, enter } from '../pages';
 import { startServer } from '../server';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,14 +9,6 @@ async function say(page: Page, text: string, to?: string) {
   if (to) await page.getByLabel('Send to').selectOption({ label: to });
   await page.getByLabel('Message').fill(text);
   await page.getByLabel('Message').press('Enter');
-}
-
-/** The board-relative position, in percent, of `who`'s cursor as `page` draws it. */
-async function cursorAt(page: Page, who: string): Promise<{ x: number; y: number }> {
-  const cursor = page.locator(`[data-testid=cursor][data-username="${who}"]`);
-  const left = await cursor.evaluate((el) => (el as HTMLElement).style.left);
-  const top = await cursor.evaluate((el) => (el as HTMLElement).style.top);
-  return { x: parseFloat(left), y: parseFloat(top) };
 }
 
 test('two people in a room see each other, their cursors and their chat; another room sees none of it', async ({ browser }) => {
@@ -241,6 +233,12 @@ test('the admin page shows live connections, message rates and the busiest rooms
   }).toBeGreaterThan(0);
   await expect(admin.locator('figure.chart polyline').first()).toHaveAttribute('points', /,/);
   await expect(admin.getByTestId('admin-bus')).toHaveText('single node');
+  // Each chart has its scale and its time axis, and words keep their spaces.
+  await expect(admin.getByTestId('chart-scale').first()).toContainText('0');
+  await expect(admin.getByTestId('chart-time').first()).toHaveText(/min ago.*now/);
+  await expect(admin.getByTestId('admin-nodes')).not.toContainText('one)1');
+  const node = admin.getByTestId('admin-nodes').locator('li').first();
+  expect(await node.evaluate((li) => (li as HTMLElement).innerText)).toMatch(/\(this one\)\s+\d+ connections/);
   await expect.poll(async () => Number(await admin.getByTestId('admin-cluster-connections').textContent())).toBeGreaterThan(0);
   await expect(admin.getByTestId('admin-nodes')).toContainText('(this one)');
 });

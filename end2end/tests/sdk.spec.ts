@@ -2,7 +2,7 @@ import { test, expect } from '@playwright/test';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
-import { enter, pointAt } from '../pages';
+import { cursorAt, enter, pointAt } from '../pages';
 import { SDK_ORIGIN, serveSdk } from '../sdk_page';
 
 // The TypeScript SDK as its users get it: the package's build (clients/typescript/dist,
@@ -30,7 +30,7 @@ test('two SDK clients and a page of the web app share a room: presence, cursors,
     bob.cursor(0.3, 0.6);
     const bobOnPage = page.locator('[data-testid=cursor][data-username="Bob"]');
     await expect(bobOnPage).toContainText('Bob');
-    await expect.poll(() => bobOnPage.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(30, 0);
+    await expect.poll(async () => (await cursorAt(page, 'Bob')).x).toBeCloseTo(30, 0);
     await pointAt(page, '[data-testid=board]', 0.75, 0.25);
     const carolOnAnn = () => ann.users.find((u: { username: string }) => u.username === 'Carol')?.cursor?.x ?? 0;
     await expect.poll(carolOnAnn).toBeCloseTo(0.75, 1);
@@ -84,7 +84,8 @@ test('the SDK example page, in the browser, shows the room live beside a page of
     // Dan's pointer over the example's board moves his cursor on Carol's page.
     await pointAt(example, '#board', 0.6, 0.3);
     const dan = carol.locator('[data-testid=cursor][data-username="Dan"]');
-    await expect.poll(() => dan.evaluate((el) => parseFloat((el as HTMLElement).style.left))).toBeCloseTo(60, 0);
+    await expect(dan).toBeAttached();
+    await expect.poll(async () => (await cursorAt(carol, 'Dan')).x).toBeCloseTo(60, 0);
 
     // Chat both ways.
     await example.getByLabel('Message').fill('hello from the example');

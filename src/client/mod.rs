@@ -3,6 +3,7 @@
 //! Components read [`room_state::RoomState`] and send through [`socket::RoomSocket`];
 //! none of them touches a `web_sys::WebSocket`.
 
+pub mod cursor_motion;
 pub mod event_stream;
 pub mod metrics_feed;
 pub mod resume;

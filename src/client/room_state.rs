@@ -1,7 +1,8 @@
 //! The reactive model of one room as this browser sees it, updated by server messages.
 //!
-//! Each user's name, cursor and state are signals of their own, so a cursor move redraws
-//! one cursor and nothing else; the user list itself changes only on joins and leaves.
+//! Each user's name and state are signals of their own; the user list itself changes only
+//! on joins and leaves. Cursor positions stay out of the reactive graph: they go to
+//! [`Motions`], which the cursor layer draws once per animation frame.
 //!
 //! Chat lines are keyed by the room's `seq`: a line whose seq was already shown is
 //! skipped, so a replay after a reconnect never shows a message twice or out of order.
@@ -9,10 +10,12 @@
 //! forward from where a resume left off until the gap is filled, and backward when the
 //! user scrolls to the top; either way each chat lands in its place by seq.
 
+use super::cursor_motion::{now_ms, Motions};
 use super::typing::{Typing, TYPING_EVENT};
 use crate::protocol::{ChatMessage, ChatTarget, ClientMsg, Point, ServerMsg, User, UserState, MAX_PAGE_LEN};
 use leptos::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Chat lines kept on screen; older ones scroll away for good.
@@ -24,7 +27,6 @@ pub struct UserView {
     pub id: Uuid,
     pub color: StoredValue<String>,
     pub username: RwSignal<String>,
-    pub cursor: RwSignal<Option<Point>>,
     pub state: RwSignal<UserState>,
 }
 
@@ -34,7 +36,6 @@ impl UserView {
             id: user.id,
             color: StoredValue::new(user.color),
             username: RwSignal::new(user.username),
-            cursor: RwSignal::new(user.cursor),
             state: RwSignal::new(user.state),
         }
     }
@@ -112,6 +113,10 @@ pub struct RoomState {
     gap_until: StoredValue<Option<u64>>,
     next_key: StoredValue<usize>,
     owner: StoredValue<Option<Owner>>,
+    /// Where each other user's cursor is, and is going.
+    pub motions: StoredValue<Motions>,
+    /// Books a frame to draw `motions` in (the cursor layer sets it).
+    pub wake: StoredValue<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl RoomState {
@@ -132,6 +137,8 @@ impl RoomState {
             gap_until: StoredValue::new(None),
             next_key: StoredValue::new(0),
             owner: StoredValue::new(Owner::current()),
+            motions: StoredValue::new(Motions::default()),
+            wake: StoredValue::new(None),
         }
     }
 
@@ -158,6 +165,10 @@ impl RoomState {
         match msg {
             ServerMsg::Welcome { you, users, history, more, .. } => {
                 self.me.set(Some(you));
+                self.motions.update_value(Motions::clear);
+                for user in users.iter().filter(|u| u.id != you) {
+                    self.moved(user.id, user.cursor);
+                }
                 let views: Vec<UserView> = users.into_iter().map(UserView::new).collect();
                 self.by_id.set_value(views.iter().map(|u| (u.id, *u)).collect());
                 self.users.set(views);
@@ -190,6 +201,7 @@ impl RoomState {
             ServerMsg::Joined { user } => {
                 self.event(format!("{} joined", user.username));
                 if self.user(user.id).is_none() {
+                    self.moved(user.id, user.cursor);
                     let view = UserView::new(user);
                     self.by_id.update_value(|by_id| {
                         by_id.insert(view.id, view);
@@ -205,14 +217,20 @@ impl RoomState {
                     by_id.remove(&id);
                 });
                 self.users.update(|users| users.retain(|u| u.id != id));
+                self.motions.update_value(|motions| motions.forget(id));
                 self.typing.stop(id);
             }
             ServerMsg::Cursors { moves } => {
-                for mv in moves {
-                    if let Some(user) = self.user(mv.id) {
-                        user.cursor.set(Some(Point { x: mv.x, y: mv.y }));
-                    }
-                }
+                let now = now_ms();
+                let me = self.me.get_untracked();
+                self.by_id.with_value(|by_id| {
+                    self.motions.update_value(|motions| {
+                        for mv in moves.iter().filter(|mv| by_id.contains_key(&mv.id) && Some(mv.id) != me) {
+                            motions.moved(mv.id, Point { x: mv.x, y: mv.y }, now);
+                        }
+                    })
+                });
+                self.wake();
             }
             ServerMsg::State { id, state } => {
                 if let Some(user) = self.user(id) {
@@ -242,6 +260,21 @@ impl RoomState {
                 }
                 self.notice.set(Some(format!("{}: {message}", code.as_str())));
             }
+        }
+    }
+
+    /// `id`'s cursor is at `at`, if it has one.
+    fn moved(&self, id: Uuid, at: Option<Point>) {
+        if let Some(at) = at {
+            self.motions.update_value(|motions| motions.moved(id, at, now_ms()));
+            self.wake();
+        }
+    }
+
+    /// Has the cursor layer draw at the next frame.
+    fn wake(&self) {
+        if let Some(wake) = self.wake.get_value() {
+            wake();
         }
     }
 

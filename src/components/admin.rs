@@ -105,6 +105,7 @@ pub fn AdminPage() -> impl IntoView {
             <ol class="rooms" data-testid="admin-rooms-list">
                 {move || busiest.get().rooms.into_iter().take(BUSIEST).map(|r| view! {
                     <li><a href=format!("/r/{}", r.name)>{r.name.clone()}</a>
+                        " "
                         <span class="count">{r.users} " in, " {r.away} " away"</span></li>
                 }).collect_view()}
             </ol>
@@ -112,8 +113,11 @@ pub fn AdminPage() -> impl IntoView {
             <ul class="nodes" data-testid="admin-nodes">
                 {move || cluster.get().nodes.into_iter().map(|n| view! {
                     <li>
-                        {n.id.map_or_else(|| "this node".to_owned(), |id| id.to_string()[..8].to_owned())}
-                        {n.here.then_some(" (this one)")}
+                        <span class="node">
+                            {n.id.map_or_else(|| "this node".to_owned(), |id| id.to_string()[..8].to_owned())}
+                            {n.here.then_some(" (this one)")}
+                        </span>
+                        " "
                         <span class="count">{n.connections} " connections"</span>
                     </li>
                 }).collect_view()}
@@ -132,30 +136,58 @@ fn Figure(label: &'static str, testid: &'static str, value: impl Fn() -> f64 + S
     }
 }
 
-/// A line over the last minutes, scaled to its own maximum.
+/// A line over the last minutes, scaled to its own maximum, with its scale (the top and
+/// zero) and the time each edge is (the newest reading is now, at the right).
 #[component]
 fn Chart(title: &'static str, values: Signal<Vec<f64>>) -> impl IntoView {
     const W: f64 = 600.0;
     const H: f64 = 80.0;
+    let top = move || values.with(|v| nice_ceiling(v.iter().copied().fold(0.0, f64::max)));
     let points = move || {
+        let max = top();
         values.with(|v| {
-            let max = v.iter().copied().fold(1.0, f64::max);
+            // The newest reading is at the right edge; older ones go left, one a second.
+            let offset = HISTORY.saturating_sub(v.len());
             v.iter()
                 .enumerate()
-                .map(|(i, y)| format!("{:.1},{:.1}", i as f64 * W / (HISTORY - 1) as f64, H - y / max * H))
+                .map(|(i, y)| format!("{:.1},{:.1}", (offset + i) as f64 * W / (HISTORY - 1) as f64, H - y / max * H))
                 .collect::<Vec<_>>()
                 .join(" ")
         })
     };
     let peak = move || values.with(|v| v.iter().copied().fold(0.0, f64::max).round());
+    let minutes = HISTORY as f64 / 60.0;
     view! {
         <figure class="chart">
             <figcaption>{title} <span class="peak">" (peak " {peak} ")"</span></figcaption>
-            <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=title>
-                <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5"/>
-            </svg>
+            <div class="plot">
+                <div class="y-axis" data-testid="chart-scale">
+                    <span>{move || top().to_string()}</span>
+                    <span>"0"</span>
+                </div>
+                <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=title>
+                    <line x1="0" y1="0" x2=W.to_string() y2="0" class="grid"/>
+                    <line x1="0" y1=(H / 2.0).to_string() x2=W.to_string() y2=(H / 2.0).to_string() class="grid"/>
+                    <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5"/>
+                </svg>
+                <div class="x-axis" data-testid="chart-time">
+                    <span>{format!("{minutes} min ago")}</span>
+                    <span>{format!("{} min ago", minutes / 2.0)}</span>
+                    <span>"now"</span>
+                </div>
+            </div>
         </figure>
     }
+}
+
+/// The smallest of 1, 2 or 5 times a power of ten at or above `max` (at least 1): a top
+/// of the scale a reader can take in at a glance.
+fn nice_ceiling(max: f64) -> f64 {
+    if max <= 1.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].into_iter().map(|step| step * power).find(|&top| top >= max).unwrap_or(10.0 * power)
 }
 
 async fn fetch_totals() -> Result<Totals, String> {
@@ -178,5 +210,16 @@ fn bus_label(bus: &str) -> &'static str {
         "up" => "cluster: linked through Redis",
         "down" => "cluster: Redis unreachable, serving this node's rooms only",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nice_ceiling;
+
+    #[test]
+    fn the_top_of_a_scale_is_a_round_number_at_or_above_the_peak() {
+        let tops: Vec<f64> = [0.0, 1.0, 1.5, 7.0, 10.0, 11.0, 230.0, 5001.0].into_iter().map(nice_ceiling).collect();
+        assert_eq!(tops, [1.0, 1.0, 2.0, 10.0, 10.0, 20.0, 500.0, 10000.0]);
     }
 }

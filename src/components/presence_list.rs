@@ -12,13 +12,27 @@ pub fn PresenceList() -> impl IntoView {
         <section class="panel presence">
             <h2>"Here now " <span class="count" data-testid="count">{move || state.users.with(Vec::len)}</span></h2>
             <ul data-testid="presence">
-                <For each=move || state.users.get() key=|u| u.id let(user)>
+                <For each=move || in_order(&state) key=|u| u.id let(user)>
                     <Person user/>
                 </For>
             </ul>
             <RenameForm/>
         </section>
     }
+}
+
+/// You first, then everyone else by name (case aside), then by id so equal names keep
+/// their places.
+fn in_order(state: &RoomState) -> Vec<UserView> {
+    let me = state.me.get();
+    let mut users: Vec<(bool, String, UserView)> = state
+        .users
+        .get()
+        .into_iter()
+        .map(|user| (Some(user.id) != me, user.username.with(|name| name.to_lowercase()), user))
+        .collect();
+    users.sort_by(|a, b| (a.0, &a.1, a.2.id).cmp(&(b.0, &b.1, b.2.id)));
+    users.into_iter().map(|(_, _, user)| user).collect()
 }
 
 #[component]

@@ -117,7 +117,8 @@ fn Room(room: String, token: Option<String>) -> impl IntoView {
     view! {
         <header class="topbar">
             <a class="brand" href="/">"Flock"</a>
-            <h1 class="room-name">"#" {room}</h1>
+            <h1 class="room-name">"#" {room.clone()}</h1>
+            <CopyLink room/>
             <ConnectionBadge/>
         </header>
         <Notice/>
@@ -129,6 +130,28 @@ fn Room(room: String, token: Option<String>) -> impl IntoView {
                 <ChatPanel/>
             </aside>
         </main>
+    }
+}
+
+/// Copies the room's address (without this user's name, or an invitation, which is for
+/// one person) so it can be shared; says whether it worked, and shows the link to copy
+/// by hand where the browser would not.
+#[component]
+fn CopyLink(room: String) -> impl IntoView {
+    let said = RwSignal::new(None::<String>);
+    let click = move |_| {
+        let Some(window) = web_sys::window() else { return };
+        let Ok(origin) = window.location().origin() else { return };
+        let link = format!("{origin}/r/{room}");
+        let promise = window.navigator().clipboard().write_text(&link);
+        leptos::task::spawn_local(async move {
+            let copied = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+            said.set(Some(if copied { "Link copied".to_owned() } else { format!("Copy this link: {link}") }));
+        });
+    };
+    view! {
+        <button class="copy" type="button" data-testid="copy-link" on:click=click>"Copy link"</button>
+        <span class="copied" role="status" data-testid="copy-result">{move || said.get()}</span>
     }
 }
 
