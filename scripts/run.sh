@@ -7,4 +7,5 @@ cd "$(dirname "$0")/.."
 # wasm-opt for the release bundle comes from the npm package binaryen (version 132):
 # Debian's older binaryen produces pages that never hydrate.
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-exec cargo leptos serve --release "$@"
+# --precompress leaves .br and .gz beside the bundle, which the server sends as asked.
+exec cargo leptos serve --release --precompress "$@"

@@ -29,6 +29,9 @@ echo "   against the flock binary cargo test built"
 echo; echo "== cargo leptos build"
 cargo leptos build
 
+echo; echo "== the release bundle's size, against its budget"
+./scripts/bundle-size.sh
+
 echo; echo "== Playwright"
 cd end2end
 npx playwright test

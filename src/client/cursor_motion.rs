@@ -53,6 +53,13 @@ impl Track {
     }
 }
 
+/// What to draw of a cursor this frame: its new position, its new quiet, either or both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    pub at: Option<Point>,
+    pub quiet: Option<bool>,
+}
+
 /// Every remote cursor's motion.
 #[derive(Debug, Default)]
 pub struct Motions {
@@ -84,16 +91,23 @@ impl Motions {
         self.tracks.clear();
     }
 
-    /// Calls `draw(id, position, quiet)` for each cursor whose drawing changes at `now`;
-    /// true while any cursor still glides or has yet to go quiet (another frame is needed).
-    pub fn frame(&mut self, now: f64, mut draw: impl FnMut(Uuid, Point, bool)) -> bool {
+    /// Calls `draw(id, change)` for each cursor whose drawing changes at `now`, with what
+    /// changed; true while any cursor still glides or has yet to go quiet (another frame
+    /// is needed).
+    pub fn frame(&mut self, now: f64, mut draw: impl FnMut(Uuid, Change)) -> bool {
         let mut more = false;
         for (id, track) in &mut self.tracks {
             let quiet = now - track.moved_at >= QUIET_MS;
-            let drawing = (track.at(now), quiet);
-            if track.drawn != Some(drawing) {
-                draw(*id, drawing.0, drawing.1);
-                track.drawn = Some(drawing);
+            let at = track.at(now);
+            let change = match track.drawn {
+                None => Change { at: Some(at), quiet: Some(quiet) },
+                Some((was_at, was_quiet)) => {
+                    Change { at: (was_at != at).then_some(at), quiet: (was_quiet != quiet).then_some(quiet) }
+                }
+            };
+            if change.at.is_some() || change.quiet.is_some() {
+                draw(*id, change);
+                track.drawn = Some((at, quiet));
             }
             more |= !track.settled(now) || !quiet;
         }
@@ -129,8 +143,8 @@ mod tests {
         let (mut motions, id) = (Motions::default(), Uuid::new_v4());
         motions.moved(id, p(0.0, 0.0), 1000.0);
         let mut drawn = Vec::new();
-        assert!(motions.frame(1000.0, |_, at, quiet| drawn.push((at, quiet))));
-        assert_eq!(drawn, [(p(0.0, 0.0), false)]);
+        assert!(motions.frame(1000.0, |_, change| drawn.push(change)));
+        assert_eq!(drawn, [Change { at: Some(p(0.0, 0.0)), quiet: Some(false) }]);
         // The next move comes 100 ms later: it takes 100 ms to get there.
         motions.moved(id, p(1.0, 0.5), 1100.0);
         assert_eq!(motions.position(id, 1150.0), Some(p(0.5, 0.25)));
@@ -145,15 +159,15 @@ mod tests {
         let (mut motions, id) = (Motions::default(), Uuid::new_v4());
         motions.moved(id, p(0.2, 0.2), 0.0);
         let mut count = 0;
-        motions.frame(0.0, |_, _, _| count += 1);
-        assert!(motions.frame(16.0, |_, _, _| count += 1), "not quiet yet");
+        motions.frame(0.0, |_, _| count += 1);
+        assert!(motions.frame(16.0, |_, _| count += 1), "not quiet yet");
         assert_eq!(count, 1, "nothing changed, nothing drawn");
-        let mut quiet = None;
-        assert!(!motions.frame(QUIET_MS, |_, _, q| quiet = Some(q)), "settled and quiet: no more frames");
-        assert_eq!(quiet, Some(true));
+        let mut change = None;
+        assert!(!motions.frame(QUIET_MS, |_, c| change = Some(c)), "settled and quiet: no more frames");
+        assert_eq!(change, Some(Change { at: None, quiet: Some(true) }), "only the fade is drawn");
         motions.moved(id, p(0.3, 0.3), QUIET_MS + 10.0);
-        motions.frame(QUIET_MS + 10.0, |_, _, q| quiet = Some(q));
-        assert_eq!(quiet, Some(false), "a move shows it again");
+        motions.frame(QUIET_MS + 10.0, |_, c| change = Some(c));
+        assert_eq!(change, Some(Change { at: None, quiet: Some(false) }), "a move shows it again");
         motions.forget(id);
         assert_eq!(motions.position(id, 0.0), None);
     }

@@ -6,9 +6,8 @@
 //! no reactive update per move). A cursor that went quiet fades out; one that leaves is
 //! removed with its user.
 
-use crate::client::cursor_motion::now_ms;
+use crate::client::cursor_motion::{now_ms, Change};
 use crate::client::room_state::{RoomState, UserView};
-use crate::protocol::Point;
 use leptos::html::Div;
 use leptos::leptos_dom::helpers::request_animation_frame;
 use leptos::prelude::*;
@@ -51,9 +50,9 @@ impl Painter {
         let more = self.elements.with_value(|elements| {
             let mut more = false;
             self.state.motions.update_value(|motions| {
-                more = motions.frame(now, |id, at, quiet| {
+                more = motions.frame(now, |id, change| {
                     if let Some(element) = elements.get(&id) {
-                        draw(element, at, quiet, size);
+                        draw(element, change, size);
                     }
                 });
             });
@@ -65,11 +64,16 @@ impl Painter {
     }
 }
 
-/// Puts `element` at `at` (fractions of a board of `size` pixels), faded if `quiet`.
-fn draw(element: &HtmlElement, at: Point, quiet: bool, size: (f64, f64)) {
-    let transform = format!("translate3d({:.1}px,{:.1}px,0)", at.x * size.0, at.y * size.1);
-    let _ = element.style().set_property("transform", &transform);
-    let _ = element.class_list().toggle_with_force("quiet", quiet);
+/// Moves `element` to its new place (fractions of a board of `size` pixels) and fades it
+/// in or out, as `change` says: each a call into the page only when it changed.
+fn draw(element: &HtmlElement, change: Change, size: (f64, f64)) {
+    if let Some(at) = change.at {
+        let transform = format!("translate3d({:.1}px,{:.1}px,0)", at.x * size.0, at.y * size.1);
+        let _ = element.style().set_property("transform", &transform);
+    }
+    if let Some(quiet) = change.quiet {
+        let _ = element.class_list().toggle_with_force("quiet", quiet);
+    }
 }
 
 #[component]

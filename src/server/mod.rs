@@ -15,6 +15,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod assets;
 pub mod bus;
 pub mod clock;
 pub mod config;
@@ -207,6 +208,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .nest(api::PREFIX, api::routes(state.clone()))
         .leptos_routes_with_context(&state, routes, page_context, move || shell(leptos.clone()))
+        .nest_service(&format!("/{}", state.leptos.site_pkg_dir), assets::pkg(&state.leptos))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), operator::guard))
         .layer(axum::middleware::from_fn(move |request, next| {
