@@ -190,7 +190,7 @@ async fn post_all(weak: Weak<StreamLink>) {
             }
             Some((429 | 503, after)) => {
                 let weak = weak.clone();
-                set_timeout(
+                let _ = set_timeout(
                     move || {
                         if let Some(link) = weak.upgrade() {
                             link.posting.set(false);

@@ -22,7 +22,7 @@ use crate::client::send_queue::SendQueue;
 pub use crate::client::status::Status;
 use crate::protocol::compact::{decode_cursors, ENCODING_COMPACT};
 use crate::protocol::{close, ChatTarget, ClientMsg, ServerMsg};
-use leptos::leptos_dom::helpers::{set_timeout, set_timeout_with_handle, TimeoutHandle};
+use leptos::leptos_dom::helpers::{set_timeout, TimeoutHandle};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
@@ -296,7 +296,7 @@ fn connect(inner: &Rc<Inner>) {
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
     let live = SocketLive { ws: ws.clone(), _on_open: on_open, _on_message: on_message, _on_close: on_close };
     *inner.ws.borrow_mut() = Some(Live::Socket(live));
-    set_timeout(
+    let _ = set_timeout(
         move || {
             let Some(inner) = weak.upgrade() else { return };
             let still_opening = matches!(inner.ws.borrow().as_ref(), Some(Live::Socket(live)) if live.ws == ws);
@@ -403,7 +403,7 @@ fn send_now(inner: &Inner, frame: &str) -> bool {
 /// and the socket is open (otherwise the next `open` resends it anyway).
 fn schedule_resend(inner: &Rc<Inner>, reference: String) {
     let weak = Rc::downgrade(inner);
-    let _ = set_timeout_with_handle(
+    let _ = set_timeout(
         move || {
             let Some(inner) = weak.upgrade() else { return };
             let frame = inner.resume.borrow().frame_of(&reference);
@@ -517,7 +517,7 @@ fn schedule_reconnect(inner: &Rc<Inner>, at_least: Duration) {
     let delay =
         if at_least > backoff { at_least.mul_f64(1.0 + jitter * 0.25) } else { backoff.mul_f64(0.5 + jitter * 0.5) };
     let weak = Rc::downgrade(inner);
-    let handle = set_timeout_with_handle(
+    let handle = set_timeout(
         move || {
             if let Some(inner) = weak.upgrade() {
                 connect(&inner);

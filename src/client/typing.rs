@@ -49,7 +49,7 @@ impl Typing {
             self.who.update(|who| who.push(id));
         }
         let this = *self;
-        set_timeout(
+        let _ = set_timeout(
             move || {
                 if this.marks.with_value(|marks| marks.get(&id) == Some(&mark)) {
                     this.stop(id);

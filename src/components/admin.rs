@@ -4,7 +4,7 @@
 
 use crate::client::metrics_feed::{parse_totals, rates, Totals};
 use crate::protocol::{ClusterInfo, RoomList};
-use leptos::leptos_dom::helpers::set_interval_with_handle;
+use leptos::leptos_dom::helpers::set_interval;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::VecDeque;
@@ -75,7 +75,7 @@ pub fn AdminPage() -> impl IntoView {
             })
         };
         poll();
-        if let Ok(handle) = set_interval_with_handle(poll, POLL_EVERY) {
+        if let Ok(handle) = set_interval(poll, POLL_EVERY) {
             on_cleanup(move || handle.clear());
         }
     });

@@ -31,7 +31,7 @@ pub fn Board() -> impl IntoView {
         }
         booked.set_value(true);
         let socket = socket.clone();
-        request_animation_frame(move || {
+        let _ = request_animation_frame(move || {
             booked.set_value(false);
             if let Some(Point { x, y }) = pending.try_update_value(Option::take).flatten() {
                 socket.send(&ClientMsg::Cursor { x, y });

@@ -34,7 +34,7 @@ impl Painter {
             return;
         }
         self.booked.set_value(true);
-        request_animation_frame(move || self.paint());
+        let _ = request_animation_frame(move || self.paint());
     }
 
     fn paint(self) {

@@ -2,7 +2,7 @@
 
 use crate::client::storage;
 use crate::protocol::{validate_room, validate_username, RoomList, DEFAULT_ROOM, MAX_ROOM_CHARS, MAX_USERNAME_CHARS};
-use leptos::leptos_dom::helpers::set_interval_with_handle;
+use leptos::leptos_dom::helpers::set_interval;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_navigate;
@@ -25,7 +25,7 @@ pub fn Lobby() -> impl IntoView {
         }
         let refresh = move || spawn_local(async move { rooms.set(Some(fetch_rooms().await)) });
         refresh();
-        if let Ok(handle) = set_interval_with_handle(refresh, ROOMS_REFRESH) {
+        if let Ok(handle) = set_interval(refresh, ROOMS_REFRESH) {
             on_cleanup(move || handle.clear());
         }
     });
