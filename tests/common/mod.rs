@@ -182,15 +182,8 @@ impl Client {
     }
 
     /// Reads until `pick` returns something, and returns it with everything read before.
-    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> (T, Vec<ServerMsg>) {
-        let mut before = Vec::new();
-        loop {
-            let msg = self.recv().await;
-            if let Some(found) = pick(&msg) {
-                return (found, before);
-            }
-            before.push(msg);
-        }
+    pub async fn recv_until<T>(&mut self, pick: impl FnMut(&ServerMsg) -> Option<T>) -> (T, Vec<ServerMsg>) {
+        read_until(self, async |client: &mut Self| client.recv().await, pick).await
     }
 
     /// Says goodbye (close code 1000, so the server announces `left` at once) and waits
@@ -287,6 +280,23 @@ impl Client {
             seen.extend(before);
         }
         seen
+    }
+}
+
+/// Reads `client` with `recv` until `pick` returns something, and returns it with
+/// everything read before: for a socket's client and a stream's alike.
+pub async fn read_until<C, T>(
+    client: &mut C,
+    mut recv: impl AsyncFnMut(&mut C) -> ServerMsg,
+    mut pick: impl FnMut(&ServerMsg) -> Option<T>,
+) -> (T, Vec<ServerMsg>) {
+    let mut before = Vec::new();
+    loop {
+        let msg = recv(client).await;
+        if let Some(found) = pick(&msg) {
+            return (found, before);
+        }
+        before.push(msg);
     }
 }
 

@@ -124,15 +124,8 @@ impl SseClient {
     }
 
     /// Reads until `pick` returns something, and returns it with everything read before.
-    pub async fn recv_until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> (T, Vec<ServerMsg>) {
-        let mut before = Vec::new();
-        loop {
-            let msg = self.recv().await;
-            if let Some(found) = pick(&msg) {
-                return (found, before);
-            }
-            before.push(msg);
-        }
+    pub async fn recv_until<T>(&mut self, pick: impl FnMut(&ServerMsg) -> Option<T>) -> (T, Vec<ServerMsg>) {
+        super::read_until(self, async |client: &mut Self| client.recv().await, pick).await
     }
 
     /// Reads until the stream ends; returns the messages with the `close` event's code.
