@@ -705,12 +705,13 @@ async fn a_post_to_a_node_that_does_not_hold_its_stream_is_forwarded_in_order() 
     let (_, before) =
         sue.recv_until(|m| matches!(m, ServerMsg::Ack { reference, .. } if reference == "three").then_some(())).await;
     assert_eq!(before.iter().filter(|m| matches!(m, ServerMsg::Ack { .. })).count(), 2);
-    // A token that names node 2 but no stream of it, and one that names no live node.
+    // A token that names node 2 but no stream of it: 404 from node 2. One that names a
+    // node no one hears (gone, or resubscribing): 503, nothing taken.
     let stale = format!("{}{}", &sue.token[..32], "0".repeat(64));
     let dead = format!("{}{}", Uuid::new_v4().simple(), "0".repeat(64));
-    for token in [stale, dead] {
+    for (token, status) in [(stale, 404), (dead, 503)] {
         let response = reqwest::Client::new().post(format!("http://{}/sse/send?stream={token}", n1.addr)).body("");
-        assert_eq!(response.send().await.expect("POST").status(), 404);
+        assert_eq!(response.send().await.expect("POST").status(), status);
     }
     let id = sue.id;
     assert_eq!(sue.goodbye().await, close::NORMAL);

@@ -38,8 +38,8 @@ const RECONNECT_BASE: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// How long a chat refused for now (rate limit, store trouble) waits before it is resent.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
-/// How long an upgrade may take before it counts as refused: a proxy that holds it
-/// unanswered must not keep the page waiting for the browser's own timeout.
+/// How long an upgrade (or the fallback's stream) may take to open before it counts as
+/// refused: a proxy that holds it unanswered must not keep the page waiting for ever.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the page stays on the fallback transport before it tries a socket again.
 const FALLBACK_FOR: Duration = Duration::from_secs(5 * 60);
@@ -332,7 +332,20 @@ fn connect_stream(inner: &Rc<Inner>) {
         schedule_reconnect(inner, Duration::ZERO);
         return;
     };
-    *inner.ws.borrow_mut() = Some(Live::Stream(link));
+    *inner.ws.borrow_mut() = Some(Live::Stream(link.clone()));
+    // A proxy that buffers the response would keep the stream from ever opening.
+    let weak = Rc::downgrade(inner);
+    let _ = set_timeout(
+        move || {
+            let Some(inner) = weak.upgrade() else { return };
+            let still_opening =
+                matches!(inner.ws.borrow().as_ref(), Some(Live::Stream(live)) if Rc::ptr_eq(live, &link));
+            if still_opening && !link.is_open() {
+                on_close(&inner, GONE);
+            }
+        },
+        OPEN_TIMEOUT,
+    );
 }
 
 fn with(weak: &Weak<Inner>, f: impl Fn(Rc<Inner>) + 'static) -> impl Fn() + 'static {

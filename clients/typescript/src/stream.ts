@@ -26,6 +26,9 @@ export interface LinkEvents {
 const POST_LINES = 64;
 /** How long a POST may wait for its answer before the stream is given up. */
 const POST_MS = 10_000;
+/** How long the stream may take to name its token: a proxy that buffers the response
+ * must not keep the client waiting for ever. */
+const OPEN_MS = 10_000;
 
 /** One stream and the POSTs that go with it. */
 export class EventStreamLink {
@@ -35,6 +38,7 @@ export class EventStreamLink {
   private posting = false;
   private ended = false;
   private closeCode: { code: number; reason: string } | null = null;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
   /** `base`: the server's `http(s)://` address; `query`: the `/ws` query string. */
   constructor(
@@ -42,7 +46,22 @@ export class EventStreamLink {
     query: string,
     private readonly events: LinkEvents,
   ) {
+    this.after(OPEN_MS, () => {
+      if (!this.token) this.end({ code: 1006, reason: 'the stream did not open in time' }, false);
+    });
     void this.read(query);
+  }
+
+  /** Runs `then` after `ms`, unless the link ends first. */
+  private after(ms: number, then: () => void): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        then();
+        resolve();
+      }, ms);
+      this.timers.add(timer);
+    });
   }
 
   get isOpen(): boolean {
@@ -93,7 +112,8 @@ export class EventStreamLink {
       for (;;) {
         const { value, done } = await reader.read();
         if (done || this.ended) break;
-        buffer += value;
+        // A proxy may have turned the line ends into CRLF.
+        buffer += value.replace(/\r\n?/g, '\n');
         let end: number;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           this.event(buffer.slice(0, end));
@@ -149,7 +169,7 @@ export class EventStreamLink {
           this.outbox.splice(0, lines.length);
         } else if (answer && (answer.status === 429 || answer.status === 503)) {
           const after = Number(answer.headers.get('retry-after')) || 1;
-          await new Promise((resolve) => setTimeout(resolve, after * 1000));
+          await this.after(after * 1000, () => {});
         } else {
           // 404 (the stream is gone), 400, 413, or no answer: this stream is done; the
           // client resumes on a new one (chats are resent until acknowledged).
@@ -167,6 +187,8 @@ export class EventStreamLink {
     if (this.ended) return;
     const opened = this.token !== null;
     this.ended = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     this.abort.abort();
     this.outbox.length = 0;
     this.events.closed({ ...end, opened: opened && !refused });

@@ -47,7 +47,9 @@ pub enum Outcome {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NodeMessage {
     /// Frames for the stream of `token`, which the receiving node holds.
-    Deliver { id: u64, from: Uuid, token: String, frames: Vec<Carried> },
+    /// `deadline_ms` (unix ms): after it the asker has given up, and the frames are
+    /// dropped.
+    Deliver { id: u64, from: Uuid, token: String, frames: Vec<Carried>, deadline_ms: u64 },
     /// What became of the asker's request `id`.
     Answer { id: u64, outcome: Outcome },
 }
@@ -59,6 +61,7 @@ pub struct Delivery {
     pub from: Uuid,
     pub token: String,
     pub frames: Vec<Carried>,
+    pub deadline_ms: u64,
 }
 
 /// This node's side of forwarding: its requests waiting for answers, and the deliveries
@@ -107,8 +110,8 @@ impl Forwarding {
                     let _ = waiting.send(outcome);
                 }
             }
-            Ok(NodeMessage::Deliver { id, from, token, frames }) => {
-                if self.deliveries.try_send(Delivery { id, from, token, frames }).is_err() {
+            Ok(NodeMessage::Deliver { id, from, token, frames, deadline_ms }) => {
+                if self.deliveries.try_send(Delivery { id, from, token, frames, deadline_ms }).is_err() {
                     tracing::warn!(%from, "dropped frames forwarded to this node: too many waiting");
                 }
             }
@@ -142,12 +145,12 @@ mod tests {
 
         let from = Uuid::new_v4();
         let frames = vec![Carried::Text("{\"type\":\"ping\"}".into()), Carried::Goodbye];
-        let deliver = NodeMessage::Deliver { id: 7, from, token: "t".into(), frames: frames.clone() };
+        let deliver = NodeMessage::Deliver { id: 7, from, token: "t".into(), frames: frames.clone(), deadline_ms: 9 };
         forwarding.on_message(&serde_json::to_vec(&deliver).unwrap());
         forwarding.on_message(b"not json");
         let mut deliveries = forwarding.take_deliveries().unwrap();
         let got = deliveries.try_recv().unwrap();
-        assert_eq!((got.id, got.from, got.token.as_str(), got.frames), (7, from, "t", frames));
+        assert_eq!((got.id, got.from, got.token.as_str(), got.frames, got.deadline_ms), (7, from, "t", frames, 9));
         assert!(forwarding.take_deliveries().is_none());
     }
 }

@@ -224,19 +224,21 @@ impl Link {
     }
 
     /// Sends `frames` to the stream of `token` on `node` and waits for what became of them;
-    /// a node that is gone (no one reads its channel) holds no stream.
-    pub async fn forward(&self, node: Uuid, token: &str, frames: Vec<Carried>) -> Result<Outcome, BusError> {
+    /// `None` when no one reads that node's channel (it is gone, or resubscribing).
+    pub async fn forward(&self, node: Uuid, token: &str, frames: Vec<Carried>) -> Result<Option<Outcome>, BusError> {
         let mut conn = self.connection()?;
         let mut waiting = self.forwarding.ask();
-        let request = NodeMessage::Deliver { id: waiting.id, from: self.node, token: token.to_owned(), frames };
+        let deadline_ms = crate::server::clock::now_ms() + FORWARD_TIMEOUT.as_millis() as u64;
+        let request =
+            NodeMessage::Deliver { id: waiting.id, from: self.node, token: token.to_owned(), frames, deadline_ms };
         let publish =
             redis::cmd("PUBLISH").arg(keys::node_channel(node)).arg(serde_json::to_string(&request)?).to_owned();
         let readers: u64 = timed(publish.query_async(&mut conn)).await?;
         if readers == 0 {
-            return Ok(Outcome::NoStream);
+            return Ok(None);
         }
         match tokio::time::timeout(FORWARD_TIMEOUT, &mut waiting.answer).await {
-            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Ok(outcome)) => Ok(Some(outcome)),
             _ => Err(BusError::Timeout),
         }
     }

@@ -143,14 +143,15 @@ impl Bus {
 
     /// Sends a POST's `frames` to the stream of `token` on `node`, and waits for what became
     /// of them. A single node has no other nodes: there is no such stream.
+    /// `None`: no node reads the channel of `node` (it is gone, or resubscribing).
     pub async fn forward(
         &self,
         node: Uuid,
         token: &str,
         frames: Vec<forward::Carried>,
-    ) -> Result<forward::Outcome, link::BusError> {
+    ) -> Result<Option<forward::Outcome>, link::BusError> {
         match self {
-            Bus::Local => Ok(forward::Outcome::NoStream),
+            Bus::Local => Ok(Some(forward::Outcome::NoStream)),
             Bus::Redis(link) => link.forward(node, token, frames).await,
         }
     }

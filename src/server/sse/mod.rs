@@ -127,10 +127,12 @@ pub async fn send(
             Ok(frames) => deliver(&state, &query.stream, frames).await,
             Err(why) => (StatusCode::BAD_REQUEST, why).into_response(),
         },
-        Err(_) => {
+        Err(err) if is_too_big(&err) => {
             let _ = deliver(&state, &query.stream, vec![Carried::TooBig]).await;
             (StatusCode::PAYLOAD_TOO_LARGE, format!("a POST's body may be at most {max} bytes")).into_response()
         }
+        // A body that broke off (the client's network) is no message: nothing is taken.
+        Err(_) => (StatusCode::BAD_REQUEST, "the POST's body broke off").into_response(),
     };
     origin::allow(&headers, &state.config.allowed_origins, answer)
 }
@@ -140,6 +142,18 @@ pub async fn send(
 pub async fn goodbye(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<StreamQuery>) -> Response {
     let answer = deliver(&state, &query.stream, vec![Carried::Goodbye]).await;
     origin::allow(&headers, &state.config.allowed_origins, answer)
+}
+
+/// Whether reading a body failed on the size limit (and not on the connection).
+fn is_too_big(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// A body's non-empty lines, each one frame.
@@ -162,11 +176,11 @@ async fn deliver(state: &AppState, token: &str, frames: Vec<Carried>) -> Respons
     let here = state.hub.bus().node().unwrap_or(state.node);
     let outcome = match streams::node_of(token) {
         Some(node) if node != here => match state.hub.bus().forward(node, token, frames).await {
-            Ok(outcome) => outcome,
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => return unreachable_node(),
             Err(err) => {
                 tracing::warn!("cannot forward a POST to the node of its stream: {err}");
-                let why = "the node that holds this stream cannot be reached now: send again in a moment";
-                return (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")], why).into_response();
+                return unreachable_node();
             }
         },
         _ => state.streams.deliver(token, frames),
@@ -182,16 +196,31 @@ async fn deliver(state: &AppState, token: &str, frames: Vec<Carried>) -> Respons
     }
 }
 
+/// 503: the node that holds the stream does not answer now (or no node reads its
+/// channel: it is gone, or resubscribing); nothing was taken.
+fn unreachable_node() -> Response {
+    let why = "the node that holds this stream cannot be reached now: send again in a moment";
+    (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")], why).into_response()
+}
+
 /// Hands the frames other nodes forward to this node's streams, in the order they came,
-/// and answers each.
+/// and answers each (each answer on a task of its own, so one slow answer holds up no
+/// delivery). A request its asker has stopped waiting for (it answered 503) is dropped:
+/// its client sends it again.
 pub fn serve_forwarded(link: Arc<Link>, streams: Arc<Streams>) {
     let Some(mut deliveries) = link.forwarding.take_deliveries() else { return };
     tokio::spawn(async move {
-        while let Some(Delivery { id, from, token, frames }) = deliveries.recv().await {
-            let outcome = streams.deliver(&token, frames);
-            if let Err(err) = link.answer(from, id, outcome).await {
-                tracing::warn!(%from, "cannot answer forwarded frames: {err}");
+        while let Some(Delivery { id, from, token, frames, deadline_ms }) = deliveries.recv().await {
+            if super::clock::now_ms() > deadline_ms {
+                continue;
             }
+            let outcome = streams.deliver(&token, frames);
+            let link = link.clone();
+            tokio::spawn(async move {
+                if let Err(err) = link.answer(from, id, outcome).await {
+                    tracing::warn!(%from, "cannot answer forwarded frames: {err}");
+                }
+            });
         }
     });
 }
