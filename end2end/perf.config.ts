@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 // Browser measurements, not tests: `npx playwright test -c perf.config.ts` after
-// `cargo leptos build --release` and `cargo build --release --features bench --bin flock-bench`
-// (see docs/performance.md). They print figures and assert nothing about speed.
+// `cargo leptos build --release --precompress` (see docs/performance.md). They print figures and assert nothing about speed.
 export const perfPort = Number(process.env.FLOCK_PERF_PORT ?? 3200);
 
 export default defineConfig({

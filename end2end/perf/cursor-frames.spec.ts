@@ -16,6 +16,7 @@ test(`frame intervals with ${movers} remote cursors`, async ({ page }) => {
   await expect(page.getByTestId('connection')).toHaveAttribute('data-status', 'open');
   const bots: WebSocket[] = [];
   const timers: NodeJS.Timeout[] = [];
+  let moving = 0;
   try {
     for (let i = 0; i < movers; i++) {
       const bot = new WebSocket(`ws://127.0.0.1:${perfPort}/ws?room=${room}&username=bot-${i}`);
@@ -24,6 +25,7 @@ test(`frame intervals with ${movers} remote cursors`, async ({ page }) => {
         let k = 0;
         setTimeout(() => {
           timers.push(setInterval(() => {
+            if (k === 0) moving += 1;
             k += 1;
             const angle = (k / hz) * 2 + i;
             const x = 0.5 + 0.4 * Math.cos(angle) * ((i % 10) + 1) / 10;
@@ -36,7 +38,8 @@ test(`frame intervals with ${movers} remote cursors`, async ({ page }) => {
       bots.push(bot);
     }
     await expect(page.locator('[data-testid=cursor]')).toHaveCount(movers, { timeout: 60_000 });
-    await page.waitForTimeout(2000); // let every bot's loop start; measured from here
+    // Measured once every bot is moving.
+    await expect.poll(() => moving, { timeout: 30_000 }).toBe(movers);
     const seconds = 10;
     const intervals: number[] = await page.evaluate((seconds) => new Promise((resolve) => {
       const out: number[] = [];

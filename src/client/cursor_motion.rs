@@ -125,7 +125,8 @@ impl Motions {
     }
 
     /// Where `id`'s cursor is drawn now, if it has a position.
-    pub fn position(&self, id: Uuid, now: f64) -> Option<Point> {
+    #[cfg(test)]
+    fn position(&self, id: Uuid, now: f64) -> Option<Point> {
         self.tracks.get(&id).map(|track| track.at(now))
     }
 }

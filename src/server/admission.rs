@@ -28,7 +28,7 @@ pub struct Refused {
 }
 
 impl Refused {
-    fn new(status: StatusCode, why: impl ToString) -> Self {
+    pub fn new(status: StatusCode, why: impl ToString) -> Self {
         Refused { status, why: why.to_string(), retry_after: None }
     }
 }

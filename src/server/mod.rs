@@ -160,6 +160,11 @@ impl AppState {
         })
     }
 
+    /// This node's name in stream tokens: its bus id in a cluster, else its own.
+    pub fn node_id(&self) -> uuid::Uuid {
+        self.hub.bus().node().unwrap_or(self.node)
+    }
+
     /// What a session needs of the server.
     pub fn services(&self) -> Services {
         let limits = Limits {

@@ -65,8 +65,8 @@ async fn admit(
 ) -> Result<(Admitted, super::ip_limit::IpSlot), Refused> {
     let admitted = admission::check(state, headers, raw).await?;
     if admitted.req.encoding != Encoding::Json {
-        let why = "an event stream carries JSON only: leave `encoding` out".to_owned();
-        return Err(Refused { status: StatusCode::BAD_REQUEST, why, retry_after: None });
+        let why = "an event stream carries JSON only: leave `encoding` out";
+        return Err(Refused::new(StatusCode::BAD_REQUEST, why));
     }
     let slot = admission::take_place(state, &admitted.req, peer)?;
     Ok((admitted, slot))
@@ -75,16 +75,14 @@ async fn admit(
 /// Opens the stream: its first event names its token, then the connection's frames.
 fn start(state: AppState, admitted: Admitted, peer: SocketAddr, slot: super::ip_limit::IpSlot) -> Response {
     let Admitted { req, identity } = admitted;
-    let node = state.hub.bus().node().unwrap_or(state.node);
-    let (token, inbox, registration) = state.streams.open(node);
+    let (token, mut inbox, registration) = state.streams.open(state.node_id());
     // One chunk in flight: a client that stops reading backs up into its outbox, which
     // closes it with 1013 as it would a socket.
-    let (body_tx, body_rx) = mpsc::channel::<Bytes>(1);
+    let (body_tx, mut body_rx) = mpsc::channel::<Bytes>(1);
     let _ = body_tx.try_send(writer::stream_event(&token));
     let outbox = Arc::new(Outbox::new(state.config.outbox_frames, state.config.outbox_bytes, Encoding::Json));
     let keepalive = Duration::from_secs(state.config.ping_secs);
     let writer = tokio::spawn(writer::run(body_tx, outbox.clone(), keepalive));
-    let mut inbox = inbox;
     let incoming = futures_util::stream::poll_fn(move |cx| inbox.poll_recv(cx));
     // Liveness comes from the stream's writes (its comments, under the socket's
     // TCP_USER_TIMEOUT), not from the client, which need not send anything.
@@ -93,7 +91,6 @@ fn start(state: AppState, admitted: Admitted, peer: SocketAddr, slot: super::ip_
         connection::serve(state, req, identity, peer, slot, transport).await;
         drop(registration);
     });
-    let mut body_rx = body_rx;
     let chunks = futures_util::stream::poll_fn(move |cx| body_rx.poll_recv(cx)).map(Ok::<_, Infallible>);
     let headers = [
         (CONTENT_TYPE, "text/event-stream"),
@@ -111,10 +108,11 @@ pub struct StreamQuery {
 }
 
 /// `POST /sse/send?stream=`: the body's lines are client messages, in order. 204 once
-/// they are handed to the connection (whose answers come down the stream), 404 for a
-/// stream that ended, 413 for a body over the frame limit (which ends the stream with
-/// 1009, as an over-size frame ends a socket), 429 while the stream has
-/// [`streams::INBOX_FRAMES`] waiting.
+/// they are handed to the connection (whose answers come down the stream), 400 for a body
+/// that is not UTF-8, has too many lines or broke off, 404 for a stream that ended, 413
+/// for a body over the frame limit (which ends the stream with 1009, as an over-size
+/// frame ends a socket), 429 while the stream has [`streams::INBOX_FRAMES`] waiting, 503
+/// while the node that holds it cannot be reached.
 pub async fn send(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -173,9 +171,8 @@ fn frames(bytes: Bytes) -> Result<Vec<Carried>, String> {
 /// Hands `frames` to the stream of `token`: here if this node holds it, else through the
 /// bus to the node its token names.
 async fn deliver(state: &AppState, token: &str, frames: Vec<Carried>) -> Response {
-    let here = state.hub.bus().node().unwrap_or(state.node);
     let outcome = match streams::node_of(token) {
-        Some(node) if node != here => match state.hub.bus().forward(node, token, frames).await {
+        Some(node) if node != state.node_id() => match state.hub.bus().forward(node, token, frames).await {
             Ok(Some(outcome)) => outcome,
             Ok(None) => return unreachable_node(),
             Err(err) => {
