@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { cursorAt, enter } from '../pages';
+import { cursorAt, cursorDrawn, enter } from '../pages';
 import { startServer } from '../server';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,15 +27,18 @@ test('two people in a room see each other, their cursors and their chat; another
   if (!board) throw new Error('no board');
   await alice.mouse.move(board.x + board.width * 0.25, board.y + board.height * 0.4);
   const aliceOnBob = bob.locator('[data-testid=cursor][data-username="Alice"]');
-  await expect(aliceOnBob).toBeVisible();
   await expect(aliceOnBob).toContainText('Alice');
   await expect.poll(async () => (await cursorAt(bob, 'Alice')).x).toBeCloseTo(25, 0);
   expect((await cursorAt(bob, 'Alice')).y).toBeCloseTo(40, 0);
+  await expect.poll(() => cursorDrawn(bob, 'Alice')).toBe(true);
   await alice.mouse.move(board.x + board.width * 0.75, board.y + board.height * 0.6, { steps: 5 });
   await expect.poll(async () => (await cursorAt(bob, 'Alice')).x).toBeCloseTo(75, 0);
   expect((await cursorAt(bob, 'Alice')).y).toBeCloseTo(60, 0);
+  await expect.poll(() => cursorDrawn(bob, 'Alice')).toBe(true);
   // Nobody draws their own cursor.
   await expect(alice.locator('[data-testid=cursor][data-username="Alice"]')).toHaveCount(0);
+  // A cursor left still fades out after a few seconds: no ghosts.
+  await expect.poll(() => cursorDrawn(bob, 'Alice'), { timeout: 10_000 }).toBe(false);
 
   // Chat both ways, rendered as text.
   await say(alice, 'hello from Alice');

@@ -4,7 +4,7 @@
 //! board draws once per animation frame. Each cursor glides from where it was drawn to its
 //! newest position over the time its moves have been coming apart, so 10–30 Hz updates
 //! look continuous and a cursor never jumps back. A cursor that has not moved for
-//! [`QUIET_MS`] is marked quiet (the layer fades it out); its next move shows it again.
+//! [`QUIET_MS`] fades out over [`FADE_MS`]; its next move shows it again.
 //! Plain data and arithmetic: the cursor layer does the drawing.
 
 use crate::protocol::Point;
@@ -20,8 +20,10 @@ pub fn now_ms() -> f64 {
     return 0.0;
 }
 
-/// A cursor unmoved this long fades out.
+/// A cursor unmoved this long starts to fade out.
 pub const QUIET_MS: f64 = 5_000.0;
+/// How long the fade takes.
+pub const FADE_MS: f64 = 300.0;
 /// Longest glide: moves further apart than this (a user who paused) glide this long.
 const MAX_GLIDE_MS: f64 = 150.0;
 
@@ -35,8 +37,10 @@ struct Track {
     glide: f64,
     /// When the last move arrived.
     moved_at: f64,
-    /// What was drawn last: position and whether it was quiet.
-    drawn: Option<(Point, bool)>,
+    /// What the last frame drew: where, and how opaque.
+    drawn: Option<Drawn>,
+    /// Where the cursor last came to rest (reported once per resting place).
+    rested: Option<Point>,
 }
 
 impl Track {
@@ -48,16 +52,29 @@ impl Track {
         Point { x: self.from.x + (self.to.x - self.from.x) * t, y: self.from.y + (self.to.y - self.from.y) * t }
     }
 
+    fn alpha(&self, now: f64) -> f64 {
+        (1.0 - (now - self.moved_at - QUIET_MS) / FADE_MS).clamp(0.0, 1.0)
+    }
+
     fn settled(&self, now: f64) -> bool {
         now >= self.start + self.glide
     }
 }
 
-/// What to draw of a cursor this frame: its new position, its new quiet, either or both.
+/// One cursor as a frame draws it: where (fractions of the board) and how opaque (0 is
+/// not drawn at all).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Change {
-    pub at: Option<Point>,
-    pub quiet: Option<bool>,
+pub struct Drawn {
+    pub at: Point,
+    pub alpha: f64,
+}
+
+/// What a frame found: whether any cursor looks different from the last frame (the
+/// layer redraws), and whether one is still gliding or fading (another frame is needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    pub changed: bool,
+    pub more: bool,
 }
 
 /// Every remote cursor's motion.
@@ -73,10 +90,11 @@ impl Motions {
             Some(track) => {
                 let from = track.at(now);
                 let glide = (now - track.moved_at).clamp(0.0, MAX_GLIDE_MS);
-                *track = Track { from, to, start: now, glide, moved_at: now, drawn: track.drawn };
+                *track = Track { from, to, start: now, glide, moved_at: now, ..*track };
             }
             None => {
-                self.tracks.insert(id, Track { from: to, to, start: now, glide: 0.0, moved_at: now, drawn: None });
+                let track = Track { from: to, to, start: now, glide: 0.0, moved_at: now, drawn: None, rested: None };
+                self.tracks.insert(id, track);
             }
         }
     }
@@ -91,36 +109,33 @@ impl Motions {
         self.tracks.clear();
     }
 
-    /// Calls `draw(id, change)` for each cursor whose drawing changes at `now`, with what
-    /// changed; true while any cursor still glides or has yet to go quiet (another frame
-    /// is needed).
-    pub fn frame(&mut self, now: f64, mut draw: impl FnMut(Uuid, Change)) -> bool {
-        let mut more = false;
+    /// Moves every cursor on to `now`, calling `rested(id, at)` for each one that came to
+    /// rest at a new place since the last frame.
+    pub fn frame(&mut self, now: f64, mut rested: impl FnMut(Uuid, Point)) -> Frame {
+        let mut frame = Frame { changed: false, more: false };
         for (id, track) in &mut self.tracks {
-            let quiet = now - track.moved_at >= QUIET_MS;
-            let at = track.at(now);
-            let change = match track.drawn {
-                None => Change { at: Some(at), quiet: Some(quiet) },
-                Some((was_at, was_quiet)) => {
-                    Change { at: (was_at != at).then_some(at), quiet: (was_quiet != quiet).then_some(quiet) }
-                }
-            };
-            if change.at.is_some() || change.quiet.is_some() {
-                draw(*id, change);
-                track.drawn = Some((at, quiet));
+            let drawn = Drawn { at: track.at(now), alpha: track.alpha(now) };
+            frame.changed |= track.drawn != Some(drawn);
+            track.drawn = Some(drawn);
+            let settled = track.settled(now);
+            if settled && track.rested != Some(track.to) {
+                track.rested = Some(track.to);
+                rested(*id, track.to);
             }
-            more |= !track.settled(now) || !quiet;
+            frame.more |= !settled || drawn.alpha > 0.0;
         }
-        more
+        frame
     }
 
-    /// Has `id`'s cursor drawn again at the next frame (its element is new, or the board
-    /// changed size).
-    pub fn redraw(&mut self, id: Option<Uuid>) {
-        for (track_id, track) in &mut self.tracks {
-            if id.is_none_or(|id| id == *track_id) {
-                track.drawn = None;
-            }
+    /// Each cursor as the last frame drew it.
+    pub fn drawn(&self) -> impl Iterator<Item = (Uuid, Drawn)> + '_ {
+        self.tracks.iter().filter_map(|(id, track)| Some((*id, track.drawn?)))
+    }
+
+    /// Has `id`'s resting place reported again at the next frame (its element is new).
+    pub fn report(&mut self, id: Uuid) {
+        if let Some(track) = self.tracks.get_mut(&id) {
+            track.rested = None;
         }
     }
 
@@ -143,9 +158,10 @@ mod tests {
     fn a_first_position_is_drawn_where_it_is_and_later_ones_glide_over_the_interval() {
         let (mut motions, id) = (Motions::default(), Uuid::new_v4());
         motions.moved(id, p(0.0, 0.0), 1000.0);
-        let mut drawn = Vec::new();
-        assert!(motions.frame(1000.0, |_, change| drawn.push(change)));
-        assert_eq!(drawn, [Change { at: Some(p(0.0, 0.0)), quiet: Some(false) }]);
+        let mut rested = Vec::new();
+        assert_eq!(motions.frame(1000.0, |id, at| rested.push((id, at))), Frame { changed: true, more: true });
+        assert_eq!(motions.drawn().collect::<Vec<_>>(), [(id, Drawn { at: p(0.0, 0.0), alpha: 1.0 })]);
+        assert_eq!(rested, [(id, p(0.0, 0.0))], "a first position is at rest at once");
         // The next move comes 100 ms later: it takes 100 ms to get there.
         motions.moved(id, p(1.0, 0.5), 1100.0);
         assert_eq!(motions.position(id, 1150.0), Some(p(0.5, 0.25)));
@@ -153,23 +169,26 @@ mod tests {
         // A move mid-glide starts from where the cursor is drawn, never jumping back.
         motions.moved(id, p(0.0, 0.5), 1150.0);
         assert_eq!(motions.position(id, 1150.0), Some(p(0.5, 0.25)));
+        motions.frame(1160.0, |id, at| rested.push((id, at)));
+        assert_eq!(rested.len(), 1, "still gliding: not at rest");
+        motions.frame(1300.0, |id, at| rested.push((id, at)));
+        assert_eq!(rested[1..], [(id, p(0.0, 0.5))], "at rest once the glide is over");
     }
 
     #[test]
-    fn only_changes_are_drawn_and_a_still_cursor_goes_quiet_then_needs_no_frames() {
+    fn a_still_cursor_needs_no_redraw_then_fades_and_then_needs_no_frames() {
         let (mut motions, id) = (Motions::default(), Uuid::new_v4());
         motions.moved(id, p(0.2, 0.2), 0.0);
-        let mut count = 0;
-        motions.frame(0.0, |_, _| count += 1);
-        assert!(motions.frame(16.0, |_, _| count += 1), "not quiet yet");
-        assert_eq!(count, 1, "nothing changed, nothing drawn");
-        let mut change = None;
-        assert!(!motions.frame(QUIET_MS, |_, c| change = Some(c)), "settled and quiet: no more frames");
-        assert_eq!(change, Some(Change { at: None, quiet: Some(true) }), "only the fade is drawn");
-        motions.moved(id, p(0.3, 0.3), QUIET_MS + 10.0);
-        motions.frame(QUIET_MS + 10.0, |_, c| change = Some(c));
-        assert_eq!(change, Some(Change { at: None, quiet: Some(false) }), "a move shows it again");
+        motions.frame(0.0, |_, _| {});
+        assert_eq!(motions.frame(16.0, |_, _| {}), Frame { changed: false, more: true }, "nothing to redraw");
+        assert_eq!(motions.frame(QUIET_MS + FADE_MS / 2.0, |_, _| {}), Frame { changed: true, more: true });
+        assert_eq!(motions.drawn().next().map(|(_, d)| d.alpha), Some(0.5), "half way through the fade");
+        assert_eq!(motions.frame(QUIET_MS + FADE_MS, |_, _| {}), Frame { changed: true, more: false });
+        assert_eq!(motions.drawn().next().map(|(_, d)| d.alpha), Some(0.0), "faded out: no more frames");
+        motions.moved(id, p(0.3, 0.3), QUIET_MS + 400.0);
+        motions.frame(QUIET_MS + 400.0, |_, _| {});
+        assert_eq!(motions.drawn().next().map(|(_, d)| d.alpha), Some(1.0), "a move shows it again");
         motions.forget(id);
-        assert_eq!(motions.position(id, 0.0), None);
+        assert_eq!(motions.drawn().count(), 0);
     }
 }

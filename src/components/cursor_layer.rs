@@ -1,30 +1,42 @@
 //! Everyone else's cursor, in their colour with their name, gliding between updates.
 //!
-//! Names and colours are reactive; positions are not. Moves go to the room's
-//! [`Motions`](crate::client::cursor_motion::Motions), and once per animation frame the
-//! [`Painter`] sets each moving cursor's `transform` (the compositor moves it: no layout,
-//! no reactive update per move). A cursor that went quiet fades out; one that leaves is
-//! removed with its user.
+//! All of them are drawn into one canvas, once per animation frame in which any of them
+//! moved or faded: one picture ([`Sprite`]) per cursor, stamped where its
+//! [`Motions`](crate::client::cursor_motion::Motions) say it is. A frame costs one
+//! composited layer and a `drawImage` per cursor, however many move; elements per cursor,
+//! even moved by `transform` alone, cost the compositor a layer each and the style pass a
+//! recalculation each (see docs/performance.md).
+//!
+//! Each cursor also has a hidden element carrying its user's name and, once it comes to
+//! rest, its place (`data-x`, `data-y`, fractions of the board): what tests and tools read.
+//! Names and colours are reactive; positions are not.
 
-use crate::client::cursor_motion::{now_ms, Change};
+use super::cursor_sprite::{context, Sprite};
+use crate::client::cursor_motion::now_ms;
 use crate::client::room_state::{RoomState, UserView};
-use leptos::html::Div;
+use leptos::html::{Canvas, Div};
 use leptos::leptos_dom::helpers::request_animation_frame;
 use leptos::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
-use web_sys::HtmlElement;
+use web_sys::{CanvasRenderingContext2d, HtmlElement};
 
-/// Draws the room's cursor motions into their elements, a frame at a time.
+/// Draws the room's cursor motions into the layer's canvas, a frame at a time.
 #[derive(Clone, Copy)]
 struct Painter {
     state: RoomState,
     layer: NodeRef<Div>,
-    elements: StoredValue<HashMap<Uuid, HtmlElement>, LocalStorage>,
+    canvas: NodeRef<Canvas>,
+    context: StoredValue<Option<CanvasRenderingContext2d>, LocalStorage>,
+    sprites: StoredValue<HashMap<Uuid, Sprite>, LocalStorage>,
+    /// Each cursor's hidden element, where its resting place is written.
+    markers: StoredValue<HashMap<Uuid, HtmlElement>, LocalStorage>,
     booked: StoredValue<bool>,
-    /// The layer's size at the last frame: positions are drawn in its pixels.
-    size: StoredValue<(f64, f64)>,
+    /// The board's size (CSS px) and device pixels per CSS pixel at the last frame.
+    size: StoredValue<(f64, f64, f64)>,
+    /// A cursor was added, removed or renamed: the next frame redraws all.
+    dirty: StoredValue<bool>,
 }
 
 impl Painter {
@@ -37,42 +49,92 @@ impl Painter {
         let _ = request_animation_frame(move || self.paint());
     }
 
+    /// `id`'s cursor shows `name` in `color`; drawn again only if either changed.
+    fn picture(self, id: Uuid, name: &str, color: &str) {
+        let scale = self.size.get_value().2.max(1.0);
+        let same = self.sprites.with_value(|sprites| {
+            sprites.get(&id).is_some_and(|s| s.name == name && s.color == color && s.scale == scale)
+        });
+        if same {
+            return;
+        }
+        if let Some(sprite) = Sprite::draw(name, color, scale) {
+            self.sprites.update_value(|sprites| {
+                sprites.insert(id, sprite);
+            });
+        }
+        self.dirty.set_value(true);
+        self.book();
+    }
+
     fn paint(self) {
         self.booked.set_value(false);
-        let Some(layer) = self.layer.get_untracked() else { return };
+        let (Some(layer), Some(canvas)) = (self.layer.get_untracked(), self.canvas.get_untracked()) else { return };
         // Read before anything is written, so the frame forces no layout.
-        let size = (f64::from(layer.client_width()), f64::from(layer.client_height()));
+        let size = (f64::from(layer.client_width()), f64::from(layer.client_height()), window().device_pixel_ratio());
         if size != self.size.get_value() {
             self.size.set_value(size);
-            self.state.motions.update_value(|motions| motions.redraw(None));
+            canvas.set_width((size.0 * size.2).round() as u32);
+            canvas.set_height((size.1 * size.2).round() as u32);
+            self.context.set_value(context(&canvas));
+            self.rescale(size.2);
+            self.dirty.set_value(true);
         }
-        let now = now_ms();
-        let more = self.elements.with_value(|elements| {
-            let mut more = false;
-            self.state.motions.update_value(|motions| {
-                more = motions.frame(now, |id, change| {
-                    if let Some(element) = elements.get(&id) {
-                        draw(element, change, size);
+        let frame = self.markers.with_value(|markers| {
+            self.state.motions.try_update_value(|motions| {
+                motions.frame(now_ms(), |id, at| {
+                    if let Some(marker) = markers.get(&id) {
+                        let _ = marker.set_attribute("data-x", &format!("{:.4}", at.x));
+                        let _ = marker.set_attribute("data-y", &format!("{:.4}", at.y));
                     }
-                });
-            });
-            more
+                })
+            })
         });
-        if more {
+        if frame.is_some_and(|f| f.changed) || self.dirty.get_value() {
+            self.dirty.set_value(false);
+            self.draw(size);
+        }
+        if frame.is_some_and(|f| f.more) {
             self.book();
         }
     }
-}
 
-/// Moves `element` to its new place (fractions of a board of `size` pixels) and fades it
-/// in or out, as `change` says: each a call into the page only when it changed.
-fn draw(element: &HtmlElement, change: Change, size: (f64, f64)) {
-    if let Some(at) = change.at {
-        let transform = format!("translate3d({:.1}px,{:.1}px,0)", at.x * size.0, at.y * size.1);
-        let _ = element.style().set_property("transform", &transform);
+    /// Every cursor's picture again, for a screen of `scale` device pixels per CSS pixel.
+    fn rescale(self, scale: f64) {
+        self.sprites.update_value(|sprites| {
+            for sprite in sprites.values_mut() {
+                if let Some(again) = Sprite::draw(&sprite.name, &sprite.color, scale) {
+                    *sprite = again;
+                }
+            }
+        });
     }
-    if let Some(quiet) = change.quiet {
-        let _ = element.class_list().toggle_with_force("quiet", quiet);
+
+    /// Clears the canvas and stamps each visible cursor where it is now.
+    fn draw(self, (width, height, scale): (f64, f64, f64)) {
+        self.context.with_value(|context| {
+            let Some(context) = context else { return };
+            let _ = context.set_transform(scale, 0.0, 0.0, scale, 0.0, 0.0);
+            context.clear_rect(0.0, 0.0, width, height);
+            self.sprites.with_value(|sprites| {
+                self.state.motions.with_value(|motions| {
+                    for (id, drawn) in motions.drawn().filter(|(_, d)| d.alpha > 0.0) {
+                        let Some(sprite) = sprites.get(&id) else { continue };
+                        context.set_global_alpha(drawn.alpha);
+                        // Whole pixels: a sprite stamped between pixels is resampled, and blurs.
+                        let (x, y) = ((drawn.at.x * width).round(), (drawn.at.y * height).round());
+                        let _ = context.draw_image_with_html_canvas_element_and_dw_and_dh(
+                            &sprite.canvas,
+                            x,
+                            y,
+                            sprite.width,
+                            sprite.height,
+                        );
+                    }
+                });
+            });
+            context.set_global_alpha(1.0);
+        });
     }
 }
 
@@ -82,9 +144,13 @@ pub fn CursorLayer() -> impl IntoView {
     let painter = Painter {
         state,
         layer: NodeRef::new(),
-        elements: StoredValue::new_local(HashMap::new()),
+        canvas: NodeRef::new(),
+        context: StoredValue::new_local(None),
+        sprites: StoredValue::new_local(HashMap::new()),
+        markers: StoredValue::new_local(HashMap::new()),
         booked: StoredValue::new(false),
-        size: StoredValue::new((0.0, 0.0)),
+        size: StoredValue::new((0.0, 0.0, 0.0)),
+        dirty: StoredValue::new(false),
     };
     state.wake.set_value(Some(Arc::new(move || painter.book())));
     on_cleanup(move || state.wake.set_value(None));
@@ -92,6 +158,7 @@ pub fn CursorLayer() -> impl IntoView {
     let others = move || state.others();
     view! {
         <div class="cursors" node_ref=painter.layer>
+            <canvas class="cursor-canvas" node_ref=painter.canvas aria-hidden="true"></canvas>
             <For each=others key=|u| u.id let(user)>
                 <RemoteCursor user/>
             </For>
@@ -99,33 +166,37 @@ pub fn CursorLayer() -> impl IntoView {
     }
 }
 
+/// One cursor's hidden element; its picture is kept in step with its user's name.
 #[component]
 fn RemoteCursor(user: UserView) -> impl IntoView {
     let painter = expect_context::<Painter>();
-    let color = user.color.get_value();
     let node = NodeRef::<Div>::new();
     let id = user.id;
-    // Drawn where its user is at the next frame; until then it is quiet (invisible).
     node.on_load(move |element| {
-        painter.elements.update_value(|elements| {
-            elements.insert(id, HtmlElement::from(element));
+        painter.markers.update_value(|markers| {
+            markers.insert(id, HtmlElement::from(element));
         });
-        painter.state.motions.update_value(|motions| motions.redraw(Some(id)));
+        painter.state.motions.update_value(|motions| motions.report(id));
         painter.book();
     });
+    Effect::new(move |_| {
+        let name = user.username.get();
+        painter.picture(id, &name, &user.color.get_value());
+    });
     on_cleanup(move || {
-        painter.elements.update_value(|elements| {
-            elements.remove(&id);
+        painter.markers.update_value(|markers| {
+            markers.remove(&id);
         });
+        painter.sprites.update_value(|sprites| {
+            sprites.remove(&id);
+        });
+        painter.dirty.set_value(true);
+        painter.book();
     });
     view! {
-        <div class="cursor quiet" node_ref=node data-testid="cursor" data-user=user.id.to_string()
-            data-username=move || user.username.get()
-            style:--user-color=color>
-            <svg class="arrow" viewBox="0 0 16 16" aria-hidden="true">
-                <path d="M1 1 L1 14 L5 10 L8 15 L10 14 L7 9 L13 9 Z"/>
-            </svg>
-            <span class="tag">{move || user.username.get()}</span>
+        <div class="cursor" hidden node_ref=node data-testid="cursor" data-user=user.id.to_string()
+            data-username=move || user.username.get()>
+            {move || user.username.get()}
         </div>
     }
 }
