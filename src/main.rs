@@ -7,7 +7,7 @@ use flock::server::clock::unix_secs;
 use flock::server::config::{Command, Config};
 use flock::server::invite::{mint, Claims, Gate, PRIVATE_PREFIX};
 use flock::server::username::normalize_username;
-use flock::server::{serve, AppState};
+use flock::server::{assets, serve, AppState};
 use leptos::prelude::get_configuration;
 use std::process::ExitCode;
 use tokio::net::TcpListener;
@@ -33,6 +33,9 @@ async fn main() -> ExitCode {
     if leptos.output_name.is_empty() {
         leptos.output_name = "flock".into();
     }
+    // Pages ask for the bundle's hashed names when the build left them (whatever
+    // LEPTOS_HASH_FILES says: a binary run without cargo-leptos has it unset).
+    leptos.hash_files = assets::hashed_names(&leptos).is_some();
     let addr = config.addr.unwrap_or(leptos.site_addr);
     let listener = match TcpListener::bind(addr).await {
         Ok(listener) => listener,

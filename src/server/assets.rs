@@ -1,18 +1,77 @@
 //! The site's built files under `/pkg` (the WASM bundle, its JS glue, the CSS): served
 //! precompressed where the build left `.br` and `.gz` files beside them
 //! (`cargo leptos build --release --precompress`), as the browser accepts, so a slow link
-//! carries a third of the bytes; with `Last-Modified` and `Cache-Control: no-cache`, so a
-//! return visit asks and gets 304 until the next deploy (the names carry no hash, so they
-//! may not be cached blind).
+//! carries a third of the bytes.
+//!
+//! The build names each file after a hash of its content (`hash-files` in Cargo.toml) and
+//! lists the hashes in a hash file beside the server binary. A file under such a name
+//! never changes, so it is served as `immutable` for a year: a return visit loads the
+//! bundle without asking. Anything else (a build without hashes) is served with
+//! `no-cache`, so the browser revalidates it (304 until the next deploy).
 
+use axum::extract::Request;
 use axum::http::header::{HeaderValue, CACHE_CONTROL};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::Router;
 use leptos::prelude::LeptosOptions;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeader;
 
-/// The `/pkg` directory of `leptos`'s site, as a service.
-pub fn pkg(leptos: &LeptosOptions) -> SetResponseHeader<ServeDir, HeaderValue> {
-    let dir = std::path::Path::new(&*leptos.site_root).join(&*leptos.site_pkg_dir);
+/// How long a browser may keep a file named after its content's hash.
+const FOREVER: &str = "public, max-age=31536000, immutable";
+
+/// The names of the site's files that carry their content's hash.
+pub type HashedNames = HashSet<String>;
+
+/// Where cargo-leptos leaves the hash file: beside the server binary, as Leptos reads it.
+fn hash_file(leptos: &LeptosOptions) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(&*leptos.hash_file))
+}
+
+/// The hashed names the hash file lists (`js: <hash>` and so on, one a line), if there is
+/// one beside the binary and every file it names is in the site: then pages must ask for
+/// those names (`LeptosOptions::hash_files`). `None` for a build without hashes, or one
+/// whose site was replaced by another build's (logged: that site cannot be served).
+pub fn hashed_names(leptos: &LeptosOptions) -> Option<HashedNames> {
+    let path = hash_file(leptos)?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let pkg = Path::new(&*leptos.site_root).join(&*leptos.site_pkg_dir);
+    let mut names = HashedNames::new();
+    for (kind, hash) in text.lines().filter_map(|line| line.split_once(':')) {
+        let name = format!("{}.{}.{}", leptos.output_name, hash.trim(), kind.trim());
+        if !pkg.join(&name).is_file() {
+            tracing::error!(
+                "{} names {name}, which is not in {}: the site is another build's; build again",
+                path.display(),
+                pkg.display()
+            );
+            return None;
+        }
+        names.insert(name);
+    }
+    Some(names)
+}
+
+/// The `/pkg` directory of `leptos`'s site, as a router; `hashed` are the names served
+/// as immutable.
+pub fn pkg(leptos: &LeptosOptions, hashed: HashedNames) -> Router {
+    let dir = Path::new(&*leptos.site_root).join(&*leptos.site_pkg_dir);
     let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
-    SetResponseHeader::overriding(files, CACHE_CONTROL, HeaderValue::from_static("no-cache"))
+    let hashed = Arc::new(hashed);
+    Router::new()
+        .fallback_service(files)
+        .layer(axum::middleware::from_fn(move |request, next| cache_control(hashed.clone(), request, next)))
+}
+
+/// Sets how long the browser may keep the file `request` asks for.
+async fn cache_control(hashed: Arc<HashedNames>, request: Request, next: Next) -> Response {
+    let forever = request.uri().path().rsplit('/').next().is_some_and(|name| hashed.contains(name));
+    let mut response = next.run(request).await;
+    let value = if forever && response.status().is_success() { FOREVER } else { "no-cache" };
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(value));
+    response
 }

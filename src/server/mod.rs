@@ -195,6 +195,7 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let leptos = state.leptos.clone();
+    let hashed = state.leptos.hash_files.then(|| assets::hashed_names(&leptos)).flatten().unwrap_or_default();
     let frame_ancestors: Arc<str> = state.config.frame_ancestors.as_str().into();
     let page_context = {
         let frame_ancestors = frame_ancestors.clone();
@@ -213,7 +214,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .nest(api::PREFIX, api::routes(state.clone()))
         .leptos_routes_with_context(&state, routes, page_context, move || shell(leptos.clone()))
-        .nest_service(&format!("/{}", state.leptos.site_pkg_dir), assets::pkg(&state.leptos))
+        .nest_service(&format!("/{}", state.leptos.site_pkg_dir), assets::pkg(&state.leptos, hashed))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(state.clone(), operator::guard))
         .layer(axum::middleware::from_fn(move |request, next| {
