@@ -25,23 +25,31 @@ export async function cursorAt(page: Page, who: string): Promise<{ x: number; y:
   return { x: x === null ? NaN : Number(x) * 100, y: y === null ? NaN : Number(y) * 100 };
 }
 
-/** Whether `page`'s cursor canvas shows `who`'s cursor where it rests: the pixel inside
- * the arrow, just below its tip, is opaque in the colour of `who`'s presence dot, and one
- * well left of the tip is empty. */
-export async function cursorDrawn(page: Page, who: string): Promise<boolean> {
+/** What `page`'s cursor canvas shows where `who`'s cursor rests: the pixel inside the
+ * arrow just below its tip and one well left of it (RGBA each), and the colour of `who`'s
+ * presence dot; null before the cursor has rested anywhere. */
+export async function cursorPixels(page: Page, who: string): Promise<{ inside: number[]; outside: number[]; color: string } | null> {
   const { x, y } = await cursorAt(page, who);
-  if (Number.isNaN(x)) return false;
+  if (Number.isNaN(x)) return null;
   const dot = page.getByTestId('presence').locator('li', { hasText: who }).locator('.dot');
   const color = await dot.evaluate((el) => getComputedStyle(el).backgroundColor);
-  return page.locator('.cursor-canvas').evaluate((canvas: HTMLCanvasElement, { x, y, color }) => {
+  const [inside, outside] = await page.locator('.cursor-canvas').evaluate((canvas: HTMLCanvasElement, { x, y }) => {
     const context = canvas.getContext('2d');
-    if (!context) return false;
+    if (!context) throw new Error('no 2D context');
     const scale = canvas.width / canvas.clientWidth;
     const pixel = (dx: number, dy: number) => Array.from(context.getImageData(
       Math.round(((x / 100) * canvas.clientWidth + dx) * scale),
       Math.round(((y / 100) * canvas.clientHeight + dy) * scale), 1, 1).data);
-    const [r, g, b, a] = pixel(3, 9);
-    const [, , , empty] = pixel(-6, 9);
-    return a === 255 && empty === 0 && color === `rgb(${r}, ${g}, ${b})`;
-  }, { x, y, color });
+    return [pixel(3, 9), pixel(-6, 9)];
+  }, { x, y });
+  return { inside, outside, color };
+}
+
+/** Whether `page`'s cursor canvas shows `who`'s cursor, opaque and in `who`'s colour,
+ * where it rests, with nothing drawn just left of it. */
+export async function cursorDrawn(page: Page, who: string): Promise<boolean> {
+  const pixels = await cursorPixels(page, who);
+  if (!pixels) return false;
+  const [r, g, b, a] = pixels.inside;
+  return a === 255 && pixels.outside[3] === 0 && pixels.color === `rgb(${r}, ${g}, ${b})`;
 }

@@ -10,6 +10,7 @@ test('cold and return load of a room on slow 3G', async ({ browser }) => {
   const context = await browser.newContext();
   const cold = await visit(context, `perf-cold-${Date.now().toString(36)}`);
   const again = await visit(context, `perf-again-${Date.now().toString(36)}`);
+  await context.close();
   console.log(JSON.stringify({
     to_open_ms: cold.toOpen,
     transferred_kib: cold.kib,

@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { cursorAt, cursorDrawn, enter } from '../pages';
+import { cursorAt, cursorDrawn, cursorPixels, enter } from '../pages';
 import { startServer } from '../server';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +38,7 @@ test('two people in a room see each other, their cursors and their chat; another
   // Nobody draws their own cursor.
   await expect(alice.locator('[data-testid=cursor][data-username="Alice"]')).toHaveCount(0);
   // A cursor left still fades out after a few seconds: no ghosts.
-  await expect.poll(() => cursorDrawn(bob, 'Alice'), { timeout: 10_000 }).toBe(false);
+  await expect.poll(async () => (await cursorPixels(bob, 'Alice'))?.inside[3], { timeout: 10_000 }).toBe(0);
 
   // Chat both ways, rendered as text.
   await say(alice, 'hello from Alice');

@@ -81,6 +81,8 @@ pub struct Frame {
 #[derive(Debug, Default)]
 pub struct Motions {
     tracks: HashMap<Uuid, Track>,
+    /// A cursor was dropped since the last frame: that frame must be drawn again without it.
+    dropped: bool,
 }
 
 impl Motions {
@@ -101,18 +103,19 @@ impl Motions {
 
     /// `id` left: its cursor is gone.
     pub fn forget(&mut self, id: Uuid) {
-        self.tracks.remove(&id);
+        self.dropped |= self.tracks.remove(&id).is_some();
     }
 
     /// Forgets every cursor (a new `welcome` brings them again).
     pub fn clear(&mut self) {
+        self.dropped |= !self.tracks.is_empty();
         self.tracks.clear();
     }
 
     /// Moves every cursor on to `now`, calling `rested(id, at)` for each one that came to
     /// rest at a new place since the last frame.
     pub fn frame(&mut self, now: f64, mut rested: impl FnMut(Uuid, Point)) -> Frame {
-        let mut frame = Frame { changed: false, more: false };
+        let mut frame = Frame { changed: std::mem::take(&mut self.dropped), more: false };
         for (id, track) in &mut self.tracks {
             let drawn = Drawn { at: track.at(now), alpha: track.alpha(now) };
             frame.changed |= track.drawn != Some(drawn);
@@ -190,5 +193,14 @@ mod tests {
         assert_eq!(motions.drawn().next().map(|(_, d)| d.alpha), Some(1.0), "a move shows it again");
         motions.forget(id);
         assert_eq!(motions.drawn().count(), 0);
+        assert_eq!(
+            motions.frame(QUIET_MS + 500.0, |_, _| {}),
+            Frame { changed: true, more: false },
+            "drawn again without it"
+        );
+        motions.moved(id, p(0.3, 0.3), QUIET_MS + 600.0);
+        motions.clear();
+        assert!(motions.frame(QUIET_MS + 700.0, |_, _| {}).changed, "a cleared board is drawn again, empty");
+        assert!(!motions.frame(QUIET_MS + 800.0, |_, _| {}).changed);
     }
 }

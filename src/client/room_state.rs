@@ -166,6 +166,7 @@ impl RoomState {
             ServerMsg::Welcome { you, users, history, more, .. } => {
                 self.me.set(Some(you));
                 self.motions.update_value(Motions::clear);
+                self.wake();
                 for user in users.iter().filter(|u| u.id != you) {
                     self.moved(user.id, user.cursor);
                 }
@@ -218,6 +219,7 @@ impl RoomState {
                 });
                 self.users.update(|users| users.retain(|u| u.id != id));
                 self.motions.update_value(|motions| motions.forget(id));
+                self.wake();
                 self.typing.stop(id);
             }
             ServerMsg::Cursors { moves } => {

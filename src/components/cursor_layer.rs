@@ -15,11 +15,11 @@ use super::cursor_sprite::{context, Sprite};
 use crate::client::cursor_motion::now_ms;
 use crate::client::room_state::{RoomState, UserView};
 use leptos::html::{Canvas, Div};
-use leptos::leptos_dom::helpers::request_animation_frame;
 use leptos::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
+use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlElement};
 
 /// Draws the room's cursor motions into the layer's canvas, a frame at a time.
@@ -40,18 +40,29 @@ struct Painter {
 }
 
 impl Painter {
-    /// Books the next animation frame, unless one is booked.
+    /// Books the next animation frame, unless one is booked. Straight from the window, not
+    /// through Leptos' helper: that one cancels the frame when the reactive owner current
+    /// at booking is cleaned up (a cursor's row, a rename's effect), which would leave
+    /// `booked` set and the layer never drawn again.
     fn book(self) {
-        if self.booked.get_value() {
+        if !cfg!(feature = "hydrate") || self.booked.try_get_value() != Some(false) {
             return;
         }
         self.booked.set_value(true);
-        let _ = request_animation_frame(move || self.paint());
+        let frame = wasm_bindgen::closure::Closure::once_into_js(move || self.paint());
+        if window().request_animation_frame(frame.unchecked_ref()).is_err() {
+            self.booked.set_value(false);
+        }
+    }
+
+    /// The layer was torn down (the room was left) after a frame was booked.
+    fn gone(self) -> bool {
+        self.booked.is_disposed() || self.layer.is_disposed() || self.state.motions.is_disposed()
     }
 
     /// `id`'s cursor shows `name` in `color`; drawn again only if either changed.
     fn picture(self, id: Uuid, name: &str, color: &str) {
-        let scale = self.size.get_value().2.max(1.0);
+        let scale = window().device_pixel_ratio();
         let same = self.sprites.with_value(|sprites| {
             sprites.get(&id).is_some_and(|s| s.name == name && s.color == color && s.scale == scale)
         });
@@ -68,6 +79,9 @@ impl Painter {
     }
 
     fn paint(self) {
+        if self.gone() {
+            return;
+        }
         self.booked.set_value(false);
         let (Some(layer), Some(canvas)) = (self.layer.get_untracked(), self.canvas.get_untracked()) else { return };
         // Read before anything is written, so the frame forces no layout.

@@ -41,7 +41,11 @@ impl Sprite {
         context.set_transform(scale, 0.0, 0.0, scale, 0.0, 0.0).ok()?;
         context.set_fill_style_str(color);
         context.begin_path();
-        context.round_rect_with_f64(TAG_AT, TAG_AT, text_width + 2.0 * TAG_PAD_X, TAG_HEIGHT, TAG_RADIUS).ok()?;
+        let tag_width = text_width + 2.0 * TAG_PAD_X;
+        // Square corners where the browser has no `roundRect` (before Safari 16, Firefox 112).
+        if context.round_rect_with_f64(TAG_AT, TAG_AT, tag_width, TAG_HEIGHT, TAG_RADIUS).is_err() {
+            context.rect(TAG_AT, TAG_AT, tag_width, TAG_HEIGHT);
+        }
         context.fill();
         context.set_font(FONT);
         context.set_text_baseline("middle");

@@ -10,7 +10,8 @@
 //! `no-cache`, so the browser revalidates it (304 until the next deploy).
 
 use axum::extract::Request;
-use axum::http::header::{HeaderValue, CACHE_CONTROL};
+use axum::http::header::{HeaderValue, CACHE_CONTROL, VARY};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
@@ -32,26 +33,44 @@ fn hash_file(leptos: &LeptosOptions) -> Option<PathBuf> {
     Some(exe.parent()?.join(&*leptos.hash_file))
 }
 
-/// The hashed names the hash file lists (`js: <hash>` and so on, one a line), if there is
-/// one beside the binary and every file it names is in the site: then pages must ask for
-/// those names (`LeptosOptions::hash_files`). `None` for a build without hashes, or one
-/// whose site was replaced by another build's (logged: that site cannot be served).
+/// The kinds of file cargo-leptos names after their hash, each a line of the hash file
+/// (`js: <hash>`), each `<output>.<hash>.<kind>` in the site.
+const HASHED_KINDS: [&str; 3] = ["js", "wasm", "css"];
+
+/// The hashed names the hash file beside the binary lists, if it lists one of each kind
+/// and each is in the site: then pages must ask for those names
+/// (`LeptosOptions::hash_files`). `None` for a build without hashes, or for a site another
+/// build replaced (logged: its pages would ask for files that are not there), or one a
+/// `cargo leptos watch` rebuild wrote unhashed files into.
 pub fn hashed_names(leptos: &LeptosOptions) -> Option<HashedNames> {
     let path = hash_file(leptos)?;
     let text = std::fs::read_to_string(&path).ok()?;
     let pkg = Path::new(&*leptos.site_root).join(&*leptos.site_pkg_dir);
+    // A full build empties the site first: an unhashed bundle beside the hashed one is newer.
+    if pkg.join(format!("{}.wasm", leptos.output_name)).is_file() {
+        return None;
+    }
     let mut names = HashedNames::new();
     for (kind, hash) in text.lines().filter_map(|line| line.split_once(':')) {
-        let name = format!("{}.{}.{}", leptos.output_name, hash.trim(), kind.trim());
-        if !pkg.join(&name).is_file() {
-            tracing::error!(
-                "{} names {name}, which is not in {}: the site is another build's; build again",
-                path.display(),
-                pkg.display()
-            );
-            return None;
+        let (kind, hash) = (kind.trim(), hash.trim());
+        if HASHED_KINDS.contains(&kind) && !hash.is_empty() {
+            names.insert(format!("{}.{hash}.{kind}", leptos.output_name));
         }
-        names.insert(name);
+    }
+    if names.len() != HASHED_KINDS.len() {
+        tracing::error!(
+            "{} does not name one file of each kind {HASHED_KINDS:?}; serving unhashed names",
+            path.display()
+        );
+        return None;
+    }
+    if let Some(missing) = names.iter().find(|name| !pkg.join(name).is_file()) {
+        tracing::error!(
+            "{} names {missing}, which is not in {}: the site is another build's; build again",
+            path.display(),
+            pkg.display()
+        );
+        return None;
     }
     Some(names)
 }
@@ -67,11 +86,18 @@ pub fn pkg(leptos: &LeptosOptions, hashed: HashedNames) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| cache_control(hashed.clone(), request, next)))
 }
 
-/// Sets how long the browser may keep the file `request` asks for.
+/// Sets how long the browser (and any cache on the way) may keep the file `request` asks
+/// for. A 304 carries the same as the 200 it confirms: a cache replaces the stored headers
+/// with a 304's. Each file may be sent brotli, gzip or plain, by what the request accepts.
 async fn cache_control(hashed: Arc<HashedNames>, request: Request, next: Next) -> Response {
     let forever = request.uri().path().rsplit('/').next().is_some_and(|name| hashed.contains(name));
     let mut response = next.run(request).await;
-    let value = if forever && response.status().is_success() { FOREVER } else { "no-cache" };
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(value));
+    let found = response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED;
+    let value = if forever && found { FOREVER } else { "no-cache" };
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(value));
+    if found {
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    }
     response
 }
