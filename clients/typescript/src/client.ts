@@ -58,6 +58,12 @@ export interface FlockOptions {
   transport?: 'auto' | Transport;
   /** Most messages (chats waiting for their ack included) held while not connected. */
   maxQueue?: number;
+  /**
+   * The largest frame the server takes (its `--max-frame-bytes`, default 65536). A bigger
+   * one is refused here: the server would close the connection with 1009, and the chat,
+   * sent again on every reconnect, would close each one.
+   */
+  maxFrameBytes?: number;
   /** Reconnect waits: doubling from `minMs` to `maxMs`, with jitter. */
   reconnect?: { minMs?: number; maxMs?: number };
 }
@@ -72,6 +78,22 @@ export class ChatRefused extends Error {
     super(message);
     this.name = 'ChatRefused';
   }
+}
+
+/** A message whose frame is over the server's limit (`maxFrameBytes`); nothing was sent. */
+export class FrameTooLarge extends Error {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`a ${bytes}-byte frame is over the server's limit of ${limit} bytes`);
+    this.name = 'FrameTooLarge';
+  }
+}
+
+/** The UTF-8 length of `msg` as a frame. */
+function frameBytes(msg: ClientMsg): number {
+  return new TextEncoder().encode(JSON.stringify(msg)).length;
 }
 
 /** A chat that was waiting when the client was closed. */
@@ -112,6 +134,7 @@ const FALLBACK_MS = 5 * 60_000;
 export class FlockClient {
   private readonly events = new Emitter<FlockEvents>();
   private readonly options: Required<Pick<FlockOptions, 'url' | 'maxQueue'>> & FlockOptions;
+  private readonly frameLimit: number;
   private readonly Socket: WebSocketClass | undefined;
   private readonly queue: SendQueue;
   private readonly pending = new Map<string, PendingChat>();
@@ -138,6 +161,7 @@ export class FlockClient {
 
   constructor(options: FlockOptions) {
     this.options = { maxQueue: 256, ...options };
+    this.frameLimit = options.maxFrameBytes ?? 65536;
     this.Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
     if (!this.Socket && options.transport === 'websocket') {
       throw new Error('flock-client: no WebSocket here; pass the `ws` package as the `WebSocket` option');
@@ -188,6 +212,11 @@ export class FlockClient {
     }
     const reference = `${this.refPrefix}-${++this.chats}`;
     const frame: PendingChat['frame'] = { type: 'chat', text, to: options.to ?? 'room', ref: reference };
+    const bytes = frameBytes(frame);
+    if (bytes > this.frameLimit) {
+      const message = new FrameTooLarge(bytes, this.frameLimit).message;
+      return Promise.reject(new ChatRefused('too_large', message, reference));
+    }
     return new Promise((resolve, reject) => {
       this.pending.set(reference, { frame, resolve, reject });
       if (this.currentStatus === 'open') this.write(frame);
@@ -245,8 +274,13 @@ export class FlockClient {
     this.stop({ code: 1000, reason: 'closed by the client' });
   }
 
+  /** Sends `msg` now or once open; throws `FrameTooLarge` for one over the server's limit. */
   private send(msg: ClientMsg): void {
     if (this.stopped) return;
+    if (msg.type !== 'cursor') {
+      const bytes = frameBytes(msg);
+      if (bytes > this.frameLimit) throw new FrameTooLarge(bytes, this.frameLimit);
+    }
     if (this.currentStatus === 'open' && this.link?.isOpen) this.write(msg);
     else this.queue.push(msg);
   }

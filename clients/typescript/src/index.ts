@@ -2,7 +2,7 @@
  * flock-client: one user in a room of a Flock server, kept connected, with the wire
  * contract's types generated from the server's own JSON Schema.
  */
-export { FlockClient, ChatRefused, ClientClosed } from './client.js';
+export { FlockClient, ChatRefused, ClientClosed, FrameTooLarge } from './client.js';
 export type { Closed, FlockEvents, FlockOptions, ServerMessage, Status, Transport, WebSocketClass } from './client.js';
 export { CursorSmoother } from './cursors.js';
 export type { Position } from './cursors.js';

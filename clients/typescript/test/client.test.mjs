@@ -1,7 +1,7 @@
 // flock-client against a real Flock server (the binary cargo built), over real WebSockets.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ChatRefused, QueueFullError } from '../dist/index.js';
+import { ChatRefused, FrameTooLarge, QueueFullError } from '../dist/index.js';
 import { chats, client, freshRoom, next, opened, pair } from './helpers.mjs';
 import { startProxy } from './proxy.mjs';
 import { startServer } from './server.mjs';
@@ -171,6 +171,21 @@ test('a client cut off for longer than a welcome replays pages the rest in, in o
   assert.ok(timeline.includes('welcome more=true'), `more was missed than a welcome replays: ${timeline.join(', ')}`);
   assert.deepEqual(seenByAnn.map((c) => c.text), ['m0', ...texts]);
   assert.equal(ann.users.length, 2);
+});
+
+test('a message over the frame limit is refused at once, and the connection it would have cost stays open', { timeout: 20_000 }, async (t) => {
+  const ann = client(server, { room: freshRoom(), username: 'ann' });
+  t.after(() => ann.close());
+  const first = await ann.chat('before');
+  const statuses = [];
+  ann.on('status', (s) => statuses.push(s));
+  await assert.rejects(ann.chat('x'.repeat(70_000)), (err) => err instanceof ChatRefused && err.code === 'too_large');
+  assert.throws(() => ann.setState({ note: 'y'.repeat(70_000) }), FrameTooLarge);
+  assert.throws(() => ann.emit('big', 'z'.repeat(70_000)), FrameTooLarge);
+  const second = await ann.chat('after');
+  assert.equal(second.seq, first.seq + 1, 'nothing between them was stored');
+  assert.equal(ann.status, 'open');
+  assert.deepEqual(statuses, [], 'never cut off');
 });
 
 test('join moves the client to another room: a new welcome, the old room sees it go', async (t) => {
