@@ -1,5 +1,5 @@
 import { test, expect, type Browser, type Page } from '@playwright/test';
-import { cursorAt, enter } from '../pages';
+import { cursorAt, cursorDrawn, enter, pointAt } from '../pages';
 
 // What a user notices around the board: the presence list's order, the copy-link button,
 // and a room that fits a phone.
@@ -30,9 +30,14 @@ test('the copy button puts the room link on the clipboard', async ({ browser, ba
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(`${baseURL}/r/${room}`);
 });
 
-/** A phone's context: 390 px wide, touch. */
+/** A phone's context: 390 px wide, touch, 2.75 device pixels per CSS pixel. */
 async function phone(browser: Browser): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2.75,
+    hasTouch: true,
+    isMobile: true,
+  });
   return context.newPage();
 }
 
@@ -66,4 +71,9 @@ test('on a phone the lobby and the room fit the screen, and a finger on the boar
   await expect.poll(async () => (await cursorAt(watcher, 'Thumb')).x).toBeCloseTo(70, 0);
   expect((await cursorAt(watcher, 'Thumb')).y).toBeCloseTo(60, 0);
   expect(await page.evaluate(() => scrollY)).toBe(0);
+
+  // The phone draws the watcher's cursor where it rests, at its fractional pixel ratio.
+  await pointAt(watcher, '[data-testid=board]', 0.5, 0.5);
+  await expect.poll(async () => (await cursorAt(page, 'Watcher')).x).toBeCloseTo(50, 0);
+  await expect.poll(() => cursorDrawn(page, 'Watcher')).toBe(true);
 });

@@ -124,26 +124,22 @@ impl Painter {
         });
     }
 
-    /// Clears the canvas and stamps each visible cursor where it is now.
+    /// Clears the canvas and stamps each visible cursor where it is now, in device pixels:
+    /// each picture lands on whole pixels at its own size, so none is resampled (which
+    /// blurs it at ratios such as 1.5 or 2.75).
     fn draw(self, (width, height, scale): (f64, f64, f64)) {
+        let Some(canvas) = self.canvas.get_untracked() else { return };
         self.context.with_value(|context| {
             let Some(context) = context else { return };
-            let _ = context.set_transform(scale, 0.0, 0.0, scale, 0.0, 0.0);
-            context.clear_rect(0.0, 0.0, width, height);
+            let _ = context.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+            context.clear_rect(0.0, 0.0, f64::from(canvas.width()), f64::from(canvas.height()));
             self.sprites.with_value(|sprites| {
                 self.state.motions.with_value(|motions| {
                     for (id, drawn) in motions.drawn().filter(|(_, d)| d.alpha > 0.0) {
                         let Some(sprite) = sprites.get(&id) else { continue };
                         context.set_global_alpha(drawn.alpha);
-                        // Whole pixels: a sprite stamped between pixels is resampled, and blurs.
-                        let (x, y) = ((drawn.at.x * width).round(), (drawn.at.y * height).round());
-                        let _ = context.draw_image_with_html_canvas_element_and_dw_and_dh(
-                            &sprite.canvas,
-                            x,
-                            y,
-                            sprite.width,
-                            sprite.height,
-                        );
+                        let (x, y) = ((drawn.at.x * width * scale).round(), (drawn.at.y * height * scale).round());
+                        let _ = context.draw_image_with_html_canvas_element(&sprite.canvas, x, y);
                     }
                 });
             });

@@ -15,12 +15,10 @@ const TAG_PAD_X: f64 = 7.0;
 const TAG_RADIUS: f64 = 6.0;
 const FONT: &str = "12px system-ui, -apple-system, \"Segoe UI\", Roboto, sans-serif";
 
-/// A cursor's picture, and what it was drawn from (to tell when it must be drawn again).
+/// A cursor's picture, in device pixels, and what it was drawn from (to tell when it must
+/// be drawn again).
 pub struct Sprite {
     pub canvas: HtmlCanvasElement,
-    /// Its size in CSS pixels.
-    pub width: f64,
-    pub height: f64,
     pub name: String,
     pub color: String,
     pub scale: f64,
@@ -59,7 +57,7 @@ impl Sprite {
         context.set_stroke_style_str("#fff");
         context.set_line_width(1.0);
         context.stroke_with_path(&arrow);
-        Some(Sprite { canvas, width, height, name: name.to_owned(), color: color.to_owned(), scale })
+        Some(Sprite { canvas, name: name.to_owned(), color: color.to_owned(), scale })
     }
 }
 
