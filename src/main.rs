@@ -33,10 +33,8 @@ async fn main() -> ExitCode {
     if leptos.output_name.is_empty() {
         leptos.output_name = "flock".into();
     }
-    // Pages ask for the bundle's hashed names when the build left them, unless
-    // LEPTOS_HASH_FILES=false says not to (a binary run without cargo-leptos has it unset).
-    let hashing_off = std::env::var("LEPTOS_HASH_FILES").is_ok_and(|v| v == "false");
-    leptos.hash_files = !hashing_off && assets::hashed_names(&leptos).is_some();
+    // Pages ask for the bundle's hashed names when the build left them.
+    leptos.hash_files = assets::hashed_names(&leptos).is_some();
     let addr = config.addr.unwrap_or(leptos.site_addr);
     let listener = match TcpListener::bind(addr).await {
         Ok(listener) => listener,

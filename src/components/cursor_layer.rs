@@ -35,7 +35,7 @@ struct Painter {
     booked: StoredValue<bool>,
     /// The board's size (CSS px) and device pixels per CSS pixel at the last frame.
     size: StoredValue<(f64, f64, f64)>,
-    /// A cursor was added, removed or renamed: the next frame redraws all.
+    /// A cursor's picture was added or drawn again: the next frame redraws all.
     dirty: StoredValue<bool>,
 }
 
@@ -197,11 +197,11 @@ fn RemoteCursor(user: UserView) -> impl IntoView {
         painter.markers.update_value(|markers| {
             markers.remove(&id);
         });
+        // The frame without it is drawn already: its user left, and `Motions::forget` or
+        // `clear` had the layer redraw.
         painter.sprites.update_value(|sprites| {
             sprites.remove(&id);
         });
-        painter.dirty.set_value(true);
-        painter.book();
     });
     view! {
         <div class="cursor" hidden node_ref=node data-testid="cursor" data-user=user.id.to_string()

@@ -41,8 +41,12 @@ const HASHED_KINDS: [&str; 3] = ["js", "wasm", "css"];
 /// and each is in the site: then pages must ask for those names
 /// (`LeptosOptions::hash_files`). `None` for a build without hashes, or for a site another
 /// build replaced (logged: its pages would ask for files that are not there), or one a
-/// `cargo leptos watch` rebuild wrote unhashed files into.
+/// `cargo leptos watch` rebuild wrote unhashed files into, or when `LEPTOS_HASH_FILES=false`
+/// (what cargo-leptos passes when hashing is off; a binary run without it has it unset).
 pub fn hashed_names(leptos: &LeptosOptions) -> Option<HashedNames> {
+    if std::env::var("LEPTOS_HASH_FILES").is_ok_and(|v| v == "false") {
+        return None;
+    }
     let path = hash_file(leptos)?;
     let text = std::fs::read_to_string(&path).ok()?;
     let pkg = Path::new(&*leptos.site_root).join(&*leptos.site_pkg_dir);
